@@ -1,0 +1,19 @@
+"""Shared test fixtures: where the shared reference data lives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    """Path under ../shared; skips the test (with the reason) when the folder is absent,
+    which only happens outside the project's own machines."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the project's shared data folder, absent on this machine)")
+    return path
