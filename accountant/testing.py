@@ -1,0 +1,110 @@
+"""A real gate in a temporary directory, in one call — for tests of other modules.
+
+    from accountant.testing import make_test_gate
+    gate = make_test_gate(tmp_path, epsilon=1.0, delta=1e-6).gate
+
+Everything is real (Ed25519 keys, a signed policy, an SQLite ledger); only the
+dataset fingerprint is a random placeholder unless you pass one, and the
+policy allows every generator and seeded test noise.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .events import NeighbouringRelation
+from .fingerprint import FINGERPRINT_PREFIX
+from .gate import Gate, init_ledger
+from .keys import write_keypair
+from .policy import sign_policy_file
+
+__all__ = ["TestLedger", "make_test_gate", "policy_toml"]
+
+
+@dataclass
+class TestLedger:
+    """Paths of everything made, and the open gate."""
+
+    __test__ = False  # not a pytest test class
+
+    directory: Path
+    gate: Gate
+    ledger_path: Path
+    policy_path: Path
+    signature_path: Path
+    officer_key: Path
+    officer_pub: Path
+    ledger_key: Path
+    ledger_pub: Path
+
+    def reopen(self) -> Gate:
+        return Gate.open(self.ledger_path, ledger_key=self.ledger_key)
+
+
+def policy_toml(*, epsilon: float, delta: float, relation: str, fingerprint: str, max_records: int,
+                generators: Sequence[str] = ("*",), order: float | None = None,
+                max_epsilon_per_run: float | None = None, allow_seeded_noise: bool = True,
+                officer: str = "Test Officer", dataset_name: str = "test-dataset") -> str:
+    """Policy TOML text with the given settings."""
+    lines = [
+        f'officer = "{officer}"',
+        "generators = [" + ", ".join(f'"{g}"' for g in generators) + "]",
+        f"allow_seeded_noise = {'true' if allow_seeded_noise else 'false'}",
+        "",
+        "[dataset]",
+        f'name = "{dataset_name}"',
+        f'fingerprint = "{fingerprint}"',
+        f"max_records = {max_records}",
+        "",
+        "[budget]",
+        f"epsilon = {float(epsilon)!r}",
+        f"delta = {float(delta)!r}",
+        f'relation = "{relation}"',
+    ]
+    if order is not None:
+        lines.append(f"order = {float(order)!r}")
+    if max_epsilon_per_run is not None:
+        lines.append(f"max_epsilon_per_run = {float(max_epsilon_per_run)!r}")
+    return "\n".join(lines) + "\n"
+
+
+def make_test_gate(
+    directory: str | os.PathLike | None = None,
+    *,
+    epsilon: float = 1.0,
+    delta: float = 1e-6,
+    relation: NeighbouringRelation | str = NeighbouringRelation.ADD_OR_REMOVE_ONE,
+    generators: Sequence[str] = ("*",),
+    order: float | None = None,
+    max_epsilon_per_run: float | None = None,
+    max_records: int | None = None,
+    dataset_fingerprint: str | None = None,
+    allow_seeded_noise: bool = True,
+) -> TestLedger:
+    """Create officer and ledger keys, a signed policy and a ledger; open the gate."""
+    d = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="dpsynth-test-ledger-"))
+    d.mkdir(parents=True, exist_ok=True)
+    if max_records is None:
+        max_records = max(1, int(0.5 / delta))  # delta < 1/n with room to spare
+    fingerprint = dataset_fingerprint or FINGERPRINT_PREFIX + secrets.token_hex(32)
+    relation = NeighbouringRelation(relation).value
+    officer_key, officer_pub = write_keypair(d, "officer", overwrite=True)
+    ledger_key, ledger_pub = write_keypair(d, "ledger", overwrite=True)
+    policy_path = d / "policy.toml"
+    policy_path.write_text(policy_toml(
+        epsilon=epsilon, delta=delta, relation=relation, fingerprint=fingerprint, max_records=max_records,
+        generators=generators, order=order, max_epsilon_per_run=max_epsilon_per_run,
+        allow_seeded_noise=allow_seeded_noise))
+    from .keys import load_private_key
+
+    signature_path = sign_policy_file(policy_path, load_private_key(officer_key))
+    ledger_path = d / "ledger.db"
+    init_ledger(ledger_path, policy_path, officer_public_key=officer_pub, ledger_key=ledger_key)
+    gate = Gate.open(ledger_path, ledger_key=ledger_key)
+    return TestLedger(d, gate, ledger_path, policy_path, signature_path, officer_key, officer_pub,
+                      ledger_key, ledger_pub)
