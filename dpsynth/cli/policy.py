@@ -36,6 +36,31 @@ def fingerprint(
         typer.echo(fingerprint_table(pd.read_csv(data), key))
 
 
+@app.command("template")
+def template(
+    fingerprint: str = typer.Option(..., "--fingerprint", help="The dataset's keyed fingerprint."),
+    dataset_name: str = typer.Option(..., "--dataset-name", help="A name for the dataset."),
+    max_records: int = typer.Option(..., "--max-records", help="Public upper bound on the number of records."),
+    epsilon: float = typer.Option(..., "--epsilon", help="Total epsilon for the dataset."),
+    delta: float = typer.Option(..., "--delta", help="Total delta (must be < 1/max-records)."),
+    officer: str = typer.Option(..., "--officer", help="The accountable officer's name."),
+    generators: str = typer.Option("mst,aim,independent,external", "--generators",
+                                   help="Comma-separated allowed generators."),
+    relation: str = typer.Option("add_or_remove_one", "--relation", help="add_or_remove_one or replace_one."),
+    max_epsilon_per_run: Optional[float] = typer.Option(None, "--max-epsilon-per-run", help="Per-run cap."),
+) -> None:
+    """Print a policy (validated) to edit and sign."""
+    from accountant.policy import parse_policy, render_policy
+
+    with clean_errors():
+        text = render_policy(epsilon=epsilon, delta=delta, relation=relation, fingerprint=fingerprint,
+                           max_records=max_records, generators=[g.strip() for g in generators.split(",")],
+                           max_epsilon_per_run=max_epsilon_per_run, allow_seeded_noise=False,
+                           officer=officer, dataset_name=dataset_name)
+        parse_policy(text)
+        typer.echo(text, nl=False)
+
+
 @app.command("check")
 def check(policy: Path = typer.Argument(..., help="Policy TOML file.")) -> None:
     """Validate a policy and print the filter it implies."""
