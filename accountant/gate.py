@@ -360,7 +360,8 @@ class Gate:
         return [e.cost for e in self._store.snapshot().entries]
 
     def remaining_rho(self) -> float:
-        """The largest ρ a zCDP event may still cost and be admitted (by total and run cap)."""
+        """The largest ρ a zCDP event may still cost and be admitted by the total budget
+        (a per-run cap may admit less; see `run_filter`)."""
         return self.filter.remaining_rho(self.spent_costs())
 
     def remaining(self) -> float:

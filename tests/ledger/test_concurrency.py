@@ -90,7 +90,7 @@ def test_sigkill_mid_charge_keeps_every_returned_receipt(tmp_path):
     store = SQLiteLedgerStore(tl.ledger_path)
     stored = {(e.sequence, e.entry_hash) for e in store.snapshot().entries}
     store.close()
-    assert reported and set(reported) <= stored
+    assert len(reported) >= 20 and set(reported) <= stored
     # The ledger is still usable after all that.
     gate = tl.reopen()
     gate.charge(GaussianEvent(1000.0), purpose="after the crashes", generator="mst")
