@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .columns import ColumnSpec
+from .columns import ColumnSpec, category_labels
 
 __all__ = ["column_distances", "categorical_tvd"]
 
@@ -22,11 +22,15 @@ _RESULT_COLUMNS = ["kind", "tvd", "wasserstein", "ks", "missing_rate_diff"]
 
 
 def categorical_tvd(real: pd.Series, synth: pd.Series) -> float:
-    """TVD between the category frequencies of two series (missing = its own category)."""
+    """TVD between the category frequencies of two series (missing = its own category).
+
+    Values are compared as labels (see ``columns.category_labels``), so ``1`` and ``1.0``
+    are one category.
+    """
     if len(real) == 0 or len(synth) == 0:
         raise ValueError(f"column {real.name!r}: a table has no rows")
-    p = real.value_counts(normalize=True, dropna=False)
-    q = synth.value_counts(normalize=True, dropna=False)
+    p = category_labels(real).value_counts(normalize=True)
+    q = category_labels(synth).value_counts(normalize=True)
     p, q = p.align(q, fill_value=0.0)
     return 0.5 * float(np.abs(p.to_numpy() - q.to_numpy()).sum())
 
