@@ -108,3 +108,16 @@ def test_zcdp_epsilon_round_trip(eps, delta):
     from accountant import zcdp_epsilon, zcdp_rho
 
     assert math.isclose(zcdp_epsilon(zcdp_rho(eps, delta), delta), eps, rel_tol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rate, st.floats(0.6, 5), steps, st.sampled_from([1e-5, 1e-8]))
+def test_get_delta_inverts_get_epsilon_on_mixed_curves(q, sigma, t, delta):
+    acc = RDPAccountant().compose(PoissonSubsampledGaussianEvent(q, sigma, t)).compose(LaplaceEvent(20.0))
+    eps = acc.get_epsilon(delta)
+    if eps == 0:
+        return
+    # At the ε the curve gives for δ, the smallest δ is at most δ (same order attains it) …
+    assert acc.get_delta(eps) <= delta * (1 + 1e-9)
+    # … and a visibly smaller ε needs a larger δ.
+    assert acc.get_delta(eps * 0.9) > delta
