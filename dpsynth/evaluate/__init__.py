@@ -21,7 +21,7 @@ guarantee of a synthetic table is its ledger entry, never these numbers.
 from .columns import ColumnSpec
 from .correlations import CorrelationDifference, association_matrix, correlation_difference
 from .distributions import column_distances
-from .fidelity import all_k_way_cliques, k_way_tvds, marginal_tvd, mean_k_way_tvd, workload_error
+from .fidelity import all_k_way_cliques, k_way_tvds, marginal_tvd, mean_k_way_tvd, mean_tvds, workload_error
 from .privacy_descriptive import (
     DESCRIPTIVE_LABEL,
     DcrResult,
@@ -53,6 +53,7 @@ __all__ = [
     "k_way_tvds",
     "marginal_tvd",
     "mean_k_way_tvd",
+    "mean_tvds",
     "membership_inference_score",
     "privacy_diagnostics",
     "scores_frame",

@@ -42,6 +42,7 @@ __all__ = [
     "marginal_tvd",
     "k_way_tvds",
     "mean_k_way_tvd",
+    "mean_tvds",
     "workload_error",
 ]
 
@@ -93,6 +94,15 @@ def k_way_tvds(
 def mean_k_way_tvd(real: pd.DataFrame, synth: pd.DataFrame, domain: Mapping[str, int], k: int) -> float:
     """Mean TVD over all k-way marginals of the domain's columns (k = 1, 2, 3, ...)."""
     return math.fsum(k_way_tvds(real, synth, domain, k).values()) / math.comb(len(domain), k)
+
+
+def mean_tvds(
+    real: pd.DataFrame, synth: pd.DataFrame, domain: Mapping[str, int], ks: Sequence[int] = (1, 2, 3)
+) -> dict[int, float]:
+    """``{k: mean k-way TVD}`` for each k, validating and encoding the tables once."""
+    by_k = {int(k): all_k_way_cliques(domain, k) for k in ks}
+    tvds = marginal_tvd(real, synth, domain, [c for cliques in by_k.values() for c in cliques])
+    return {k: math.fsum(tvds[c] for c in cliques) / len(cliques) for k, cliques in by_k.items()}
 
 
 def workload_error(

@@ -34,7 +34,7 @@ _STYLE = (
 class EvaluationReport:
     """Evaluation figures of one synthetic table against the real one.
 
-    - ``mean_tvd``: ``{k: mean k-way marginal TVD}`` (from ``mean_k_way_tvd``);
+    - ``mean_tvd``: ``{k: mean k-way marginal TVD}`` (from ``mean_tvds``);
     - ``workload_error``: AIM's workload error, when a workload was given;
     - ``column_distances``: the frame from ``column_distances``;
     - ``correlation``: a ``CorrelationDifference``;

@@ -15,6 +15,7 @@ from dpsynth.evaluate.fidelity import (
     k_way_tvds,
     marginal_tvd,
     mean_k_way_tvd,
+    mean_tvds,
     workload_error,
 )
 from tests.evaluate.data import coded
@@ -160,3 +161,12 @@ def test_bad_arguments_get_clear_errors():
 def test_cliques_follow_domain_order():
     domain = {"z": 2, "y": 2, "x": 2}
     assert all_k_way_cliques(domain, 2) == list(itertools.combinations(["z", "y", "x"], 2))
+
+
+def test_mean_tvds_agrees_with_one_k_at_a_time():
+    real, domain = coded("titanic_hd")
+    synth = _perturbed(real, domain, seed=3)
+    together = mean_tvds(real, synth, domain)
+    assert list(together) == [1, 2, 3]
+    for k, value in together.items():
+        assert value == pytest.approx(mean_k_way_tvd(real, synth, domain, k), abs=1e-15)
