@@ -30,7 +30,7 @@ from accountant.keys import public_key_from_pem
 from .access import DPSGDTableAccess, table_access
 from .conditional import ConditionalSampler
 from .networks import Discriminator, Generator, activate
-from .plan import PlanError, TrainingPlan, make_plan
+from .plan import PlanError, TrainingPlan, make_plan, run_order
 from .trainer import Networks, StepHook, TrainingLog, train
 from .transformer import TableTransformer
 
@@ -116,7 +116,8 @@ class DPCTGAN:
     # -- fitting --------------------------------------------------------------------------
     def make_plan(self, gate: Any, n_categorical_columns: int) -> TrainingPlan:
         """The plan this model would charge on `gate` (public; reads no record)."""
-        return make_plan(epsilon=self.epsilon, delta=gate.metadata.delta, order=gate.filter.order,
+        delta = gate.metadata.delta
+        return make_plan(epsilon=self.epsilon, delta=delta, order=run_order(self.epsilon, delta, gate.filter),
                          max_records=gate.policy.max_records, epochs=self.epochs, batch_size=self.batch_size,
                          sampling_rate=self.sampling_rate, max_grad_norm=self.max_grad_norm,
                          frequency_share=self.frequency_share, n_categorical_columns=n_categorical_columns)
@@ -136,13 +137,21 @@ class DPCTGAN:
         # Check the whole plan fits before anything is charged: the counts alone must not be
         # spent on a run whose DP-SGD part the gate would then refuse.
         costs = gate.spent_costs()
-        if not gate.filter.admits(costs, plan.cost()):
+        gate_cost = plan.cost(gate.filter.order)
+        if not gate.filter.admits(costs, gate_cost):
             raise BudgetExceeded(
-                f"DP-CTGAN plan needs RDP {plan.cost():.6g} at order {plan.order:.4g} (epsilon {plan.epsilon:g}) "
+                f"DP-CTGAN plan needs RDP {gate_cost:.6g} at order {gate.filter.order:.4g} (epsilon {plan.epsilon:g}) "
                 f"but only {gate.filter.remaining(costs):.6g} remains; nothing was charged",
-                requested=plan.cost(), remaining=gate.filter.remaining(costs), budget=gate.filter.budget,
+                requested=gate_cost, remaining=gate.filter.remaining(costs), budget=gate.filter.budget,
                 order=gate.filter.order, epsilon_spent=gate.filter.epsilon_spent(costs),
                 epsilon_budget=gate.filter.epsilon, delta=gate.filter.delta)
+        run_filter = getattr(gate, "run_filter", None)
+        if run_filter is not None:
+            run_cost = math.fsum(run_filter.cost(e) for e in plan.events)
+            if not run_filter.admits([], run_cost):
+                raise PlanError(
+                    f"DP-CTGAN plan (epsilon {plan.epsilon:g}) exceeds the policy's per-run cap "
+                    f"max_epsilon_per_run = {run_filter.epsilon:g}; nothing was charged")
         seeded = self.seed is not None
         noise_source = "seeded-test" if seeded else "secure"
         seeds = np.random.SeedSequence(self.seed).generate_state(4, dtype=np.uint32) if seeded else None

@@ -1,8 +1,11 @@
 """The training plan: fixed from public numbers before any record is read.
 
-A run of DP-CTGAN spends its share ε of the budget at the policy's δ in two
-measurements, split explicitly in RDP at the gate's filter order α* (the
-currency the gate charges in):
+A run of DP-CTGAN is (ε, δ)-DP on its own (ε is the run's share, δ the
+policy's).  Its budget is the RDP B(α_run) that converts to exactly (ε, δ) at
+one order α_run: the zCDP-optimal order for (ε, δ) — the order the gate's
+per-run cap uses — or the gate's filter order α* when the run takes the
+whole budget (then B(α*) is exactly what the gate admits).  It is split
+explicitly in RDP at α_run between two measurements:
 
 * the noisy category counts for conditional sampling get `frequency_share` of
   the run's RDP budget B(α*) (default 10 %), as a Gaussian mechanism (ρ-zCDP);
@@ -24,8 +27,9 @@ from accountant import PoissonSubsampledGaussianEvent, RDPAccountant, calibrate_
 from accountant.conversions import epsilon_at_order, rdp_budget_at_order
 from accountant.events import GaussianEvent
 from accountant.filter import RenyiFilter
+from accountant.rdp import event_rdp
 
-__all__ = ["TrainingPlan", "make_plan", "PlanError"]
+__all__ = ["TrainingPlan", "make_plan", "run_order", "PlanError"]
 
 
 class PlanError(ValueError):
@@ -38,7 +42,7 @@ class TrainingPlan:
 
     epsilon: float               # the run's share of the budget (at the policy's δ)
     delta: float
-    order: float                 # the gate's filter order α*
+    order: float                 # α_run, the order the plan is calibrated at
     run_budget: float            # RDP at α* this run may cost
     frequency_share: float
     frequency_noise_multiplier: float | None  # z of the Gaussian on counts (None: no categorical column)
@@ -65,11 +69,15 @@ class TrainingPlan:
         z = self.frequency_noise_multiplier
         return 0.0 if z is None else 1.0 / (2.0 * z * z)
 
-    def cost(self) -> float:
-        """The plan's total RDP at α* (what the gate's filter will be charged)."""
-        f = RenyiFilter(self.epsilon, self.delta, order=self.order)
-        events = [e for e in (self.frequency_event, self.dpsgd_event) if e is not None]
-        return math.fsum(f.cost(e) for e in events)
+    @property
+    def events(self) -> tuple:
+        return tuple(e for e in (self.frequency_event, self.dpsgd_event) if e is not None)
+
+    def cost(self, order: float | None = None) -> float:
+        """The plan's total RDP at `order` (default: the plan's own α_run); at the gate's
+        α* this is what the gate's filter will be charged."""
+        alpha = self.order if order is None else float(order)
+        return math.fsum(float(event_rdp(e, [alpha])[0]) for e in self.events)
 
     def epsilon_after(self, steps_done: int) -> float:
         """Full-curve ε at δ of the counts plus the first `steps_done` DP-SGD steps
@@ -97,10 +105,19 @@ def _finite_positive(name: str, value: Any) -> float:
     return float(value)
 
 
+def run_order(epsilon: float, delta: float, gate_filter: RenyiFilter | None = None) -> float:
+    """α_run: the gate's α* when the run takes the whole budget, else the zCDP-optimal
+    order of (ε, δ) (the order of the gate's per-run cap filter)."""
+    if gate_filter is not None and epsilon >= gate_filter.epsilon:
+        return gate_filter.order
+    return RenyiFilter(epsilon, delta).order
+
+
 def make_plan(*, epsilon: float, delta: float, order: float, max_records: int, epochs: int,
               batch_size: int | None = 500, sampling_rate: float | None = None, max_grad_norm: float = 1.0,
-              frequency_share: float = 0.1, n_categorical_columns: int) -> TrainingPlan:
-    """Fix q, T, σ and the frequency noise for a run of `epsilon` at the gate's order."""
+              frequency_share: float = 0.1, n_categorical_columns: int,
+              max_noise_multiplier: float = 500.0) -> TrainingPlan:
+    """Fix q, T, σ and the frequency noise for a run of `epsilon`, calibrated at `order`."""
     epsilon = _finite_positive("epsilon", epsilon)
     max_grad_norm = _finite_positive("max_grad_norm", max_grad_norm)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
@@ -125,7 +142,7 @@ def make_plan(*, epsilon: float, delta: float, order: float, max_records: int, e
     run_budget = rdp_budget_at_order(order, epsilon, delta)
     if not run_budget > 0:
         raise PlanError(
-            f"epsilon = {epsilon} is too small for any plan at delta = {delta} (no RDP budget at the gate's "
+            f"epsilon = {epsilon} is too small for any plan at delta = {delta} (no RDP budget at "
             f"order {order:.4g})")
     share = float(frequency_share) if n_categorical_columns > 0 else 0.0
     z_freq: float | None = None
@@ -142,12 +159,23 @@ def make_plan(*, epsilon: float, delta: float, order: float, max_records: int, e
     eps_sgd = float(epsilon_at_order(order, dpsgd_budget, delta))
     if not eps_sgd > 0:
         raise PlanError(f"epsilon = {epsilon} leaves no budget for DP-SGD at delta = {delta}")
+    if float(event_rdp(PoissonSubsampledGaussianEvent(sampling_rate, max_noise_multiplier, steps), [order])[0]) \
+            > dpsgd_budget:
+        raise PlanError(
+            f"epsilon = {epsilon} is too small for {steps} DP-SGD steps at sampling rate {sampling_rate:.4g}: "
+            f"even a noise multiplier of {max_noise_multiplier:g} would overspend; "
+            "use fewer epochs, a smaller batch or more epsilon")
     try:
         sigma = calibrate_dpsgd_noise(eps_sgd, delta, sampling_rate, steps, order=order)
     except ValueError as exc:
         raise PlanError(
             f"epsilon = {epsilon} is too small for {steps} DP-SGD steps at sampling rate {sampling_rate:.4g}: "
             f"{exc}; use fewer epochs, a smaller batch or more epsilon") from None
+    if sigma > max_noise_multiplier:
+        raise PlanError(
+            f"epsilon = {epsilon} is too small for {steps} DP-SGD steps at sampling rate {sampling_rate:.4g}: "
+            f"the noise multiplier would be {sigma:.4g} (> {max_noise_multiplier:g}, nothing could be learnt); "
+            "use fewer epochs, a larger batch or more epsilon")
     plan = TrainingPlan(
         epsilon=epsilon, delta=float(delta), order=float(order), run_budget=run_budget,
         frequency_share=share, frequency_noise_multiplier=z_freq, sampling_rate=float(sampling_rate),

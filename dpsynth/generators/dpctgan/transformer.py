@@ -197,7 +197,7 @@ class TableTransformer:
                 raise ValueError(f"column {c.name!r}, row {int(np.flatnonzero(isna)[0])}: missing value, "
                                  "but the schema does not allow missing values")
             if isinstance(b, CategoricalBlock):
-                codes = pd.Categorical(values, categories=list(c.categories)).codes.astype(np.int64)
+                codes = pd.Index(list(c.categories), dtype=object).get_indexer(values.astype(object)).astype(np.int64)
                 bad = (codes < 0) & ~isna
                 if bad.any():
                     raise ValueError(f"column {c.name!r}, row {int(np.flatnonzero(bad)[0])}: "
