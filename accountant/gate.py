@@ -360,7 +360,8 @@ class Gate:
         return [e.cost for e in self._store.snapshot().entries]
 
     def remaining_rho(self) -> float:
-        """The largest ρ a zCDP event may still cost and be admitted (by total and run cap)."""
+        """The largest ρ a zCDP event may still cost and be admitted by the total budget
+        (a per-run cap may admit less; see `run_filter`)."""
         return self.filter.remaining_rho(self.spent_costs())
 
     def remaining(self) -> float:
@@ -495,7 +496,7 @@ class Gate:
         if not rf.admits(costs, new):
             remaining = rf.remaining(costs)
             raise RunCapExceeded(
-                f"per-run cap exceeded for run {run_id!r}: this charge costs {new:.6g} (RDP at order "
+                f"per-run cap exceeded for {'run ' + repr(run_id) if run_id else 'this charge (a run of its own)'}: this charge costs {new:.6g} (RDP at order "
                 f"{rf.order:.4g}), the run has {remaining:.6g} of {rf.budget:.6g} left "
                 f"(max_epsilon_per_run = {rf.epsilon} at delta = {rf.delta}); nothing was written",
                 requested=new, remaining=remaining, budget=rf.budget, order=rf.order,

@@ -32,7 +32,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .events import NeighbouringRelation
 from .fingerprint import FINGERPRINT_PREFIX
@@ -59,7 +59,7 @@ __all__ = [
     "verify_policy_signature",
     "read_signature",
     "signature_path_for",
-    "POLICY_TEMPLATE",
+    "render_policy",
 ]
 
 SIGNATURE_PURPOSE = "policy-v1"
@@ -324,19 +324,28 @@ def verify_policy_signature(raw: bytes, sig: PolicySignature, officer_key: Ed255
         raise PolicyError("policy signature does not verify under the officer's public key")
 
 
-POLICY_TEMPLATE = """\
-officer = "Ada Officer"
-generators = ["mst", "aim", "independent", "external"]
-
-[dataset]
-name = "adult"
-fingerprint = "{fingerprint}"
-max_records = 50000
-
-[budget]
-epsilon = 3.0
-delta = 1e-6
-relation = "add_or_remove_one"
-max_epsilon_per_run = 1.5
-"""
-
+def render_policy(*, epsilon: float, delta: float, relation: str, fingerprint: str, max_records: int,
+                generators: Sequence[str] = ("*",), order: float | None = None,
+                  max_epsilon_per_run: float | None = None, allow_seeded_noise: bool = False,
+                  officer: str = "Test Officer", dataset_name: str = "test-dataset") -> str:
+    """Policy TOML text with the given settings (validate it with `parse_policy`)."""
+    lines = [
+        f"officer = {json.dumps(officer, ensure_ascii=False)}",
+        "generators = " + json.dumps(list(generators), ensure_ascii=False),
+        f"allow_seeded_noise = {'true' if allow_seeded_noise else 'false'}",
+        "",
+        "[dataset]",
+        f"name = {json.dumps(dataset_name, ensure_ascii=False)}",
+        f'fingerprint = "{fingerprint}"',
+        f"max_records = {max_records}",
+        "",
+        "[budget]",
+        f"epsilon = {float(epsilon)!r}",
+        f"delta = {float(delta)!r}",
+        f'relation = "{relation}"',
+    ]
+    if order is not None:
+        lines.append(f"order = {float(order)!r}")
+    if max_epsilon_per_run is not None:
+        lines.append(f"max_epsilon_per_run = {float(max_epsilon_per_run)!r}")
+    return "\n".join(lines) + "\n"

@@ -21,7 +21,7 @@ from .events import NeighbouringRelation
 from .fingerprint import FINGERPRINT_PREFIX
 from .gate import Gate, init_ledger
 from .keys import write_keypair
-from .policy import sign_policy_file
+from .policy import render_policy, sign_policy_file
 
 __all__ = ["TestLedger", "make_test_gate", "policy_toml"]
 
@@ -44,33 +44,6 @@ class TestLedger:
 
     def reopen(self) -> Gate:
         return Gate.open(self.ledger_path, ledger_key=self.ledger_key)
-
-
-def policy_toml(*, epsilon: float, delta: float, relation: str, fingerprint: str, max_records: int,
-                generators: Sequence[str] = ("*",), order: float | None = None,
-                max_epsilon_per_run: float | None = None, allow_seeded_noise: bool = True,
-                officer: str = "Test Officer", dataset_name: str = "test-dataset") -> str:
-    """Policy TOML text with the given settings."""
-    lines = [
-        f'officer = "{officer}"',
-        "generators = [" + ", ".join(f'"{g}"' for g in generators) + "]",
-        f"allow_seeded_noise = {'true' if allow_seeded_noise else 'false'}",
-        "",
-        "[dataset]",
-        f'name = "{dataset_name}"',
-        f'fingerprint = "{fingerprint}"',
-        f"max_records = {max_records}",
-        "",
-        "[budget]",
-        f"epsilon = {float(epsilon)!r}",
-        f"delta = {float(delta)!r}",
-        f'relation = "{relation}"',
-    ]
-    if order is not None:
-        lines.append(f"order = {float(order)!r}")
-    if max_epsilon_per_run is not None:
-        lines.append(f"max_epsilon_per_run = {float(max_epsilon_per_run)!r}")
-    return "\n".join(lines) + "\n"
 
 
 def make_test_gate(
@@ -96,7 +69,7 @@ def make_test_gate(
     officer_key, officer_pub = write_keypair(d, "officer", overwrite=True)
     ledger_key, ledger_pub = write_keypair(d, "ledger", overwrite=True)
     policy_path = d / "policy.toml"
-    policy_path.write_text(policy_toml(
+    policy_path.write_text(render_policy(
         epsilon=epsilon, delta=delta, relation=relation, fingerprint=fingerprint, max_records=max_records,
         generators=generators, order=order, max_epsilon_per_run=max_epsilon_per_run,
         allow_seeded_noise=allow_seeded_noise))
@@ -108,3 +81,9 @@ def make_test_gate(
     gate = Gate.open(ledger_path, ledger_key=ledger_key)
     return TestLedger(d, gate, ledger_path, policy_path, signature_path, officer_key, officer_pub,
                       ledger_key, ledger_pub)
+
+
+def policy_toml(**kwargs) -> str:
+    """`accountant.policy.render_policy` with test defaults (seeded test noise allowed)."""
+    kwargs.setdefault("allow_seeded_noise", True)
+    return render_policy(**kwargs)

@@ -1,0 +1,28 @@
+"""The `dpsynth` command.  Sub-command groups live in sibling modules."""
+
+from __future__ import annotations
+
+import typer
+
+from .keys import app as keys_app
+from .ledger import app as ledger_app
+from .policy import app as policy_app
+
+app = typer.Typer(
+    name="dpsynth",
+    help="Differentially private synthetic data with a signed, verifiable privacy ledger.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(keys_app, name="keys")
+app.add_typer(policy_app, name="policy")
+app.add_typer(ledger_app, name="ledger")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,41 @@
+"""Worker processes for the concurrency and crash tests (importable by spawn)."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+from accountant.events import GaussianEvent
+from accountant.gate import BudgetExceeded, Gate
+
+
+def race(ledger_path: str, key_path: str, worker: int, start, out_queue) -> None:
+    """Charge the same small event until the budget refuses; report every receipt."""
+    gate = Gate.open(ledger_path, ledger_key=key_path)
+    receipts = []
+    start.wait()
+    try:
+        while True:
+            r = gate.charge(GaussianEvent(30.0), purpose=f"race worker {worker}", generator="mst",
+                            actor=f"worker-{worker}")
+            receipts.append((r.sequence, r.entry_hash))
+            # A real process runs its mechanism between charges; without a pause SQLite's
+            # busy handler lets one process starve the others and there is no race to test.
+            time.sleep(random.uniform(0, 0.01))
+    except BudgetExceeded:
+        pass
+    finally:
+        out_queue.put((worker, receipts))
+        gate.close()
+
+
+def charge_forever(ledger_path: str, key_path: str, conn) -> None:
+    """Charge tiny events in a loop, sending each receipt over the pipe after the commit."""
+    gate = Gate.open(ledger_path, ledger_key=key_path)
+    conn.send(("ready", os.getpid()))
+    i = 0
+    while True:
+        r = gate.charge(GaussianEvent(1000.0), purpose=f"crash {i}", generator="mst")
+        conn.send((r.sequence, r.entry_hash))
+        i += 1
