@@ -36,7 +36,7 @@ from .networks import Discriminator, Generator, activate
 from .plan import TrainingPlan
 from .transformer import TableTransformer
 
-__all__ = ["Networks", "train", "StepHook", "TrainingLog"]
+__all__ = ["Networks", "train", "make_dp_optimizer", "StepHook", "TrainingLog"]
 
 #: Test-only seam: called with (step, clipped sums, noisy sums); may return noisy sums to
 #: use instead (record-and-replay freezes them).  Refused unless the run is seeded.
@@ -54,6 +54,14 @@ class Networks:
 class TrainingLog:
     steps_done: int = 0
     epoch_losses: list[tuple[float, float]] = field(default_factory=list)
+
+
+def make_dp_optimizer(optimizer: torch.optim.Optimizer, *, noise_multiplier: float, max_grad_norm: float,
+                      noise: torch.Generator) -> DPOptimizer:
+    """The discriminator's DP-SGD step: per-sample clipping to C, sum, N(0, σ²C²) per
+    coordinate.  Sum reduction: the normaliser is applied afterwards from public numbers."""
+    return DPOptimizer(optimizer, noise_multiplier=noise_multiplier, max_grad_norm=max_grad_norm,
+                       expected_batch_size=None, loss_reduction="sum", generator=noise)
 
 
 def _fake_batch(nets: Networks, sampler: ConditionalSampler, transformer: TableTransformer, batch: int,
@@ -79,10 +87,9 @@ def train(nets: Networks, sampler: ConditionalSampler, transformer: TableTransfo
     gsm = GradSampleModule(nets.discriminator, loss_reduction="sum")
     d_params = [p for p in gsm.parameters() if p.requires_grad]
     g_params = [p for p in nets.generator.parameters() if p.requires_grad]
-    d_opt = DPOptimizer(
+    d_opt = make_dp_optimizer(
         torch.optim.Adam(d_params, lr=discriminator_lr, betas=(0.5, 0.9), weight_decay=weight_decay),
-        noise_multiplier=plan.noise_multiplier, max_grad_norm=plan.max_grad_norm, expected_batch_size=None,
-        loss_reduction="sum", generator=noise)
+        noise_multiplier=plan.noise_multiplier, max_grad_norm=plan.max_grad_norm, noise=noise)
     g_opt = torch.optim.Adam(g_params, lr=generator_lr, betas=(0.5, 0.9), weight_decay=weight_decay)
     gsm.train()
     nets.generator.train()
