@@ -1,0 +1,5 @@
+"""Synthetic-data generators."""
+
+from .dpctgan import DPCTGAN
+
+__all__ = ["DPCTGAN"]

@@ -1,0 +1,329 @@
+"""DPCTGAN: CTGAN with a DP-SGD discriminator, charged in full before it trains.
+
+    gate = Gate.open("ledger.db", ledger_key="ledger.key")
+    model = DPCTGAN(epsilon=1.0, epochs=10).fit(table, gate)
+    synthetic = model.sample(1000)
+    rich = model.sample(200, where={"income": ">50K"})
+    model.save("adult.dpctgan"); DPCTGAN.load("adult.dpctgan").sample(10)
+
+See proofs/dpctgan.md for the privacy statement.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import secrets
+import uuid
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+from accountant.events import NeighbouringRelation
+from accountant.gate import BudgetExceeded, InvalidReceipt, Receipt
+from accountant.keys import public_key_from_pem
+
+from .access import DPSGDTableAccess, table_access
+from .conditional import ConditionalSampler
+from .networks import Discriminator, Generator, activate
+from .plan import PlanError, TrainingPlan, make_plan, run_order
+from .trainer import Networks, StepHook, TrainingLog, train
+from .transformer import TableTransformer
+
+__all__ = ["DPCTGAN", "NotFitted"]
+
+FORMAT = "dpsynth.dpctgan/1"
+
+
+class NotFitted(RuntimeError):
+    """sample/save before fit."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; anything else as torch understands it."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class DPCTGAN:
+    """Differentially private CTGAN (Xu et al. 2019) with the discriminator trained by DP-SGD.
+
+    Args:
+        epsilon: this run's share of the dataset's budget, at the policy's δ.
+        epochs: expected passes over `max_records` (the policy's public bound on n).
+        batch_size: expected batch at `max_records`; q = batch_size / max_records.
+        sampling_rate: give q directly instead of `batch_size`.
+        max_grad_norm: per-record clipping norm C of the discriminator's gradient.
+        frequency_share: fraction of the run's RDP budget for the noisy category counts.
+        log_frequency: CTGAN's training-by-sampling on log-frequencies.
+        device: "auto" (GPU when present), "cpu", "cuda", …
+        seed: reproducible randomness for tests; the ledger records such runs as seeded.
+    """
+
+    generator_name = "dpctgan"
+
+    def __init__(self, *, epsilon: float, epochs: int = 10, batch_size: int | None = 500,
+                 sampling_rate: float | None = None, max_grad_norm: float = 1.0, frequency_share: float = 0.1,
+                 log_frequency: bool = True, embedding_dim: int = 128,
+                 generator_dims: tuple[int, ...] = (256, 256), discriminator_dims: tuple[int, ...] = (256, 256),
+                 generator_lr: float = 2e-4, discriminator_lr: float = 2e-4, weight_decay: float = 1e-6,
+                 dropout: float = 0.5, device: str | torch.device = "auto", seed: int | None = None,
+                 progress: bool = True) -> None:
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not (
+                math.isfinite(epsilon) and epsilon > 0):
+            raise PlanError(f"epsilon must be a finite number > 0, got {epsilon!r}")
+        for name, dims in (("generator_dims", generator_dims), ("discriminator_dims", discriminator_dims)):
+            if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
+                raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {dims!r}")
+        if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
+            raise ValueError(f"embedding_dim must be a positive int, got {embedding_dim!r}")
+        for name, v in (("generator_lr", generator_lr), ("discriminator_lr", discriminator_lr)):
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+        self.epsilon = float(epsilon)
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.sampling_rate = sampling_rate
+        self.max_grad_norm = max_grad_norm
+        self.frequency_share = frequency_share
+        self.log_frequency = bool(log_frequency)
+        self.embedding_dim = embedding_dim
+        self.generator_dims = tuple(generator_dims)
+        self.discriminator_dims = tuple(discriminator_dims)
+        self.generator_lr = float(generator_lr)
+        self.discriminator_lr = float(discriminator_lr)
+        self.weight_decay = float(weight_decay)
+        self.dropout = float(dropout)
+        self.device = resolve_device(device)
+        self.seed = seed
+        self.progress = progress
+        # Fitted state.
+        self.transformer: TableTransformer | None = None
+        self.sampler: ConditionalSampler | None = None
+        self.plan: TrainingPlan | None = None
+        self.generator: Generator | None = None
+        self.receipts: list[Receipt] = []
+        self.ledger_public_key_pem: str | None = None
+        self.log: TrainingLog | None = None
+
+    # -- fitting --------------------------------------------------------------------------
+    def make_plan(self, gate: Any, n_categorical_columns: int) -> TrainingPlan:
+        """The plan this model would charge on `gate` (public; reads no record)."""
+        delta = gate.metadata.delta
+        return make_plan(epsilon=self.epsilon, delta=delta, order=run_order(self.epsilon, delta, gate.filter),
+                         max_records=gate.policy.max_records, epochs=self.epochs, batch_size=self.batch_size,
+                         sampling_rate=self.sampling_rate, max_grad_norm=self.max_grad_norm,
+                         frequency_share=self.frequency_share, n_categorical_columns=n_categorical_columns)
+
+    def fit(self, table: Any, gate: Any, *, schema: Any = None, actor: str | None = None,
+            _step_hook: StepHook | None = None,
+            _batches: Any = None) -> "DPCTGAN":
+        """Charge the whole plan, measure the noisy counts, train for exactly the planned steps."""
+        if gate.relation is not NeighbouringRelation.ADD_OR_REMOVE_ONE:
+            raise PlanError(
+                "DP-CTGAN's DP-SGD is analysed under add/remove-one (Poisson sampling); the policy's relation "
+                f"is {gate.relation.value}")
+        access: DPSGDTableAccess = table_access(table)
+        transformer = TableTransformer.from_schema(schema if schema is not None else access.schema)
+        blocks = transformer.categorical_blocks
+        plan = self.make_plan(gate, len(blocks))
+        # Check the whole plan fits before anything is charged: the counts alone must not be
+        # spent on a run whose DP-SGD part the gate would then refuse.
+        costs = gate.spent_costs()
+        gate_cost = plan.cost(gate.filter.order)
+        if not gate.filter.admits(costs, gate_cost):
+            raise BudgetExceeded(
+                f"DP-CTGAN plan needs RDP {gate_cost:.6g} at order {gate.filter.order:.4g} (epsilon {plan.epsilon:g}) "
+                f"but only {gate.filter.remaining(costs):.6g} remains; nothing was charged",
+                requested=gate_cost, remaining=gate.filter.remaining(costs), budget=gate.filter.budget,
+                order=gate.filter.order, epsilon_spent=gate.filter.epsilon_spent(costs),
+                epsilon_budget=gate.filter.epsilon, delta=gate.filter.delta)
+        run_filter = getattr(gate, "run_filter", None)
+        if run_filter is not None:
+            run_cost = math.fsum(run_filter.cost(e) for e in plan.events)
+            if not run_filter.admits([], run_cost):
+                raise PlanError(
+                    f"DP-CTGAN plan (epsilon {plan.epsilon:g}) exceeds the policy's per-run cap "
+                    f"max_epsilon_per_run = {run_filter.epsilon:g}; nothing was charged")
+        seeded = self.seed is not None
+        noise_source = "seeded-test" if seeded else "secure"
+        seeds = np.random.SeedSequence(self.seed).generate_state(4, dtype=np.uint32) if seeded else None
+        run_id = f"dpctgan-{uuid.uuid4().hex}"
+        common = dict(generator=self.generator_name, run_id=run_id, noise_source=noise_source, actor=actor)
+        receipts: list[Receipt] = []
+        if blocks:
+            counts, receipt = access.noisy_category_counts(
+                transformer, plan.frequency_noise_multiplier, gate=gate,
+                purpose="DP-CTGAN: noisy category counts for conditional sampling",
+                generator=self.generator_name, run_id=run_id, noise_source=noise_source,
+                parameters={"columns": [b.facts.name for b in blocks]},
+                seed=None if seeds is None else int(seeds[0]))
+            receipts.append(receipt)
+        else:
+            counts = []
+        sampler = ConditionalSampler(blocks, counts, log_frequency=self.log_frequency)
+        event = plan.dpsgd_event
+        sgd_receipt = gate.charge(event, purpose="DP-CTGAN: DP-SGD on the discriminator (whole plan)",
+                                  parameters={"max_grad_norm": plan.max_grad_norm, "batch_size": plan.batch_size,
+                                              "epochs": plan.epochs, "max_records": plan.max_records},
+                                  **common)
+        receipts.append(sgd_receipt)
+        # From here the privacy is spent: a failure below keeps the ledger entries.
+        torch_seed = None if seeds is None else int(seeds[1])
+        nets = self._networks(transformer, sampler, torch_seed)
+        d_uniforms = 1 + nets.discriminator.uniform_width
+        batches = _batches if _batches is not None else access.poisson_batches(
+            transformer, event, gate=gate, receipt=sgd_receipt, uniform_width=d_uniforms, device=self.device,
+            seed=None if seeds is None else int(seeds[2]))
+        noise = torch.Generator(device=self.device)
+        noise.manual_seed(secrets.randbits(63) if seeds is None else int(seeds[3]))
+        post = torch.Generator(device=self.device)
+        post.manual_seed(secrets.randbits(63) if torch_seed is None else torch_seed + 1)
+        log = train(nets, sampler, transformer, plan, iter(batches), noise=noise, post=post, device=self.device,
+                    generator_lr=self.generator_lr, discriminator_lr=self.discriminator_lr,
+                    weight_decay=self.weight_decay, progress=self.progress, step_hook=_step_hook, seeded=seeded)
+        if log.steps_done != event.steps:  # the charged event is the steps run, exactly
+            raise RuntimeError(f"trained {log.steps_done} steps, charged {event.steps}")
+        self.transformer, self.sampler, self.plan, self.generator = transformer, sampler, plan, nets.generator
+        self.discriminator = nets.discriminator
+        self.receipts = receipts
+        self.ledger_public_key_pem = gate.metadata.ledger_public_key
+        self.log = log
+        return self
+
+    def _networks(self, transformer: TableTransformer, sampler: ConditionalSampler, seed: int | None) -> Networks:
+        init = torch.Generator()
+        init.manual_seed(secrets.randbits(63) if seed is None else seed)
+        # Initialisation from an explicit generator (public randomness), then moved to the device.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=init)))
+            g = Generator(self.embedding_dim + sampler.dim, self.generator_dims, transformer.dim)
+            d = Discriminator(transformer.dim + sampler.dim, self.discriminator_dims, self.dropout)
+        return Networks(g.to(self.device), d.to(self.device), self.embedding_dim)
+
+    # -- receipts -------------------------------------------------------------------------
+    @property
+    def epsilon_spent(self) -> float:
+        """The ε the run's ledger entries record for it (full-curve ε of its events at δ)."""
+        self._require_fitted()
+        return self.plan.epsilon_after(self.plan.steps)
+
+    def verify(self, gate: Any = None) -> None:
+        """Raise InvalidReceipt unless every receipt is signed by the ledger and they pay for
+        exactly this model's plan (and, with a gate, name entries the ledger holds)."""
+        self._require_fitted()
+        if not self.receipts:
+            raise InvalidReceipt("the model carries no receipts")
+        expected = [e.to_json() for e in (self.plan.frequency_event, self.plan.dpsgd_event) if e is not None]
+        if [r.event for r in self.receipts] != expected:
+            raise InvalidReceipt("the model's receipts do not pay for its training plan")
+        for r in self.receipts:
+            if gate is not None:
+                gate.verify_receipt(r)
+            else:
+                if self.ledger_public_key_pem is None:
+                    raise InvalidReceipt("no ledger key to verify the receipts against (insecure ledger)")
+                r.verify(public_key_from_pem(self.ledger_public_key_pem))
+
+    def _require_fitted(self) -> None:
+        if self.generator is None or self.plan is None:
+            raise NotFitted("fit (or load) the model first")
+
+    # -- sampling (post-processing) -------------------------------------------------------
+    def sample(self, n: int, where: Mapping[str, Any] | None = None, *, seed: int | None = None,
+               gate: Any = None, batch: int = 4096) -> pd.DataFrame:
+        """n synthetic rows; `where={column: value}` fixes the conditional vector of one
+        categorical column (the column then holds `value`; the others follow the generator).
+        Refuses a model whose receipts do not verify."""
+        self._require_fitted()
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"n must be an int >= 0, got {n!r}")
+        fixed = None
+        if where:
+            if not isinstance(where, Mapping):
+                raise TypeError("where must be a mapping {column: value}")
+            if len(where) != 1:
+                raise ValueError("where: condition on one categorical column at a time")
+            (col, value), = where.items()
+            block, slot = self.transformer.condition_features(col, value)
+            fixed = (self.sampler.blocks.index(block), slot, col, value)
+        self.verify(gate)
+        rng = torch.Generator(device=self.device)
+        rng.manual_seed(secrets.randbits(63) if seed is None else int(seed))
+        g = self.generator
+        g.eval()
+        parts = []
+        with torch.no_grad():
+            for start in range(0, n, batch):
+                b = min(batch, n - start)
+                z = torch.randn(b, self.embedding_dim, generator=rng, device=self.device)
+                cond = (self.sampler.sample_original(b, rng, self.device) if fixed is None
+                        else self.sampler.fixed(b, fixed[0], fixed[1], self.device))
+                parts.append(activate(g(torch.cat([z, cond], dim=1)), self.transformer, rng).cpu().numpy())
+        features = np.concatenate(parts) if parts else np.zeros((0, self.transformer.dim), np.float32)
+        frame = self.transformer.inverse(features)
+        if fixed is not None:
+            frame[fixed[2]] = pd.Series([fixed[3]] * len(frame), dtype=object)
+        return frame
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """One file: JSON metadata (layout, noisy counts, plan, receipts) + generator weights.
+        Nothing in it is raw data; the discriminator is not kept."""
+        self._require_fitted()
+        meta = {
+            "format": FORMAT,
+            "config": {k: getattr(self, k) for k in (
+                "epsilon", "epochs", "batch_size", "sampling_rate", "max_grad_norm", "frequency_share",
+                "log_frequency", "embedding_dim", "generator_lr", "discriminator_lr", "weight_decay", "dropout")}
+            | {"generator_dims": list(self.generator_dims), "discriminator_dims": list(self.discriminator_dims)},
+            "transformer": self.transformer.to_dict(),
+            "sampler": self.sampler.to_dict(),
+            "plan": self.plan.to_dict(),
+            "receipts": [r.to_dict() for r in self.receipts],
+            "ledger_public_key": self.ledger_public_key_pem,
+        }
+        buffer = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in self.generator.state_dict().items()}, buffer)
+        torch.save({"meta": json.dumps(meta, sort_keys=True, default=_json_default),
+                    "generator": buffer.getvalue()}, os.fspath(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str | torch.device = "auto") -> "DPCTGAN":
+        blob = torch.load(os.fspath(path), weights_only=True)
+        meta = json.loads(blob["meta"])
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a DP-CTGAN model file ({meta.get('format')!r})")
+        cfg = dict(meta["config"])
+        cfg["generator_dims"] = tuple(cfg["generator_dims"])
+        cfg["discriminator_dims"] = tuple(cfg["discriminator_dims"])
+        model = cls(**cfg, device=device, progress=False)
+        model.transformer = TableTransformer.from_dict(meta["transformer"])
+        s = meta["sampler"]
+        model.sampler = ConditionalSampler(model.transformer.categorical_blocks,
+                                           [np.asarray(c) for c in s["noisy_counts"]],
+                                           log_frequency=s["log_frequency"], max_weight=s["max_weight"])
+        model.plan = TrainingPlan.from_dict(meta["plan"])
+        model.receipts = [Receipt.from_dict(r) for r in meta["receipts"]]
+        model.ledger_public_key_pem = meta["ledger_public_key"]
+        g = Generator(model.embedding_dim + model.sampler.dim, model.generator_dims, model.transformer.dim)
+        g.load_state_dict(torch.load(io.BytesIO(blob["generator"]), weights_only=True))
+        model.generator = g.to(model.device)
+        return model
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
