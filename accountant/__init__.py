@@ -22,12 +22,14 @@ from .events import (
     event_from_json,
 )
 from .filter import RenyiFilter
+from .gate import BudgetExceeded, Gate, Receipt
 from .orders import DEFAULT_ORDERS
 from .rdp import event_rdp, event_rho
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Gate", "Receipt", "BudgetExceeded",
     "RDPAccountant", "GridEdgeWarning", "RenyiFilter", "DEFAULT_ORDERS",
     "calibrate_dpsgd_noise", "gaussian_sigma", "analytic_gaussian_sigma",
     "rdp_epsilon", "rdp_delta", "zcdp_epsilon", "zcdp_delta", "zcdp_rho",
