@@ -144,7 +144,8 @@ def _exp_minus_one(count: int, source: RandomSource) -> np.ndarray:
             residual = Fraction(1 << bits, k) - threshold
             for i in ties.tolist():
                 coin[i] = source.randbelow(residual.denominator) < residual.numerator
-        result[active[~coin]] = k % 2 == 1
+        if k % 2 == 1:  # a stage that stops at odd k passes; result starts False
+            result[active[~coin]] = True
         active = active[coin]
         k += 1
     return result
@@ -160,7 +161,8 @@ def _fractional_stage(
     scaled = frac_scaled
     k = 1
     while active.size:
-        threshold = scaled // np.uint64(k)  # floor(f·2**W / k), exact for integer k
+        # floor(f·2**W / k), exact for integer k
+        threshold = scaled if k == 1 else scaled // np.uint64(k)
         u = source.random_bits(bits, active.size)
         coin = u < threshold
         ties = np.flatnonzero(u == threshold)
@@ -168,7 +170,8 @@ def _fractional_stage(
             for i, f in zip(ties.tolist(), frac_exact(active[ties])):
                 residual = Fraction(f) * (1 << bits) / k - int(threshold[i])
                 coin[i] = source.randbelow(residual.denominator) < residual.numerator
-        result[active[~coin]] = k % 2 == 1
+        if k % 2 == 1:  # a stage that stops at odd k passes; result starts False
+            result[active[~coin]] = True
         active, scaled = active[coin], scaled[coin]
         k += 1
     return result

@@ -31,6 +31,7 @@ from dpsynth.noise.rejection import fill_by_rejection
 from dpsynth.noise.rational import output_shape, positive_rational
 
 MAX_SIGMA = 2**40
+_DIRECT_TABLE = 1 << 16  # below this max |Y|, tabulate γ over 0..max instead of np.unique
 
 
 def sample_discrete_gaussian(sigma, size, source: RandomSource) -> np.ndarray:
@@ -62,9 +63,15 @@ def _discrete_gaussian_lanes(sigma: Fraction, count: int, source: RandomSource) 
 
     def propose(m: int) -> tuple[np.ndarray, np.ndarray]:
         y = discrete_laplace_lanes(proposal_scale, m, source)
-        distinct, inverse = np.unique(np.abs(y), return_inverse=True)
+        magnitude = np.abs(y)
+        top = int(magnitude.max()) if m else 0
+        if top < _DIRECT_TABLE:  # γ for every |y| in 0..top: index by |y| itself
+            distinct, inverse = range(top + 1), magnitude
+        else:
+            distinct, inverse = np.unique(magnitude, return_inverse=True)
+            distinct = distinct.tolist()
         wholes, fracs, remainders = [], [], []
-        for value in distinct.tolist():
+        for value in distinct:
             whole, rest = divmod((value * scale_num - a) ** 2, gamma_den)
             wholes.append(whole)
             fracs.append((rest << bernoulli.PRECISION_BITS) // gamma_den)
