@@ -100,9 +100,16 @@ def geometric_exp_neg(
     """``count`` draws of the number of successes of independent Bernoulli(exp(-γ))
     trials before the first failure, γ = whole + f the same for every lane:
     P[V = v] = (1 - e^-γ)·e^(-γ·v).  int64 array."""
+    if whole == 0 and frac_exact == 0:
+        raise ValueError("a geometric count with γ = 0 never ends")
     counts = np.zeros(count, dtype=np.int64)
     lanes = np.arange(count)
     while lanes.size:
+        if frac_exact == 0:  # γ an integer (e.g. an integer Laplace scale): no last stage
+            ok = _integer_stages(np.full(lanes.size, whole, dtype=np.int64), source)
+            lanes = lanes[ok]
+            counts[lanes] += 1
+            continue
         ok = bernoulli_exp_neg(
             np.full(lanes.size, whole, dtype=np.int64),
             np.full(lanes.size, frac_scaled, dtype=np.uint64),
