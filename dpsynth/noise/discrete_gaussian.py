@@ -4,8 +4,8 @@ Canonne, Kamath & Steinke 2020 (arXiv:2004.00010), Algorithm 3, vectorised: with
 t = ceil(σ) (CKS: floor(σ) + 1; equal unless σ is an integer), every unfinished lane
 draws Y from the discrete Laplace of scale t
 (:func:`dpsynth.noise.discrete_laplace.discrete_laplace_lanes`) and keeps it with
-probability exp(-γ(|Y|)), γ(y) = (y - σ²/t)² / (2σ²) (CKS Alg. 3 / Thm 15: the accepted
-Y is exactly N_ℤ(0, σ²)); rejected lanes retry in the next round.
+probability exp(-γ(|Y|)), γ(y) = (y - σ²/t)² / (2σ²) (the accepted Y is exactly
+N_ℤ(0, σ²); proof in proofs/discrete_gaussian.md); rejected lanes retry in the next round.
 
 All arithmetic is exact.  σ is a rational (a float converts exactly: 0.7 is
 3152519739159347/2**52), σ² = a/b, and γ(y) = (y·b·t - a)² / (2·a·b·t²) is computed
