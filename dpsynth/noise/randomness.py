@@ -136,7 +136,9 @@ class SeededRandomSource(RandomSource):
     is_seeded = True
 
     def __init__(self, seed: int) -> None:
-        self._bit_generator = np.random.PCG64(seed)
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int (a reproducible stream), got {seed!r}")
+        self._bit_generator = np.random.PCG64(int(seed))
 
     def words(self, size: int) -> np.ndarray:
         if size <= 0:
