@@ -1,0 +1,149 @@
+"""AIM (McKenna, Mullins, Sheldon, Miklau 2022): adaptive, iterative, workload-aware.
+
+1. Initialise with every 1-way marginal, measured with σ.
+2. Rounds: select the candidate marginal the current model answers worst,
+   by the exponential mechanism (10 % of a round's ρ), scoring
+   w_r·(‖M_r(D) − M_r(p̂)‖₁ − √(2/π)·σ·n_r); measure it with the discrete
+   Gaussian (90 %); refit the model (warm-started).  Candidates are the
+   workload's downward closure whose junction tree stays under a size cap that
+   grows with the budget used (max_model_size · ρ_used/ρ).  When a
+   measurement barely moved the model, σ is halved (and the selection ε
+   doubled).  When what is left cannot pay for two more rounds, the last round
+   takes all of it: the budget is spent exactly.
+3. Fit the final model with more iterations and sample.
+
+See proofs/aim.md for the privacy statement.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from .base import MarginalGenerator
+from .budget import em_epsilon_for_rho, rho_of_sigma, sigma_for_rho
+from .compression import Compression
+from .run import MeasurementRun
+from .workload import all_k_way, candidate_weights, downward_closure, normalise_workload
+
+__all__ = ["AIM"]
+
+_MB_PER_CELL = 8 / 2**20  # float64 potentials, as mbi's hypothetical_model_size
+
+
+class AIM(MarginalGenerator):
+    """AIM with the paper's defaults.
+
+    Args:
+        epsilon: this run's share of the dataset's budget, at the policy's δ.
+        workload: cliques (or {clique: weight}); default all `degree`-way marginals.
+        degree: size of the default workload's marginals (3).
+        rounds: T, the planned number of rounds (default 16·d).
+        max_model_size: cap on the model's junction-tree size, in MB of float64 cells (80).
+        iters: estimation iterations per round (warm-started); final_iters for the last fit.
+    """
+
+    generator_name = "aim"
+
+    def __init__(self, *, epsilon: float, workload: Iterable | Mapping | None = None, degree: int = 3,
+                 rounds: int | None = None, max_model_size: float = 80.0, iters: int = 100,
+                 final_iters: int = 1000, device: str = "auto", progress: bool = False) -> None:
+        super().__init__(epsilon=epsilon, device=device, progress=progress)
+        for name, v in (("degree", degree), ("iters", iters), ("final_iters", final_iters)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        if rounds is not None and (isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1):
+            raise ValueError(f"rounds must be an int >= 1, got {rounds!r}")
+        if not (isinstance(max_model_size, (int, float)) and math.isfinite(max_model_size) and max_model_size > 0):
+            raise ValueError(f"max_model_size must be a finite number > 0 (MB), got {max_model_size!r}")
+        self.workload = None if workload is None else _as_weighted(workload)
+        self.degree = degree
+        self.rounds = rounds
+        self.max_model_size = float(max_model_size)
+        self.iters = iters
+        self.final_iters = final_iters
+
+    def config(self) -> dict[str, Any]:
+        workload = None if self.workload is None else [[list(c), w] for c, w in self.workload.items()]
+        return {"epsilon": self.epsilon, "workload": workload, "degree": self.degree, "rounds": self.rounds,
+                "max_model_size": self.max_model_size, "iters": self.iters, "final_iters": self.final_iters}
+
+    def _fit(self, run: MeasurementRun) -> None:
+        from dpsynth.pgm import Domain, Measurement, estimate, junction_tree_size
+
+        t0 = time.perf_counter()
+        sizes = dict(run.table.domain)
+        attrs = list(sizes)
+        d = len(attrs)
+        self.compression = Compression.identity(sizes)
+        domain = Domain(attrs, [sizes[a] for a in attrs])
+        workload = normalise_workload(self.workload if self.workload is not None
+                                      else all_k_way(attrs, self.degree), attrs)
+        candidates = candidate_weights(workload)
+        rho = run.rho
+        rounds = self.rounds or 16 * d
+        l2 = run.l2
+        sigma = sigma_for_rho(0.9 * rho / rounds, l2)
+        epsilon = em_epsilon_for_rho(0.1 * rho / rounds)
+        oneway = [(a,) for a in attrs]
+        answers = run.measure(oneway, [sigma] * d, purpose="AIM: 1-way marginals (initialisation)")
+        measurements = [Measurement(tuple(m.clique), np.asarray(m.values, dtype=np.float64), m.sigma)
+                        for m in answers]
+        model = estimate(domain, measurements, iters=self.iters, device=self.device)
+        log = []
+        terminate = False
+        bias_factor = math.sqrt(2.0 / math.pi)
+        while not terminate:
+            round_rho = rho_of_sigma(sigma, l2) + epsilon**2 / 8.0
+            if run.rho_left < 2 * round_rho:
+                # The last round takes what is left (a hair less, so float rounding never
+                # asks the run for more than it was granted).
+                left = run.rho_left * (1 - 1e-9)
+                sigma = sigma_for_rho(0.9 * left, l2)
+                epsilon = em_epsilon_for_rho(0.1 * left)
+                terminate = True
+            used_after = run.rho_spent + rho_of_sigma(sigma, l2) + epsilon**2 / 8.0
+            size_limit = self.max_model_size * used_after / rho
+            free = set(downward_closure(model.cliques))
+            small = [c for c in candidates
+                     if c in free or junction_tree_size(domain, [*model.cliques, c]) * _MB_PER_CELL <= size_limit]
+            estimates = [model.project(c) for c in small]
+            weights = [candidates[c] for c in small]
+            offsets = [-candidates[c] * bias_factor * sigma * domain.size(c) for c in small]
+            i = run.select(small, estimates, epsilon, weights=weights, offsets=offsets,
+                           purpose="AIM: select a marginal (exponential mechanism)")
+            chosen = small[i]
+            (m,) = run.measure([chosen], [sigma], purpose="AIM: measure the selected marginal")
+            measurements.append(Measurement(tuple(m.clique), np.asarray(m.values, dtype=np.float64), m.sigma))
+            before = estimates[i]
+            model = estimate(domain, measurements, iters=self.iters, warm_start=model, device=self.device)
+            after = model.project(chosen)
+            moved = float(np.abs(after - before).sum())
+            log.append({"clique": list(chosen), "sigma": sigma, "epsilon": epsilon, "moved": moved})
+            if not terminate and moved <= bias_factor * sigma * domain.size(chosen):
+                sigma /= 2.0
+                epsilon *= 2.0
+        self.measurements = measurements
+        self.model = estimate(domain, measurements, iters=self.final_iters, warm_start=model, device=self.device)
+        self.fit_log.update({"rounds": log, "seconds": time.perf_counter() - t0})
+
+
+def _as_weighted(workload: Iterable | Mapping) -> dict[tuple[str, ...], float]:
+    """A workload as {clique: weight}: from a mapping, a list of cliques (weight 1), or a
+    list of [clique, weight] pairs (the saved form)."""
+    if isinstance(workload, Mapping):
+        return {tuple(c): float(w) for c, w in workload.items()}
+    out: dict[tuple[str, ...], float] = {}
+    for item in workload:
+        if (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], (list, tuple))
+                and isinstance(item[1], (int, float)) and not isinstance(item[1], bool)):
+            clique, weight = tuple(item[0]), float(item[1])
+        elif isinstance(item, str):
+            raise ValueError(f"workload: a clique must be a sequence of column names, got the string {item!r}")
+        else:
+            clique, weight = tuple(item), 1.0
+        out[clique] = out.get(clique, 0.0) + weight
+    return out
