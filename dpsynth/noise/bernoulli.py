@@ -100,9 +100,16 @@ def geometric_exp_neg(
     """``count`` draws of the number of successes of independent Bernoulli(exp(-γ))
     trials before the first failure, γ = whole + f the same for every lane:
     P[V = v] = (1 - e^-γ)·e^(-γ·v).  int64 array."""
+    if whole == 0 and frac_exact == 0:
+        raise ValueError("a geometric count with γ = 0 never ends")
     counts = np.zeros(count, dtype=np.int64)
     lanes = np.arange(count)
     while lanes.size:
+        if frac_exact == 0:  # γ an integer (e.g. an integer Laplace scale): no last stage
+            ok = _integer_stages(np.full(lanes.size, whole, dtype=np.int64), source)
+            lanes = lanes[ok]
+            counts[lanes] += 1
+            continue
         ok = bernoulli_exp_neg(
             np.full(lanes.size, whole, dtype=np.int64),
             np.full(lanes.size, frac_scaled, dtype=np.uint64),
@@ -144,7 +151,8 @@ def _exp_minus_one(count: int, source: RandomSource) -> np.ndarray:
             residual = Fraction(1 << bits, k) - threshold
             for i in ties.tolist():
                 coin[i] = source.randbelow(residual.denominator) < residual.numerator
-        result[active[~coin]] = k % 2 == 1
+        if k % 2 == 1:  # a stage that stops at odd k passes; result starts False
+            result[active[~coin]] = True
         active = active[coin]
         k += 1
     return result
@@ -160,7 +168,8 @@ def _fractional_stage(
     scaled = frac_scaled
     k = 1
     while active.size:
-        threshold = scaled // np.uint64(k)  # floor(f·2**W / k), exact for integer k
+        # floor(f·2**W / k), exact for integer k
+        threshold = scaled if k == 1 else scaled // np.uint64(k)
         u = source.random_bits(bits, active.size)
         coin = u < threshold
         ties = np.flatnonzero(u == threshold)
@@ -168,7 +177,8 @@ def _fractional_stage(
             for i, f in zip(ties.tolist(), frac_exact(active[ties])):
                 residual = Fraction(f) * (1 << bits) / k - int(threshold[i])
                 coin[i] = source.randbelow(residual.denominator) < residual.numerator
-        result[active[~coin]] = k % 2 == 1
+        if k % 2 == 1:  # a stage that stops at odd k passes; result starts False
+            result[active[~coin]] = True
         active, scaled = active[coin], scaled[coin]
         k += 1
     return result

@@ -45,7 +45,8 @@ def sample_discrete_laplace(scale, size, source: RandomSource) -> np.ndarray:
 
     ``scale`` may be an int, a Fraction or a float (converted exactly to a rational).
     ``source`` supplies all randomness (:class:`SecureRandomSource` outside tests).
-    For an integer query of L1 sensitivity Δ this is (Δ/scale)-DP (CKS 2020, Thm 3 ff.).
+    For an integer query of L1 sensitivity Δ this is (Δ/scale)-DP: P[x]/P[x - c] <=
+    exp(|c|/scale) (``proofs/discrete_gaussian.md``, discrete Laplace section).
     """
     exact = positive_rational(scale, "scale")
     if exact > MAX_SCALE:

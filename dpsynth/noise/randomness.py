@@ -7,7 +7,7 @@ rare exact tie-breaks) is derived here by rejection, so it is exactly uniform wh
 the bound.
 
 * :class:`SecureRandomSource` is a CSPRNG keyed by the operating system's
-  (``os.urandom``): every call draws a fresh 256-bit key and 128-bit nonce from
+  (``os.urandom``): every call draws a fresh 256-bit key and 96-bit nonce from
   ``os.urandom`` and expands them with the ChaCha20 stream cipher (``cryptography``),
   the same construction the Linux kernel uses behind ``getrandom``; it is about 3x faster
   than reading ``os.urandom`` for millions of words, and re-keying per call keeps forked
@@ -121,7 +121,10 @@ class SecureRandomSource(RandomSource):
         if _ChaCha20 is None or n_bytes < 4096:
             data = os.urandom(n_bytes)
         else:
-            cipher = _Cipher(_ChaCha20(os.urandom(32), os.urandom(16)), mode=None)
+            # 16-byte "nonce" = 32-bit block counter (start at 0) + 96-bit nonce; the key
+            # is fresh per call, so no (key, counter, nonce) block is ever reused.
+            nonce = bytes(4) + os.urandom(12)
+            cipher = _Cipher(_ChaCha20(os.urandom(32), nonce), mode=None)
             data = cipher.encryptor().update(bytes(n_bytes))  # keystream XOR zeros
         return np.frombuffer(data, dtype=np.uint64).copy()
 
@@ -133,7 +136,9 @@ class SeededRandomSource(RandomSource):
     is_seeded = True
 
     def __init__(self, seed: int) -> None:
-        self._bit_generator = np.random.PCG64(seed)
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int (a reproducible stream), got {seed!r}")
+        self._bit_generator = np.random.PCG64(int(seed))
 
     def words(self, size: int) -> np.ndarray:
         if size <= 0:

@@ -60,6 +60,12 @@ def test_seeded_source_is_reproducible_and_labelled_for_tests():
     assert a.is_seeded is True and a.noise_source == "seeded-test"
 
 
+@pytest.mark.parametrize("seed", [None, -1, 1.5, "7", True])
+def test_seeded_source_needs_an_explicit_int_seed(seed):
+    with pytest.raises(ValueError, match="seed"):
+        SeededRandomSource(seed)
+
+
 def test_secure_source_is_not_seeded_and_not_repeating():
     source = SecureRandomSource()
     assert isinstance(source, RandomSource)
