@@ -96,19 +96,20 @@ def main():
     measurements += [Measurement(e, counts(domain, codes, e) + rng.normal(0, sigma2, domain.project(e).shape), sigma2)
                      for e in edges]
     print(f"adult_hd: {codes.shape}, {len(edges)} tree edges, sigma1={sigma1:.1f} sigma2={sigma2:.1f}")
-    t0 = time.perf_counter()
+    # CPU time is reported beside wall time: on a shared machine wall time mostly measures the neighbours.
+    t0, c0 = time.perf_counter(), time.process_time()
     model = estimate(domain, measurements, iters=args.iters, tol=args.tol, device=args.device)
-    t1 = time.perf_counter()
-    print(f"estimate: {t1 - t0:.2f} s, {model.fit_info}")
+    t1, c1 = time.perf_counter(), time.process_time()
+    print(f"estimate: wall {t1 - t0:.2f} s, cpu {c1 - c0:.2f} s, {model.fit_info}")
     rows = model.sample(len(codes), rng=rng)
-    t2 = time.perf_counter()
-    print(f"sample {len(codes)} rows: {t2 - t1:.3f} s")
+    t2, c2 = time.perf_counter(), time.process_time()
+    print(f"sample {len(codes)} rows: wall {t2 - t1:.3f} s, cpu {c2 - c1:.3f} s")
     tvd = [0.5 * np.abs(counts(domain, rows, e) / len(rows) - counts(domain, codes, e) / len(codes)).sum() for e in edges]
     print(f"mean 2-way TVD on tree edges (synthetic vs real): {np.mean(tvd):.4f}")
-    t3 = time.perf_counter()
-    for a, b, c in list(combinations(domain.attrs, 3))[:100]:
-        model.project((a, b, c))
-    print(f"100 3-way model marginals: {time.perf_counter() - t3:.3f} s")
+    t3, c3 = time.perf_counter(), time.process_time()
+    for triple in combinations(domain.attrs, 3):
+        model.project(triple)
+    print(f"all 455 3-way model marginals: wall {time.perf_counter() - t3:.3f} s, cpu {time.process_time() - c3:.3f} s")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ inference for differential privacy", ICML 2019): given noisy answers
     L(mu) = sum_i  weight_i / (2 sigma_i) * || mu_{C_i} - y_i ||_2^2
 
 (mbi's L2 loss; the factor 1/2 only rescales the step size).  Any such
-optimum is attained by a graphical model whose cliques are the measured ones,
+optimum is attained (or approached, on the boundary) by a graphical model
+whose cliques are the measured ones,
 so we optimise its log-potentials ``theta`` by entropic mirror descent on the
 marginals, which in natural parameters is the update
 ``theta <- theta - alpha * grad_mu L(mu(theta))``, with an Armijo
@@ -16,16 +17,20 @@ backtracking line search on ``alpha`` (grow by 1 % on success, halve on
 failure).  ``mu(theta)`` comes from belief propagation on one junction tree
 built once per call.
 
-Stopping uses the Frank-Wolfe duality gap, which bounds the suboptimality
-of the current iterate because L is convex over the marginal polytope:
-``gap = <grad, mu> - min_vertex <grad, s>``, the minimum being a min-sum pass
-on the same tree.  We stop when ``gap <= tol * (|L| + total)``
-(checked every few iterations) or after ``iters`` iterations.
+The default solver adds Nesterov momentum (FISTA form, with adaptive
+restart) to those mirror-descent steps; on adult_hd's MST problem it reaches
+in about 1,000 iterations the loss that 10,000 plain mirror-descent
+iterations (mbi's MST setting) reach, and both solvers reach
+the optimum of an independent full-joint solver in the tests.  We stop when
+the loss improved by less than ``tol`` (relative) over ``check_every``
+iterations, or after ``iters`` iterations.  The Frank-Wolfe duality gap
+``<grad, mu> - min_vertex <grad, vertex>`` (a min-sum pass on the same tree)
+bounds the suboptimality, since L is convex over the marginal polytope; it is
+reported on request.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,7 +40,7 @@ import torch
 
 from .clique_vector import CliqueVector
 from .domain import Domain
-from .factor import DTYPE, Factor, resolve_device
+from .factor import DTYPE, Factor, resolve_device, small_work_threads
 from .model import GraphicalModel, ParameterMap
 
 
@@ -135,12 +140,12 @@ def estimate(
     domain: Domain,
     measurements: Sequence[Measurement],
     *,
-    iters: int = 3000,
+    iters: int = 2000,
     warm_start: GraphicalModel | None = None,
     cliques: Sequence[tuple[str, ...]] = (),
     total: float | None = None,
     device: str | torch.device | None = None,
-    tol: float = 1e-5,
+    tol: float = 1e-4,
     check_every: int = 50,
     method: str = "accelerated",
     report_gap: bool = False,
@@ -230,7 +235,7 @@ def estimate(
     solver = _accelerated if method == "accelerated" else _mirror_descent if method == "mirror" else None
     if solver is None:
         raise ValueError(f"method must be 'accelerated' or 'mirror', got {method!r}")
-    with _threads_for(params):
+    with small_work_threads(params.device, max(params.max_sizes, default=0)):
         theta, loss, alpha, done, evaluations = solver(evaluate, theta, alpha, int(iters), tol, check_every)
         gap = gap_of(*evaluate(theta)[::2]) if report_gap else None
     theta = params.split_params(theta)
@@ -239,26 +244,6 @@ def estimate(
     fitted.fit_info = {"iterations": done, "evaluations": evaluations, "loss": loss, "gap": gap,
                        "step": alpha, "method": method}
     return fitted
-
-
-@contextlib.contextmanager
-def _threads_for(params: ParameterMap):
-    """Run small models single-threaded on the CPU.
-
-    Below ~64k cells per clique every tensor operation is microseconds long
-    and intra-op threading only adds synchronisation (badly so on a busy
-    machine: we measured 10x slowdowns with 2 threads).  The caller's
-    setting is restored afterwards.
-    """
-    if params.device.type != "cpu" or max(params.max_sizes, default=0) >= 65536:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _converged(history: list[float], tol: float, rejected: int, window: int) -> bool:

@@ -9,7 +9,7 @@ import torch
 
 from .clique_vector import CliqueVector
 from .domain import Domain
-from .factor import DTYPE, Factor, resolve_device
+from .factor import DTYPE, Factor, resolve_device, small_work_threads
 from .inference import BeliefPropagation, _sum_dims, _view, marginal
 from .junction_tree import JunctionTree
 
@@ -116,6 +116,9 @@ class GraphicalModel:
         self._probs: list[torch.Tensor] | None = None
         self._log_z: float | None = None
 
+    def _threads(self):
+        return small_work_threads(self.device, max(self.domain.size(m) for m in self.tree.maximal))
+
     @property
     def parameter_map(self) -> ParameterMap:
         if self._map is None:
@@ -125,7 +128,8 @@ class GraphicalModel:
     def _calibrate(self) -> list[torch.Tensor]:
         if self._probs is None:
             theta = [self.potentials[cl].values for cl in self.cliques]
-            beliefs, log_z = self.parameter_map.bp.calibrate(self.parameter_map.potentials(theta))
+            with self._threads():
+                beliefs, log_z = self.parameter_map.bp.calibrate(self.parameter_map.potentials(theta))
             self._probs = [torch.exp(b) for b in beliefs]
             self._log_z = float(log_z)
         return self._probs
@@ -147,7 +151,8 @@ class GraphicalModel:
         if isinstance(attrs, str):
             attrs = (attrs,)
         attrs = self.domain.check(attrs, "marginal")
-        return marginal(self.tree, self._calibrate(), attrs)
+        with self._threads():
+            return marginal(self.tree, self._calibrate(), attrs)
 
     def project(self, attrs: Sequence[str] | str) -> np.ndarray:
         """Exact marginal counts (probabilities x total) of ``attrs``, shape ``domain.project(attrs).shape``."""
@@ -176,7 +181,8 @@ class GraphicalModel:
         n = int(n)
         rng = _check_rng(rng)
         model, codes = (self, None) if not where else self._restricted(where)
-        rows = model._ancestral(n, rng)
+        with self._threads():
+            rows = model._ancestral(n, rng)
         if codes:
             for j, a in enumerate(self.domain.attrs):
                 if a in codes:
