@@ -14,6 +14,7 @@ from .inference import BeliefPropagation, _sum_dims, _view, marginal
 from .junction_tree import JunctionTree
 
 STATE_FORMAT = "dpsynth.pgm.GraphicalModel/1"
+VECTORISED_CELLS = 262_144
 
 
 class ParameterMap:
@@ -50,6 +51,13 @@ class ParameterMap:
         self.n_param = int(param_offset[-1])
         self.rows = torch.as_tensor(np.concatenate(rows) if rows else np.zeros(0, np.int64), device=device)
         self.cols = torch.as_tensor(np.concatenate(cols) if cols else np.zeros(0, np.int64), device=device)
+        # Gather/index_add is one call whatever the number of cliques (best when
+        # per-call overhead dominates); on big tables random access costs more
+        # than one broadcast add or sum per clique, so large models use those.
+        self.per_clique = self.n_max > VECTORISED_CELLS
+        self.home = [tree.assignment[cl] for cl in tree.cliques]
+        self.view = [_view(cl, tree.maximal[h], d) for cl, h in zip(tree.cliques, self.home)]
+        self.dims = [_sum_dims(tree.maximal[h], cl) for cl, h in zip(tree.cliques, self.home)]
 
     def flatten(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
         return torch.cat([t.reshape(-1) for t in tensors]) if tensors else torch.zeros(0, dtype=DTYPE, device=self.device)
@@ -59,6 +67,12 @@ class ParameterMap:
 
     def potentials_flat(self, theta: torch.Tensor) -> list[torch.Tensor]:
         """Log-potentials of the maximal cliques from the flat parameter vector."""
+        if self.per_clique:
+            pots: list[torch.Tensor | None] = [None] * len(self.max_sizes)
+            for t, h, v in zip(self.split_params(theta), self.home, self.view):
+                pots[h] = t.reshape(v) if pots[h] is None else pots[h] + t.reshape(v)
+            return [torch.zeros(s, dtype=DTYPE, device=theta.device) if p is None else p.expand(s)
+                    for p, s in zip(pots, self.max_shapes)]
         out = torch.zeros(self.n_max, dtype=DTYPE, device=theta.device)
         out.index_add_(0, self.rows, theta[self.cols])
         return [t.reshape(s) for t, s in zip(torch.split(out, self.max_sizes), self.max_shapes)]
@@ -68,6 +82,8 @@ class ParameterMap:
 
     def project_flat(self, probs: Sequence[torch.Tensor]) -> torch.Tensor:
         """Flat marginals of every parameter clique from the maximal cliques' tables."""
+        if self.per_clique:
+            return self.flatten([probs[h].sum(dim=dims) if dims else probs[h] for h, dims in zip(self.home, self.dims)])
         p = self.flatten(probs)
         out = torch.zeros(self.n_param, dtype=DTYPE, device=p.device)
         return out.index_add_(0, self.cols, p[self.rows])
