@@ -8,7 +8,8 @@ inference for differential privacy", ICML 2019): given noisy answers
     L(mu) = sum_i  weight_i / (2 sigma_i) * || mu_{C_i} - y_i ||_2^2
 
 (mbi's L2 loss; the factor 1/2 only rescales the step size).  Any such
-optimum is attained by a graphical model whose cliques are the measured ones,
+optimum is attained (or approached, on the boundary) by a graphical model
+whose cliques are the measured ones,
 so we optimise its log-potentials ``theta`` by entropic mirror descent on the
 marginals, which in natural parameters is the update
 ``theta <- theta - alpha * grad_mu L(mu(theta))``, with an Armijo
@@ -16,11 +17,16 @@ backtracking line search on ``alpha`` (grow by 1 % on success, halve on
 failure).  ``mu(theta)`` comes from belief propagation on one junction tree
 built once per call.
 
-Stopping uses the Frank-Wolfe duality gap, which bounds the suboptimality
-of the current iterate because L is convex over the marginal polytope:
-``gap = <grad, mu> - min_vertex <grad, s>``, the minimum being a min-sum pass
-on the same tree.  We stop when ``gap <= tol * (|L| + total)``
-(checked every few iterations) or after ``iters`` iterations.
+The default solver adds Nesterov momentum (FISTA form, with adaptive
+restart) to those mirror-descent steps; on adult_hd's MST problem it reaches
+in about 1,000 iterations the loss that 10,000 plain mirror-descent
+iterations (mbi's MST setting) reach, and both solvers reach
+the optimum of an independent full-joint solver in the tests.  We stop when
+the loss improved by less than ``tol`` (relative) over ``check_every``
+iterations, or after ``iters`` iterations.  The Frank-Wolfe duality gap
+``<grad, mu> - min_vertex <grad, vertex>`` (a min-sum pass on the same tree)
+bounds the suboptimality, since L is convex over the marginal polytope; it is
+reported on request.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import torch
 
 from .clique_vector import CliqueVector
 from .domain import Domain
-from .factor import DTYPE, Factor, resolve_device
+from .factor import DTYPE, Factor, resolve_device, small_work_threads
 from .model import GraphicalModel, ParameterMap
 
 
@@ -118,24 +124,31 @@ class _Objective:
             self.c += 0.5 * coef * float((y * y).sum())
         self.a = params.flatten(a)
         self.b = params.flatten(b)
+        # Written as 1/2 sum a (mu - b/a)^2 + const: a sum of non-negative terms,
+        # so loss differences near the optimum do not cancel catastrophically.
+        measured = self.a > 0
+        self.target = torch.where(measured, self.b / torch.where(measured, self.a, 1.0), 0.0)
+        self.const = self.c - 0.5 * float((self.b * self.target).sum())
 
     def __call__(self, mu: torch.Tensor) -> tuple[float, torch.Tensor]:
-        grad = self.a * mu - self.b
-        # 1/2 a mu^2 - b mu = 1/2 (grad - b) mu
-        return float(torch.dot(grad - self.b, mu)) * 0.5 + self.c, grad
+        residual = mu - self.target
+        grad = self.a * residual
+        return 0.5 * float(torch.dot(grad, residual)) + self.const, grad
 
 
 def estimate(
     domain: Domain,
     measurements: Sequence[Measurement],
     *,
-    iters: int = 3000,
+    iters: int = 2000,
     warm_start: GraphicalModel | None = None,
     cliques: Sequence[tuple[str, ...]] = (),
     total: float | None = None,
     device: str | torch.device | None = None,
-    tol: float = 1e-6,
-    check_every: int = 25,
+    tol: float = 1e-4,
+    check_every: int = 50,
+    method: str = "accelerated",
+    report_gap: bool = False,
 ) -> GraphicalModel:
     """Fit a graphical model to noisy marginals by mirror descent (see module docstring).
 
@@ -149,13 +162,19 @@ def estimate(
         total: the known number of records; by default estimated from the
             measurements (:func:`estimate_total`).
         device: torch device (default CUDA when available, else CPU).
-        tol: stop when the Frank-Wolfe duality gap is at most
-            ``tol * (|loss| + total)``; 0 runs all ``iters``.
-        check_every: iterations between duality-gap checks.
+        tol: stop when the loss improved by less than ``tol * |loss|`` over the
+            last ``check_every`` iterations; 0 runs all ``iters``.
+        check_every: iterations between convergence checks.
+        method: ``"accelerated"`` (default: mirror descent with Nesterov
+            momentum, backtracking and adaptive restart) or ``"mirror"``
+            (plain mirror descent with Armijo backtracking, as in mbi).
+        report_gap: also compute the Frank-Wolfe duality gap of the result
+            (an upper bound on ``loss - optimum``) into ``fit_info["gap"]``.
 
     Returns:
         The fitted :class:`GraphicalModel`; ``model.fit_info`` records the
-        iterations run, the final loss and the last duality gap.
+        iterations run, oracle evaluations, the final loss, the step size
+        (reused by a warm start) and optionally the duality gap.
     """
     if not isinstance(domain, Domain):
         raise TypeError("domain must be a dpsynth.pgm.Domain")
@@ -164,6 +183,10 @@ def estimate(
         if not isinstance(m, Measurement):
             raise TypeError("measurements must be dpsynth.pgm.Measurement objects")
         _validate(domain, m)
+    if tol < 0 or not math.isfinite(tol):
+        raise ValueError(f"tol must be finite and >= 0, got {tol}")
+    if int(check_every) != check_every or check_every < 1:
+        raise ValueError(f"check_every must be a positive integer, got {check_every}")
     if int(iters) != iters or iters < 0:
         raise ValueError(f"iters must be a non-negative integer, got {iters}")
     dev = resolve_device(device)
@@ -200,33 +223,107 @@ def estimate(
         vertex = float(params.bp.min_sum(params.potentials_flat(grad))) * total
         return float(torch.dot(grad, mu)) - vertex
 
-    mu = oracle(theta)
-    loss, grad = objective(mu)
+    def evaluate(th: torch.Tensor):
+        mu = oracle(th)
+        loss, grad = objective(mu)
+        return mu, loss, grad
+
     alpha = 2.0 / total
     if warm_start is not None and "step" in getattr(warm_start, "fit_info", {}):
-        alpha = warm_start.fit_info["step"]
-    gap = math.inf
-    done = 0
-    for t in range(int(iters)):
-        if tol > 0 and t % check_every == 0:
-            gap = gap_of(mu, grad)
-            if gap <= tol * (abs(loss) + total):
-                break
+        # Reuse the step size the previous fit had grown to (never below the cold start).
+        alpha = max(float(warm_start.fit_info["step"]), alpha)
+    solver = _accelerated if method == "accelerated" else _mirror_descent if method == "mirror" else None
+    if solver is None:
+        raise ValueError(f"method must be 'accelerated' or 'mirror', got {method!r}")
+    with small_work_threads(params.device, max(params.max_sizes, default=0)):
+        theta, loss, alpha, done, evaluations = solver(evaluate, theta, alpha, int(iters), tol, check_every)
+        gap = gap_of(*evaluate(theta)[::2]) if report_gap else None
+    theta = params.split_params(theta)
+    potentials = CliqueVector({cl: Factor(domain.project(cl), th) for cl, th in zip(model.cliques, theta)})
+    fitted = GraphicalModel(domain, potentials, total, dev)
+    fitted.fit_info = {"iterations": done, "evaluations": evaluations, "loss": loss, "gap": gap,
+                       "step": alpha, "method": method}
+    return fitted
+
+
+def _converged(history: list[float], tol: float, rejected: int, window: int) -> bool:
+    """Small improvement over the last window, and not merely because steps were being halved."""
+    return (tol > 0 and len(history) >= 2 and rejected <= window // 2
+            and history[-2] - history[-1] <= tol * abs(history[-1]))
+
+
+def _sufficient_decrease(loss: float, new_loss: float, alpha: float, predicted: float) -> bool:
+    """Armijo test for mirror descent, with an allowance for floating-point rounding.
+
+    Without the allowance, near the optimum every step "fails" by rounding
+    error and the step size collapses to nothing (which would also cripple a
+    warm start that inherits it).
+    """
+    return loss - new_loss >= 0.5 * alpha * predicted - 1e-12 * abs(loss)
+
+
+def _mirror_descent(evaluate, theta, alpha, iters, tol, check_every):
+    """Entropic mirror descent with Armijo backtracking (mbi's algorithm)."""
+    mu, loss, grad = evaluate(theta)
+    evaluations, done, history, rejected = 1, 0, [loss], 0
+    for t in range(iters):
         trial = theta - alpha * grad
-        mu2 = oracle(trial)
-        loss2, grad2 = objective(mu2)
-        # Armijo condition for mirror descent (sufficient decrease vs. the linearisation).
-        if loss - loss2 >= 0.5 * alpha * float(torch.dot(grad, mu - mu2)):
+        mu2, loss2, grad2 = evaluate(trial)
+        evaluations += 1
+        if _sufficient_decrease(loss, loss2, alpha, float(torch.dot(grad, mu - mu2))):
             theta, mu, loss, grad = trial, mu2, loss2, grad2
             alpha *= 1.01
         else:
             alpha *= 0.5
+            rejected += 1
         done = t + 1
-    if tol > 0 and done == iters:
-        gap = gap_of(mu, grad)
+        if done % check_every == 0:
+            history.append(loss)
+            if _converged(history, tol, rejected, check_every):
+                break
+            rejected = 0
+    return theta, loss, alpha, done, evaluations
 
-    theta = params.split_params(theta)
-    potentials = CliqueVector({cl: Factor(domain.project(cl), th) for cl, th in zip(model.cliques, theta)})
-    fitted = GraphicalModel(domain, potentials, total, dev)
-    fitted.fit_info = {"iterations": done, "loss": loss, "gap": gap, "step": alpha}
-    return fitted
+
+def _accelerated(evaluate, theta, alpha, iters, tol, check_every):
+    """Mirror descent with Nesterov momentum in the natural parameters (FISTA form).
+
+    The gradient step is taken from an extrapolated point ``y``; the step size
+    is backtracked with the same Armijo test as mirror descent, and momentum is
+    reset whenever the loss goes up (O'Donoghue & Candes' adaptive restart),
+    which keeps the iterates monotone in loss.
+    """
+    y = theta
+    mu_y, loss_y, grad_y = evaluate(y)
+    best, momentum = loss_y, 1.0
+    evaluations, done, history, rejected = 1, 0, [best], 0
+    for t in range(iters):
+        trial = y - alpha * grad_y
+        mu_t, loss_t, grad_t = evaluate(trial)
+        evaluations += 1
+        if _sufficient_decrease(loss_y, loss_t, alpha, float(torch.dot(grad_y, mu_y - mu_t))):
+            alpha *= 1.01
+            if loss_t > best:
+                # Momentum overshot: restart from the best point without it.
+                momentum, y = 1.0, theta
+                mu_y, loss_y, grad_y = evaluate(y)
+                evaluations += 1
+            else:
+                following = (1.0 + math.sqrt(1.0 + 4.0 * momentum * momentum)) / 2.0
+                y = trial + ((momentum - 1.0) / following) * (trial - theta)
+                theta, best, momentum = trial, loss_t, following
+                if momentum == 1.0:
+                    mu_y, loss_y, grad_y = mu_t, loss_t, grad_t
+                else:
+                    mu_y, loss_y, grad_y = evaluate(y)
+                    evaluations += 1
+        else:
+            alpha *= 0.5
+            rejected += 1
+        done = t + 1
+        if done % check_every == 0:
+            history.append(best)
+            if _converged(history, tol, rejected, check_every):
+                break
+            rejected = 0
+    return theta, best, alpha, done, evaluations

@@ -9,11 +9,12 @@ import torch
 
 from .clique_vector import CliqueVector
 from .domain import Domain
-from .factor import DTYPE, Factor, resolve_device
+from .factor import DTYPE, Factor, resolve_device, small_work_threads
 from .inference import BeliefPropagation, _sum_dims, _view, marginal
 from .junction_tree import JunctionTree
 
 STATE_FORMAT = "dpsynth.pgm.GraphicalModel/1"
+VECTORISED_CELLS = 262_144
 
 
 class ParameterMap:
@@ -50,6 +51,13 @@ class ParameterMap:
         self.n_param = int(param_offset[-1])
         self.rows = torch.as_tensor(np.concatenate(rows) if rows else np.zeros(0, np.int64), device=device)
         self.cols = torch.as_tensor(np.concatenate(cols) if cols else np.zeros(0, np.int64), device=device)
+        # Gather/index_add is one call whatever the number of cliques (best when
+        # per-call overhead dominates); on big tables random access costs more
+        # than one broadcast add or sum per clique, so large models use those.
+        self.per_clique = self.n_max > VECTORISED_CELLS
+        self.home = [tree.assignment[cl] for cl in tree.cliques]
+        self.view = [_view(cl, tree.maximal[h], d) for cl, h in zip(tree.cliques, self.home)]
+        self.dims = [_sum_dims(tree.maximal[h], cl) for cl, h in zip(tree.cliques, self.home)]
 
     def flatten(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
         return torch.cat([t.reshape(-1) for t in tensors]) if tensors else torch.zeros(0, dtype=DTYPE, device=self.device)
@@ -59,6 +67,12 @@ class ParameterMap:
 
     def potentials_flat(self, theta: torch.Tensor) -> list[torch.Tensor]:
         """Log-potentials of the maximal cliques from the flat parameter vector."""
+        if self.per_clique:
+            pots: list[torch.Tensor | None] = [None] * len(self.max_sizes)
+            for t, h, v in zip(self.split_params(theta), self.home, self.view):
+                pots[h] = t.reshape(v) if pots[h] is None else pots[h] + t.reshape(v)
+            return [torch.zeros(s, dtype=DTYPE, device=theta.device) if p is None else p.expand(s)
+                    for p, s in zip(pots, self.max_shapes)]
         out = torch.zeros(self.n_max, dtype=DTYPE, device=theta.device)
         out.index_add_(0, self.rows, theta[self.cols])
         return [t.reshape(s) for t, s in zip(torch.split(out, self.max_sizes), self.max_shapes)]
@@ -68,6 +82,8 @@ class ParameterMap:
 
     def project_flat(self, probs: Sequence[torch.Tensor]) -> torch.Tensor:
         """Flat marginals of every parameter clique from the maximal cliques' tables."""
+        if self.per_clique:
+            return self.flatten([probs[h].sum(dim=dims) if dims else probs[h] for h, dims in zip(self.home, self.dims)])
         p = self.flatten(probs)
         out = torch.zeros(self.n_param, dtype=DTYPE, device=p.device)
         return out.index_add_(0, self.cols, p[self.rows])
@@ -116,6 +132,9 @@ class GraphicalModel:
         self._probs: list[torch.Tensor] | None = None
         self._log_z: float | None = None
 
+    def _threads(self):
+        return small_work_threads(self.device, max(self.domain.size(m) for m in self.tree.maximal))
+
     @property
     def parameter_map(self) -> ParameterMap:
         if self._map is None:
@@ -125,7 +144,8 @@ class GraphicalModel:
     def _calibrate(self) -> list[torch.Tensor]:
         if self._probs is None:
             theta = [self.potentials[cl].values for cl in self.cliques]
-            beliefs, log_z = self.parameter_map.bp.calibrate(self.parameter_map.potentials(theta))
+            with self._threads():
+                beliefs, log_z = self.parameter_map.bp.calibrate(self.parameter_map.potentials(theta))
             self._probs = [torch.exp(b) for b in beliefs]
             self._log_z = float(log_z)
         return self._probs
@@ -147,7 +167,8 @@ class GraphicalModel:
         if isinstance(attrs, str):
             attrs = (attrs,)
         attrs = self.domain.check(attrs, "marginal")
-        return marginal(self.tree, self._calibrate(), attrs)
+        with self._threads():
+            return marginal(self.tree, self._calibrate(), attrs)
 
     def project(self, attrs: Sequence[str] | str) -> np.ndarray:
         """Exact marginal counts (probabilities x total) of ``attrs``, shape ``domain.project(attrs).shape``."""
@@ -176,7 +197,8 @@ class GraphicalModel:
         n = int(n)
         rng = _check_rng(rng)
         model, codes = (self, None) if not where else self._restricted(where)
-        rows = model._ancestral(n, rng)
+        with self._threads():
+            rows = model._ancestral(n, rng)
         if codes:
             for j, a in enumerate(self.domain.attrs):
                 if a in codes:
