@@ -1,7 +1,7 @@
 """DPCTGAN: CTGAN with a DP-SGD discriminator, charged in full before it trains.
 
     gate = Gate.open("ledger.db", ledger_key="ledger.key")
-    model = DPCTGAN(epsilon=1.0, epochs=10).fit(table, gate)
+    model = DPCTGAN(epsilon=1.0, epochs=10).fit(table)          # gate defaults to table.gate
     synthetic = model.sample(1000)
     rich = model.sample(200, where={"income": ">50K"})
     model.save("adult.dpctgan"); DPCTGAN.load("adult.dpctgan").sample(10)
@@ -122,10 +122,18 @@ class DPCTGAN:
                          sampling_rate=self.sampling_rate, max_grad_norm=self.max_grad_norm,
                          frequency_share=self.frequency_share, n_categorical_columns=n_categorical_columns)
 
-    def fit(self, table: Any, gate: Any, *, schema: Any = None, actor: str | None = None,
+    def fit(self, table: Any, gate: Any = None, *, schema: Any = None, actor: str | None = None,
             _step_hook: StepHook | None = None,
             _batches: Any = None) -> "DPCTGAN":
-        """Charge the whole plan, measure the noisy counts, train for exactly the planned steps."""
+        """Charge the whole plan, measure the noisy counts, train for exactly the planned steps.
+
+        `gate` defaults to `table.gate` (a PrivateTable carries the gate it was opened with);
+        `schema` to the table's own schema."""
+        if gate is None:
+            gate = getattr(table, "gate", None)
+            if gate is None:
+                raise TypeError(f"fit needs a gate: pass gate=..., or a table that carries one "
+                                f"({type(table).__name__} has no .gate)")
         if gate.relation is not NeighbouringRelation.ADD_OR_REMOVE_ONE:
             raise PlanError(
                 "DP-CTGAN's DP-SGD is analysed under add/remove-one (Poisson sampling); the policy's relation "
@@ -209,9 +217,9 @@ class DPCTGAN:
         return Networks(g.to(self.device), d.to(self.device), self.embedding_dim)
 
     # -- receipts -------------------------------------------------------------------------
-    @property
     def epsilon_spent(self) -> float:
-        """The ε the run's ledger entries record for it (full-curve ε of its events at δ)."""
+        """The ε of this run on its own: the full-curve RDP ε at the policy's δ of the
+        events its receipts pay for (noisy counts + the whole DP-SGD plan)."""
         self._require_fitted()
         return self.plan.epsilon_after(self.plan.steps)
 
@@ -297,6 +305,8 @@ class DPCTGAN:
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | torch.device = "auto") -> "DPCTGAN":
+        """Read a model written by `save`; raises InvalidReceipt unless its receipts are signed
+        by the ledger key stored with them and pay for exactly its plan."""
         blob = torch.load(os.fspath(path), weights_only=True)
         meta = json.loads(blob["meta"])
         if meta.get("format") != FORMAT:
@@ -316,6 +326,8 @@ class DPCTGAN:
         g = Generator(model.embedding_dim + model.sampler.dim, model.generator_dims, model.transformer.dim)
         g.load_state_dict(torch.load(io.BytesIO(blob["generator"]), weights_only=True))
         model.generator = g.to(model.device)
+        # A model file whose receipts do not verify is refused here, not only at sample().
+        model.verify()
         return model
 
 
