@@ -1,9 +1,13 @@
 """DP-CTGAN on UCI Adult (raw, official train/test split): utility, speed, memory, ε spent.
 
     python benchmarks/dpctgan_adult.py                 # ε ∈ {1, 3, 10}, δ = 1e-6, 8 epochs, 2 threads
-    python benchmarks/dpctgan_adult.py --epochs 2 --epsilons 1 --no-peer
+    python benchmarks/dpctgan_adult.py --epochs 2 --epsilons 1 --only ours
+    # side by side on a busy machine, then merged:
+    python benchmarks/dpctgan_adult.py --only ours --out R/ours.json & \
+    python benchmarks/dpctgan_adult.py --only peer --out R/peer.json; wait
+    python benchmarks/dpctgan_adult.py --merge R/ours.json R/peer.json
 
-Each run happens in its own subprocess (so its peak RSS is its own), one at a time,
+Each run happens in its own subprocess (so its peak RSS is its own), one at a time per part,
 on a fresh test ledger (make_test_gate: real keys, signed policy, SQLite) whose
 public bound on n is max_records = 50,000 (Adult train has 32,561 rows).  The
 schema is public: categories from the UCI documentation (adult.names), numeric
@@ -104,6 +108,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads): robust to other load on a shared machine."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def run_one(epsilon: float, epochs: int, batch_size: int, threads: int, device: str) -> dict:
     """Fit, sample, score one ε (called in a subprocess)."""
     sys.path.insert(0, str(REPO))
@@ -118,9 +128,11 @@ def run_one(epsilon: float, epochs: int, batch_size: int, threads: int, device: 
     with tempfile.TemporaryDirectory() as tmp:
         gate = make_test_gate(tmp, epsilon=epsilon, delta=DELTA, max_records=MAX_RECORDS).gate
         model = DPCTGAN(epsilon=epsilon, epochs=epochs, batch_size=batch_size, device=device, progress=True)
-        t0 = time.perf_counter()
+        load_before = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), cpu_seconds()
         model.fit(FrameAccess(train, schema()), gate)
-        fit_s = time.perf_counter() - t0
+        fit_s, fit_cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        load_after = os.getloadavg()[0]
         t0 = time.perf_counter()
         synthetic = model.sample(len(train))
         sample_s = time.perf_counter() - t0
@@ -134,7 +146,8 @@ def run_one(epsilon: float, epochs: int, batch_size: int, threads: int, device: 
         "batch_size": batch_size, "max_records": MAX_RECORDS, "steps": plan.steps,
         "sampling_rate": plan.sampling_rate, "noise_multiplier": plan.noise_multiplier,
         "frequency_noise_multiplier": plan.frequency_noise_multiplier, "ledger_charges": charges,
-        "fit_seconds": fit_s, "seconds_per_epoch": fit_s / epochs, "sample_seconds": sample_s,
+        "fit_seconds": fit_s, "seconds_per_epoch": fit_s / epochs, "cpu_seconds_per_epoch": fit_cpu / epochs,
+        "load_average_1min": [load_before, load_after], "sample_seconds": sample_s,
         "peak_rss_mb": rss, "epsilon_spent": ledger_curve, "epsilon_spent_filter": ledger_filter,
         "final_losses": list(model.log.epoch_losses[-1]), "threads": threads, "device": str(model.device),
         "tstr": tstr(synthetic, test),
@@ -193,10 +206,15 @@ conts = list(bounds)
 constraints = {c: MinMaxTransformer(lower=lo_, upper=hi_, negative=True) for c, (lo_, hi_) in bounds.items()}
 synth = Synthesizer.create("dpctgan", epsilon=eps, epochs=epochs, batch_size=batch, sigma=sigma, delta=delta,
                            verbose=False, cuda=False)
+load_before = __import__("os").getloadavg()[0]
+r0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
 synth.fit(train, categorical_columns=cats, continuous_columns=conts, transformer=constraints,
           preprocessor_eps=0.0)
 fit_s = time.perf_counter() - t0
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+fit_cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+load_after = __import__("os").getloadavg()[0]
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 gan = getattr(synth, "gan", synth)
 # epsilon_list holds the eps checked at the start of each epoch; a final entry over the
@@ -204,7 +222,8 @@ gan = getattr(synth, "gan", synth)
 trained = len(gan.epsilon_list) - (1 if gan.epsilon_list[-1] > eps else 0)
 sample = synth.sample(n)
 sample.to_csv(path + ".out", index=False)
-print(json.dumps({"fit_seconds": fit_s, "epochs_trained": trained, "noise_multiplier": sigma,
+print(json.dumps({"fit_seconds": fit_s, "epochs_trained": trained, "fit_cpu_seconds": fit_cpu,
+                  "load_average_1min": [load_before, load_after], "noise_multiplier": sigma,
                   "sampling_rate": q, "optimizer_steps": per_epoch * trained,
                   "epsilon_reported": float(gan.epsilon_list[-1]),
                   "epsilon_after_last_step": float(sn_eps(q, sigma, per_epoch * trained)),
@@ -247,7 +266,9 @@ def run_snsynth(python: str, epsilon: float, epochs: int, batch_size: int, threa
             synthetic[c] = synthetic[c].astype(object).where(synthetic[c] != "missing", None)
         else:
             synthetic[c] = pd.to_numeric(synthetic[c], errors="coerce")
-    return {**base, **info, "seconds_per_epoch": info["fit_seconds"] / max(info["epochs_trained"], 1),
+    trained = max(info["epochs_trained"], 1)
+    return {**base, **info, "seconds_per_epoch": info["fit_seconds"] / trained,
+            "cpu_seconds_per_epoch": info["fit_cpu_seconds"] / trained,
             "tstr": tstr(synthetic, test)}
 
 
@@ -265,14 +286,15 @@ def markdown(results: list[dict], args) -> str:
         "synthetic table of 32,561 rows; LR = logistic regression, GB = histogram gradient boosting "
         "(dpsynth.evaluate.utility).",
         "",
-        "| system | epochs | ε target | ε spent | σ | s / epoch | peak RSS MB | LR acc | LR AUC | GB acc | GB AUC |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| system | epochs | ε target | ε spent | σ | s / epoch (wall) | CPU s / epoch | peak RSS MB "
+        "| LR acc | LR AUC | GB acc | GB AUC |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         t = r.get("tstr", {})
         if "error" in r:
             lines.append(f"| {r['system']} | {fmt(r.get('epochs'), 'd')} | {fmt(r.get('epsilon_target'), 'g')} | error: "
-                         f"{r['error'].strip().splitlines()[-1][:80] if r['error'].strip() else '?'} ||||||||")
+                         f"{r['error'].strip().splitlines()[-1][:80] if r['error'].strip() else '?'} |||||||||")
             continue
         if r["system"].startswith("smartnoise"):
             spent = f"{r['epsilon_reported']:.3f} reported / {r['epsilon_after_last_step']:.3f} after last step"
@@ -281,7 +303,8 @@ def markdown(results: list[dict], args) -> str:
                      if "epsilon_spent" in r else "–")
         lines.append(
             f"| {r['system']} | {fmt(r.get('epochs'), 'd')} | {fmt(r.get('epsilon_target'), 'g')} | {spent} | {fmt(r.get('noise_multiplier'), '.3f')} "
-            f"| {fmt(r.get('seconds_per_epoch'), '.1f')} | {fmt(r.get('peak_rss_mb'), '.0f')} "
+            f"| {fmt(r.get('seconds_per_epoch'), '.1f')} | {fmt(r.get('cpu_seconds_per_epoch'), '.1f')} "
+            f"| {fmt(r.get('peak_rss_mb'), '.0f')} "
             f"| {fmt(t.get('logistic', {}).get('accuracy'), '.3f')} | {fmt(t.get('logistic', {}).get('roc_auc'), '.3f')} "
             f"| {fmt(t.get('gboost', {}).get('accuracy'), '.3f')} | {fmt(t.get('gboost', {}).get('roc_auc'), '.3f')} |")
     over = [r for r in results if "overshoot_accounting" in r]
@@ -307,15 +330,15 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--snsynth-python", default=os.environ.get("SNSYNTH_PYTHON", "/work/venv-snsynth/bin/python"))
     ap.add_argument("--peer-timeout", type=float, default=900.0)
-    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--only", choices=("all", "ours", "peer"), default="all",
+                    help="run part of the benchmark (two parts can run side by side; then --merge)")
+    ap.add_argument("--merge", nargs="+", default=None, help="merge result JSON files into --out (and .md)")
     ap.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "dpctgan_adult.json"))
     args = ap.parse_args()
     if args.one is not None:
         print("RESULT " + json.dumps(run_one(args.one, args.epochs[0], args.batch_size, args.threads, args.device)))
         return
-    if not RAW.exists():
-        sys.exit(f"needs {RAW}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results: list[dict] = []
@@ -324,19 +347,33 @@ def main() -> None:
         out.write_text(json.dumps(results, indent=2))
         out.with_suffix(".md").write_text(markdown(results, args))
 
+    if args.merge:
+        seen = set()
+        for f in args.merge:
+            for r in json.loads(Path(f).read_text()):
+                key = json.dumps(r, sort_keys=True)
+                if key not in seen:  # the train-on-real row appears in every part
+                    seen.add(key)
+                    results.append(r)
+        save()
+        print(markdown(results, args))
+        return
+    if not RAW.exists():
+        sys.exit(f"needs {RAW}")
     train, test = load()
     results.append({"system": "real data (train on real)", "tstr": tstr(train, test)})
     save()
-    for epochs, eps in ((e, x) for e in args.epochs for x in args.epsilons):
-        proc = subprocess.run([sys.executable, __file__, "--one", str(eps), "--epochs", str(epochs),
-                               "--batch-size", str(args.batch_size), "--threads", str(args.threads),
-                               "--device", args.device], capture_output=True, text=True)
-        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        results.append(json.loads(line[-1][7:]) if line else {"system": "dpsynth DPCTGAN", "epsilon_target": eps,
-                                                               "epochs": epochs, "error": proc.stderr[-2000:]})
-        print(json.dumps(results[-1]), flush=True)
-        save()
-    if not args.no_peer:
+    if args.only in ("all", "ours"):
+        for epochs, eps in ((e, x) for e in args.epochs for x in args.epsilons):
+            proc = subprocess.run([sys.executable, __file__, "--one", str(eps), "--epochs", str(epochs),
+                                   "--batch-size", str(args.batch_size), "--threads", str(args.threads),
+                                   "--device", args.device], capture_output=True, text=True)
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            results.append(json.loads(line[-1][7:]) if line else {
+                "system": "dpsynth DPCTGAN", "epsilon_target": eps, "epochs": epochs, "error": proc.stderr[-2000:]})
+            print(json.dumps(results[-1]), flush=True)
+            save()
+    if args.only in ("all", "peer"):
         for eps in args.epsilons:
             peer = run_snsynth(args.snsynth_python, eps, args.peer_epochs, args.batch_size, args.threads,
                                args.peer_timeout)
