@@ -307,6 +307,25 @@ def markdown(results: list[dict], args) -> str:
             f"| {fmt(r.get('peak_rss_mb'), '.0f')} "
             f"| {fmt(t.get('logistic', {}).get('accuracy'), '.3f')} | {fmt(t.get('logistic', {}).get('roc_auc'), '.3f')} "
             f"| {fmt(t.get('gboost', {}).get('accuracy'), '.3f')} | {fmt(t.get('gboost', {}).get('roc_auc'), '.3f')} |")
+    loads = [x for r in results for x in r.get("load_average_1min", [])]
+    lines += ["", "Notes:", "",
+              "* dpsynth's ε spent, both read from the run's ledger (a fresh one per run): *ledger filter* is "
+              "what the gate's Rényi filter counted against the budget at its fixed order α* (the plan is "
+              "calibrated so that this lands at or under the target); *full curve* is the run's own guarantee, "
+              "its events' RDP curve converted at δ over all orders (tighter).",
+              "* smartnoise-synth runs at the same ε, δ, batch size, with σ set by its own accountant so its last "
+              "epoch ends at the target (its stopping rule would not fire), "
+              f"{'/'.join(sorted({str(r.get('epochs')) for r in results if r['system'].startswith('smartnoise')})) or '?'} "
+              "epochs (it is several times slower per epoch; it pins Opacus 0.14).  *Reported* is its `epsilon_list[-1]`, the ε checked at "
+              "the start of its last epoch, i.e. one epoch stale; *after last step* is its own accountant "
+              "(Opacus 0.14 RDP, two optimiser steps per iteration) after every step it took.  Its accountant "
+              "assumes Poisson sampling, but it draws real rows by conditional category sampling from exact, "
+              "un-noised frequencies and reads the category lists from the data, none of it charged: its figures "
+              "are not a guarantee.",
+              "* CPU s / epoch is the process's CPU time (all threads) per epoch: the machine was shared with other "
+              "jobs" + (f" (1-minute load average {min(loads):.1f}–{max(loads):.1f} on 2 cores during the fits)"
+                        if loads else "") + ", so wall time per epoch overstates the cost.",
+              "* Peak RSS is the process's high-water mark after fitting and sampling (data, torch, model)."]
     over = [r for r in results if "overshoot_accounting" in r]
     if over:
         lines += ["", "smartnoise-synth's stopping rule replayed with its own accountant (accounting only, no "
