@@ -260,5 +260,5 @@ def test_a_run_of_a_share_is_epsilon_dp_on_its_own_and_admitted(tmp_path):
     for e in model.plan.events:
         acc.compose(e)
     assert acc.get_epsilon(1e-6) <= 1.0
-    assert model.epsilon_spent <= 1.0
+    assert model.epsilon_spent() <= 1.0
     assert len(g.spent_costs()) == 2 and g.filter.epsilon_spent(g.spent_costs()) < 5.0

@@ -103,9 +103,10 @@ class ConditionalSampler:
         """Conditions for unconditional sampling: the noisy category frequencies."""
         return self._draw(batch, self.p_freq, generator, device)[0]
 
-    def fixed(self, batch: int, block_index: int, slot: int, device: torch.device) -> torch.Tensor:
+    def fixed(self, batch: int, block_index: int, slot: int | torch.Tensor, device: torch.device) -> torch.Tensor:
+        """Conditions on one column: `slot` is one category for every row, or one per row."""
         cond = torch.zeros(batch, self.dim, device=device)
-        cond[:, self.offsets[block_index] + slot] = 1.0
+        cond[torch.arange(batch, device=device), self.offsets[block_index] + slot] = 1.0
         return cond
 
     # -- the real rows' conditions (inside the private step) -----------------------------

@@ -1,7 +1,7 @@
 """DPCTGAN: CTGAN with a DP-SGD discriminator, charged in full before it trains.
 
     gate = Gate.open("ledger.db", ledger_key="ledger.key")
-    model = DPCTGAN(epsilon=1.0, epochs=10).fit(table, gate)
+    model = DPCTGAN(epsilon=1.0, epochs=10).fit(table)          # gate defaults to table.gate
     synthetic = model.sample(1000)
     rich = model.sample(200, where={"income": ">50K"})
     model.save("adult.dpctgan"); DPCTGAN.load("adult.dpctgan").sample(10)
@@ -122,10 +122,18 @@ class DPCTGAN:
                          sampling_rate=self.sampling_rate, max_grad_norm=self.max_grad_norm,
                          frequency_share=self.frequency_share, n_categorical_columns=n_categorical_columns)
 
-    def fit(self, table: Any, gate: Any, *, schema: Any = None, actor: str | None = None,
+    def fit(self, table: Any, gate: Any = None, *, schema: Any = None, actor: str | None = None,
             _step_hook: StepHook | None = None,
             _batches: Any = None) -> "DPCTGAN":
-        """Charge the whole plan, measure the noisy counts, train for exactly the planned steps."""
+        """Charge the whole plan, measure the noisy counts, train for exactly the planned steps.
+
+        `gate` defaults to `table.gate` (a PrivateTable carries the gate it was opened with);
+        `schema` to the table's own schema."""
+        if gate is None:
+            gate = getattr(table, "gate", None)
+            if gate is None:
+                raise TypeError(f"fit needs a gate: pass gate=..., or a table that carries one "
+                                f"({type(table).__name__} has no .gate)")
         if gate.relation is not NeighbouringRelation.ADD_OR_REMOVE_ONE:
             raise PlanError(
                 "DP-CTGAN's DP-SGD is analysed under add/remove-one (Poisson sampling); the policy's relation "
@@ -209,9 +217,9 @@ class DPCTGAN:
         return Networks(g.to(self.device), d.to(self.device), self.embedding_dim)
 
     # -- receipts -------------------------------------------------------------------------
-    @property
     def epsilon_spent(self) -> float:
-        """The ε the run's ledger entries record for it (full-curve ε of its events at δ)."""
+        """The ε of this run on its own: the full-curve RDP ε at the policy's δ of the
+        events its receipts pay for (noisy counts + the whole DP-SGD plan)."""
         self._require_fitted()
         return self.plan.epsilon_after(self.plan.steps)
 
@@ -239,39 +247,67 @@ class DPCTGAN:
     # -- sampling (post-processing) -------------------------------------------------------
     def sample(self, n: int, where: Mapping[str, Any] | None = None, *, seed: int | None = None,
                gate: Any = None, batch: int = 4096) -> pd.DataFrame:
-        """n synthetic rows; `where={column: value}` fixes the conditional vector of one
-        categorical column (the column then holds `value`; the others follow the generator).
-        Refuses a model whose receipts do not verify."""
+        """n synthetic rows.
+
+        `where={column: value}` fixes the conditional vector of one categorical column (the
+        column then holds `value`; the others follow the generator); `where={column: [v1, v2]}`
+        draws each row's value among those, in proportion to the noisy category frequencies
+        (uniformly when they are all zero).  Refuses a model whose receipts do not verify."""
         self._require_fitted()
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")
-        fixed = None
-        if where:
-            if not isinstance(where, Mapping):
-                raise TypeError("where must be a mapping {column: value}")
-            if len(where) != 1:
-                raise ValueError("where: condition on one categorical column at a time")
-            (col, value), = where.items()
-            block, slot = self.transformer.condition_features(col, value)
-            fixed = (self.sampler.blocks.index(block), slot, col, value)
+        condition = self._condition(where) if where else None
         self.verify(gate)
         rng = torch.Generator(device=self.device)
         rng.manual_seed(secrets.randbits(63) if seed is None else int(seed))
         g = self.generator
         g.eval()
-        parts = []
+        parts, picks = [], []
         with torch.no_grad():
             for start in range(0, n, batch):
                 b = min(batch, n - start)
                 z = torch.randn(b, self.embedding_dim, generator=rng, device=self.device)
-                cond = (self.sampler.sample_original(b, rng, self.device) if fixed is None
-                        else self.sampler.fixed(b, fixed[0], fixed[1], self.device))
+                if condition is None:
+                    cond = self.sampler.sample_original(b, rng, self.device)
+                else:
+                    block_index, slots, probs, _, _ = condition
+                    pick = (torch.zeros(b, dtype=torch.long, device=self.device) if len(slots) == 1 else
+                            torch.multinomial(torch.as_tensor(probs, dtype=torch.float32, device=self.device), b,
+                                              replacement=True, generator=rng))
+                    cond = self.sampler.fixed(b, block_index, torch.as_tensor(slots, device=self.device)[pick],
+                                              self.device)
+                    picks.append(pick.cpu().numpy())
                 parts.append(activate(g(torch.cat([z, cond], dim=1)), self.transformer, rng).cpu().numpy())
         features = np.concatenate(parts) if parts else np.zeros((0, self.transformer.dim), np.float32)
         frame = self.transformer.inverse(features)
-        if fixed is not None:
-            frame[fixed[2]] = pd.Series([fixed[3]] * len(frame), dtype=object)
+        if condition is not None:
+            values = np.empty(len(condition[4]), dtype=object)
+            values[:] = condition[4]
+            chosen = np.concatenate(picks) if picks else np.zeros(0, np.int64)
+            frame[condition[3]] = pd.Series(values[chosen], dtype=object)
         return frame
+
+    def _condition(self, where: Mapping[str, Any]) -> tuple[int, list[int], np.ndarray, str, list[Any]]:
+        """(block index, slots, their probabilities, column, values) of a `where` condition."""
+        if not isinstance(where, Mapping):
+            raise TypeError("where must be a mapping {column: value or list of values}")
+        if len(where) != 1:
+            raise ValueError("where: condition on one categorical column at a time")
+        (col, wanted), = where.items()
+        values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
+        if not values:
+            raise ValueError(f"where: no value given for column {col!r}")
+        by_slot: dict[int, Any] = {}
+        block = None
+        for v in values:
+            block, slot = self.transformer.condition_features(col, v)
+            by_slot.setdefault(slot, v)
+        slots = sorted(by_slot)  # schema order: a set of values gives a reproducible draw
+        block_index = self.sampler.blocks.index(block)
+        weights = self.sampler.p_freq[block_index][slots]
+        total = float(weights.sum())
+        probs = weights / total if total > 0 else np.full(len(slots), 1.0 / len(slots))
+        return block_index, slots, probs, col, [by_slot[s] for s in slots]
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
@@ -297,6 +333,8 @@ class DPCTGAN:
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | torch.device = "auto") -> "DPCTGAN":
+        """Read a model written by `save`; raises InvalidReceipt unless its receipts are signed
+        by the ledger key stored with them and pay for exactly its plan."""
         blob = torch.load(os.fspath(path), weights_only=True)
         meta = json.loads(blob["meta"])
         if meta.get("format") != FORMAT:
@@ -316,6 +354,8 @@ class DPCTGAN:
         g = Generator(model.embedding_dim + model.sampler.dim, model.generator_dims, model.transformer.dim)
         g.load_state_dict(torch.load(io.BytesIO(blob["generator"]), weights_only=True))
         model.generator = g.to(model.device)
+        # A model file whose receipts do not verify is refused here, not only at sample().
+        model.verify()
         return model
 
 

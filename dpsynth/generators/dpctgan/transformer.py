@@ -57,7 +57,8 @@ def column_facts(col: Any) -> ColumnFacts:
 
     Accepted spellings: `name`; `kind` (categorical / ordinal / boolean,
     numeric / continuous / integer); `categories` (or `values`); `lower` /
-    `upper` (or `bounds=(lo, hi)`); `nullable` (or `missing`, `allow_missing`).
+    `upper` (or `bounds=(lo, hi)`, or the first and last of public `bins` edges);
+    `nullable` (or `missing`, `allow_missing`).
     """
     name = _get(col, "name")
     if not isinstance(name, str) or not name:
@@ -81,6 +82,10 @@ def column_facts(col: Any) -> ColumnFacts:
         bounds = _get(col, "bounds")
         if (lower is None or upper is None) and bounds is not None:
             lower, upper = bounds
+        bins = _get(col, "bins")
+        if (lower is None or upper is None) and bins is not None and len(bins) >= 2:
+            # Public bin edges (declared, or learned privately through the gate) bound the column.
+            lower, upper = bins[0], bins[-1]
         if lower is None or upper is None:
             raise ValueError(
                 f"column {name!r}: a numeric column needs public bounds (lower, upper); "
