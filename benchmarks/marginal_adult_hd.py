@@ -204,7 +204,9 @@ def run_child(cmd: list[str], timeout: float, log: Path) -> dict:
                 break
             time.sleep(0.2)
         proc.returncode = os.waitstatus_to_exitcode(status)
+    # CPU seconds (user + system) are less sensitive than wall time to other load on a shared box.
     return {"rc": proc.returncode, "wall_s": time.perf_counter() - t0, "timed_out": timed_out,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
             "peak_rss_mb": usage.ru_maxrss / 1024.0}  # ru_maxrss is in KiB on Linux
 
 
@@ -233,7 +235,8 @@ def score(csv: Path, real, domain) -> dict[str, float]:
 
 def one_run(spec: RunSpec, args, real, domain, data_csv: Path, domain_json: Path, logs: Path) -> dict:
     record = {**asdict(spec), "delta": DELTA, "dataset": DATASET, "timeout_s": args.timeout,
-              "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+              "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "loadavg_at_start": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="marginal-bench-") as tmp:
         out, meta = Path(tmp) / "synth.csv", Path(tmp) / "meta.json"
         cmd, why = build_command(spec, args, data_csv, domain_json, out, meta)
@@ -300,9 +303,13 @@ def _fmt(v, spec=".4f") -> str:
 def _summary(runs: list[dict]) -> dict:
     ok = [r for r in runs if r["status"] == "ok"]
     dnf = [r for r in runs if r["status"] == "DNF"]
-    mean = lambda k: statistics.fmean(r[k] for r in ok) if ok else None  # noqa: E731
+
+    def mean(k):
+        values = [r[k] for r in ok if r.get(k) is not None]
+        return statistics.fmean(values) if values else None
+
     return {"n_ok": len(ok), "n_dnf": len(dnf), "n": len(runs), "time": mean("fit_sample_s"),
-            "wall": mean("wall_s"), "rss": max((r["peak_rss_mb"] for r in ok), default=None),
+            "wall": mean("wall_s"), "cpu": mean("cpu_s"), "rss": max((r["peak_rss_mb"] for r in ok), default=None),
             "tvd3": mean("tvd_3way"), "tvd2": mean("tvd_2way"), "wl": mean("workload_error_3way"),
             "dnf_after": max((r["wall_s"] for r in dnf), default=None)}
 
@@ -320,9 +327,9 @@ def render_markdown(results: dict) -> str:
              f" {env.get('loadavg', '?')}. Timings were taken on a shared machine: compare implementations"
              " within one run, not across runs.", "",
              "## Summary (mean over seeds; ratio = ours / peer)", "",
-             "| method | ε | impl | runs ok/all | fit+sample s | peak RSS MB | 1-way | 2-way | 3-way TVD"
-             " | time ratio | 3-way ratio |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| method | ε | impl | runs ok/all | fit+sample s | child CPU s | peak RSS MB | 1-way | 2-way"
+             " | 3-way TVD | time ratio | CPU ratio | 3-way ratio |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
         groups.setdefault((r["method"], r["epsilon"], r["impl"]), []).append(r)
@@ -336,26 +343,30 @@ def render_markdown(results: dict) -> str:
                 s = _summary(rs)
                 t = _fmt(s["time"], ".1f") if s["n_ok"] else f"DNF (> {s['dnf_after']:.0f} s)" if s["n_dnf"] else "failed"
                 one = _fmt(statistics.fmean(r["tvd_1way"] for r in rs if r["status"] == "ok")) if s["n_ok"] else "—"
-                tr = qr = "—"
+                tr = cr = qr = "—"
                 if impl != "ours" and ours and ours["n_ok"]:
                     if s["n_ok"]:
                         tr = f"{ours['time'] / s['time']:.3f}"
+                        cr = f"{ours['cpu'] / s['cpu']:.3f}" if ours["cpu"] and s["cpu"] else "—"
                         qr = f"{ours['tvd3'] / s['tvd3']:.3f}"
                     elif s["n_dnf"]:
                         tr = f"< {ours['time'] / s['dnf_after']:.3f}"
-                lines.append(f"| {method} | {eps:g} | {impl} | {s['n_ok']}/{s['n']} | {t} | {_fmt(s['rss'], '.0f')}"
-                             f" | {one} | {_fmt(s['tvd2'])} | {_fmt(s['tvd3'])} | {tr} | {qr} |")
+                lines.append(f"| {method} | {eps:g} | {impl} | {s['n_ok']}/{s['n']} | {t} | {_fmt(s['cpu'], '.1f')}"
+                             f" | {_fmt(s['rss'], '.0f')} | {one} | {_fmt(s['tvd2'])} | {_fmt(s['tvd3'])}"
+                             f" | {tr} | {cr} | {qr} |")
     lines += ["", "## Every run", "",
-              "| method | ε | impl | seed | status | fit+sample s | wall s | peak RSS MB | 1-way | 2-way | 3-way"
-              " | workload err | ε spent (ours) | started (UTC) |",
-              "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+              "| method | ε | impl | seed | status | fit+sample s | wall s | CPU s | peak RSS MB | 1-way | 2-way"
+              " | 3-way | workload err | ε spent (ours) | load avg | started (UTC) |",
+              "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     order = {m: i for i, m in enumerate(("mst", "aim"))}
     for r in sorted(runs, key=lambda r: (order.get(r["method"], 9), r["epsilon"], IMPLS.index(r["impl"]), r["seed"])):
         lines.append(f"| {r['method']} | {r['epsilon']:g} | {r['impl']} | {r['seed']} | {r['status']}"
                      f" | {_fmt(r.get('fit_sample_s'), '.1f')} | {_fmt(r.get('wall_s'), '.1f')}"
+                     f" | {_fmt(r.get('cpu_s'), '.1f')}"
                      f" | {_fmt(r.get('peak_rss_mb'), '.0f')} | {_fmt(r.get('tvd_1way'))} | {_fmt(r.get('tvd_2way'))}"
                      f" | {_fmt(r.get('tvd_3way'))} | {_fmt(r.get('workload_error_3way'))}"
-                     f" | {_fmt(r.get('epsilon_spent'), '.6f')} | {r.get('started_utc', '')} |")
+                     f" | {_fmt(r.get('epsilon_spent'), '.6f')} | {_fmt(r.get('loadavg_at_start'), '.1f')}"
+                     f" | {r.get('started_utc', '')} |")
     skipped = [r for r in results["runs"].values() if r["status"] == "skipped"]
     if skipped:
         lines += ["", "Skipped: " + "; ".join(f"{r['impl']} {r['method']} ε={r['epsilon']:g} ({r['reason']})"
