@@ -1,0 +1,8 @@
+"""The public description of a table (see `Schema`, `Column`)."""
+
+from .column import BINNED_KINDS, DISCRETE_KINDS, KINDS, Column
+from .decode import OTHER
+from .errors import EncodingError, SchemaError
+from .schema import Schema
+
+__all__ = ["Schema", "Column", "SchemaError", "EncodingError", "OTHER", "KINDS", "DISCRETE_KINDS", "BINNED_KINDS"]

@@ -1,0 +1,276 @@
+"""One column of the public schema: its kind and the public facts that fix its codes.
+
+Every column maps to a contiguous range of integer codes (what the marginal
+generators work on):
+
+    [0, k)          the values: categories in declared order, or numeric bins
+    k               "other" (only when ``out_of_range="other"``)
+    last            missing (only when ``nullable``)
+
+Categories, bounds and bin edges are *public*: declared by the user, or learned
+through the gate by `PrivateTable.learn_schema` (never read from the data here).
+A column whose facts are not known yet is *incomplete*: it can be held by a
+private table (to learn them) but not encoded.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import SchemaError
+
+__all__ = ["Column", "KINDS", "DISCRETE_KINDS", "BINNED_KINDS", "OUT_OF_RANGE"]
+
+DISCRETE_KINDS = frozenset({"categorical", "ordinal", "boolean"})
+BINNED_KINDS = frozenset({"numeric", "integer", "datetime"})
+KINDS = DISCRETE_KINDS | BINNED_KINDS
+OUT_OF_RANGE = ("error", "clip", "other")
+BOOLEAN_CATEGORIES = (False, True)
+
+
+def _timestamp(value: Any, where: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise SchemaError(f"{where}: not a date/time") from None
+    if ts is pd.NaT:
+        raise SchemaError(f"{where}: not a date/time")
+    if ts.tzinfo is not None:  # one clock for every value: UTC, naive
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise SchemaError(f"{where}: must be a number, got {type(value).__name__}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise SchemaError(f"{where}: must be finite")
+    return x
+
+
+def seconds(ts: pd.Timestamp) -> float:
+    """A timestamp as seconds since the epoch (the axis datetime bins live on)."""
+    return ts.value / 1e9
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column's public description.
+
+    Args:
+        name: the column's name in the table.
+        kind: "categorical", "ordinal", "boolean", "numeric" (continuous),
+            "integer" or "datetime".
+        categories: the declared values of a categorical/ordinal column, in code order
+            (ordinal: in their order).  ``None`` = not known yet (learn them privately).
+            Boolean columns always have (False, True).
+        lower, upper: public bounds of a numeric/integer/datetime column.
+        bins: bin edges (a strictly increasing sequence, at least 2) or a number of
+            equal-width bins between ``lower`` and ``upper``.  Discretises the column
+            for the marginal generators; decoding draws uniformly within the bin.
+        nullable: missing values are allowed (one extra code).
+        out_of_range: what encoding does with a value outside the declared
+            categories/bounds: "error" (default), "clip" (binned kinds: to the nearest
+            bin) or "other" (categorical kinds: one extra "other" code).
+    """
+
+    name: str
+    kind: str
+    categories: tuple[Any, ...] | None = None
+    lower: Any = None
+    upper: Any = None
+    bins: tuple[Any, ...] | int | None = None
+    nullable: bool = False
+    out_of_range: str = "error"
+    _edges: tuple[float, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise SchemaError("every column needs a non-empty string name")
+        where = f"column {self.name!r}"
+        if self.kind not in KINDS:
+            raise SchemaError(f"{where}: kind {self.kind!r} is not one of {sorted(KINDS)}")
+        if not isinstance(self.nullable, (bool, np.bool_)):
+            raise SchemaError(f"{where}: nullable must be true or false")
+        object.__setattr__(self, "nullable", bool(self.nullable))
+        if self.out_of_range not in OUT_OF_RANGE:
+            raise SchemaError(f"{where}: out_of_range must be one of {OUT_OF_RANGE}, got {self.out_of_range!r}")
+        if self.kind in DISCRETE_KINDS:
+            self._init_discrete(where)
+        else:
+            self._init_binned(where)
+
+    # -- construction helpers -------------------------------------------------------------
+    def _init_discrete(self, where: str) -> None:
+        if self.lower is not None or self.upper is not None or self.bins is not None:
+            raise SchemaError(f"{where}: a {self.kind} column takes categories, not lower/upper/bins")
+        if self.out_of_range == "clip":
+            raise SchemaError(f"{where}: out_of_range='clip' applies to numeric kinds; use 'other' or 'error'")
+        cats = self.categories
+        if self.kind == "boolean":
+            if cats is not None and tuple(cats) != BOOLEAN_CATEGORIES:
+                raise SchemaError(f"{where}: a boolean column's categories are always [false, true]")
+            object.__setattr__(self, "categories", BOOLEAN_CATEGORIES)
+            return
+        if cats is None:
+            return  # to be learned privately
+        if isinstance(cats, (str, bytes)) or not isinstance(cats, Sequence) and not isinstance(cats, np.ndarray):
+            raise SchemaError(f"{where}: categories must be a list")
+        cats = tuple(c.item() if isinstance(c, np.generic) else c for c in cats)
+        if not cats:
+            raise SchemaError(f"{where}: categories must not be empty")
+        for i, c in enumerate(cats):
+            if c is None or isinstance(c, float) and math.isnan(c):
+                raise SchemaError(f"{where}: categories[{i}] is missing; declare nullable instead")
+            if not isinstance(c, (str, int, float, bool)):
+                raise SchemaError(f"{where}: categories[{i}] must be a string or a number")
+        if len(set(cats)) != len(cats):
+            raise SchemaError(f"{where}: duplicate categories")
+        object.__setattr__(self, "categories", cats)
+
+    def _init_binned(self, where: str) -> None:
+        if self.categories is not None:
+            raise SchemaError(f"{where}: a {self.kind} column takes lower/upper/bins, not categories")
+        if self.out_of_range == "other":
+            raise SchemaError(f"{where}: out_of_range='other' applies to categorical kinds; use 'clip' or 'error'")
+        conv = (lambda v, w: seconds(_timestamp(v, w))) if self.kind == "datetime" else _number
+        lo = None if self.lower is None else conv(self.lower, f"{where}: lower")
+        hi = None if self.upper is None else conv(self.upper, f"{where}: upper")
+        if lo is not None and hi is not None and not lo < hi:
+            raise SchemaError(f"{where}: lower must be below upper")
+        bins = self.bins
+        edges: tuple[float, ...] | None = None
+        if isinstance(bins, (bool, np.bool_)):
+            raise SchemaError(f"{where}: bins must be a number of bins or a list of edges")
+        if isinstance(bins, (int, np.integer)):
+            if bins < 1:
+                raise SchemaError(f"{where}: bins must be at least 1")
+            object.__setattr__(self, "bins", int(bins))
+            if lo is not None and hi is not None:
+                edges = tuple(float(e) for e in np.linspace(lo, hi, int(bins) + 1))
+        elif bins is not None:
+            if isinstance(bins, (str, bytes)) or not isinstance(bins, (Sequence, np.ndarray)):
+                raise SchemaError(f"{where}: bins must be a number of bins or a list of edges")
+            raw = tuple(bins)
+            edges = tuple(conv(e, f"{where}: bins[{i}]") for i, e in enumerate(raw))
+            if len(edges) < 2:
+                raise SchemaError(f"{where}: bins needs at least two edges")
+            if any(not a < b for a, b in zip(edges, edges[1:])):
+                raise SchemaError(f"{where}: bin edges must be strictly increasing")
+            if lo is not None and lo != edges[0] or hi is not None and hi != edges[-1]:
+                raise SchemaError(f"{where}: lower/upper must equal the first/last bin edge")
+            lo, hi = edges[0], edges[-1]
+            object.__setattr__(self, "bins", tuple(self._public(e) for e in raw))
+        if self.kind == "datetime":
+            object.__setattr__(self, "lower", None if lo is None else _timestamp(self.lower if self.lower is not None
+                                                                                 else self.bins[0], where))
+            object.__setattr__(self, "upper", None if hi is None else _timestamp(self.upper if self.upper is not None
+                                                                                 else self.bins[-1], where))
+        else:
+            object.__setattr__(self, "lower", lo)
+            object.__setattr__(self, "upper", hi)
+        object.__setattr__(self, "_edges", edges)
+
+    def _public(self, value: Any) -> Any:
+        return _timestamp(value, self.name) if self.kind == "datetime" else float(value)
+
+    # -- public facts ---------------------------------------------------------------------
+    @property
+    def is_discrete(self) -> bool:
+        return self.kind in DISCRETE_KINDS
+
+    @property
+    def is_complete(self) -> bool:
+        """True when every fact needed to encode the column is known."""
+        return self.categories is not None if self.is_discrete else self._edges is not None
+
+    @property
+    def edges(self) -> tuple[float, ...]:
+        """Bin edges on the numeric axis (seconds since the epoch for datetimes)."""
+        if self.is_discrete:
+            raise SchemaError(f"column {self.name!r}: a {self.kind} column has no bins")
+        if self._edges is None:
+            raise SchemaError(f"column {self.name!r}: bins are not known yet (declare them or learn them)")
+        return self._edges
+
+    @property
+    def n_values(self) -> int:
+        """Codes for values: categories or bins (without "other" and missing)."""
+        self._require_complete()
+        return len(self.categories) if self.is_discrete else len(self.edges) - 1
+
+    @property
+    def other_code(self) -> int | None:
+        return self.n_values if self.out_of_range == "other" else None
+
+    @property
+    def missing_code(self) -> int | None:
+        return self.n_values + (self.out_of_range == "other") if self.nullable else None
+
+    @property
+    def size(self) -> int:
+        """Number of integer codes (the column's domain size)."""
+        return self.n_values + (self.out_of_range == "other") + self.nullable
+
+    def _require_complete(self) -> None:
+        if not self.is_complete:
+            what = "categories" if self.is_discrete else "bins"
+            raise SchemaError(f"column {self.name!r}: its {what} are not known yet (declare them or learn them)")
+
+    def replace(self, **changes: Any) -> "Column":
+        """A copy with some fields changed (validated again)."""
+        data = {k: getattr(self, k) for k in ("name", "kind", "categories", "lower", "upper", "bins", "nullable",
+                                              "out_of_range")}
+        data.update(changes)
+        if "bins" in changes and not isinstance(changes["bins"], (int, np.integer)) and changes["bins"] is not None:
+            if "lower" not in changes:
+                data["lower"] = None
+            if "upper" not in changes:
+                data["upper"] = None
+        return Column(**data)
+
+    # -- serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/TOML-able fields (unset fields are left out; datetimes as ISO text)."""
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.kind != "boolean" and self.categories is not None:
+            out["categories"] = list(self.categories)
+        iso = (lambda v: v.isoformat()) if self.kind == "datetime" else (lambda v: v)
+        if isinstance(self.bins, tuple):
+            out["bins"] = [iso(e) for e in self.bins]
+        else:
+            if self.lower is not None:
+                out["lower"] = iso(self.lower)
+            if self.upper is not None:
+                out["upper"] = iso(self.upper)
+            if self.bins is not None:
+                out["bins"] = self.bins
+        if self.nullable:
+            out["nullable"] = True
+        if self.out_of_range != "error":
+            out["out_of_range"] = self.out_of_range
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Column":
+        if not isinstance(data, Mapping):
+            raise SchemaError(f"a column must be a table/object, got {type(data).__name__}")
+        allowed = {"name", "kind", "categories", "lower", "upper", "bins", "nullable", "out_of_range"}
+        unknown = sorted(set(data) - allowed)
+        name = data.get("name")
+        if unknown:
+            raise SchemaError(f"column {name!r}: unknown fields {unknown} (allowed: {sorted(allowed)})")
+        if "name" not in data or "kind" not in data:
+            raise SchemaError(f"column {name!r}: 'name' and 'kind' are required")
+        fields = dict(data)
+        if isinstance(fields.get("categories"), list):
+            fields["categories"] = tuple(fields["categories"])
+        if isinstance(fields.get("bins"), list):
+            fields["bins"] = tuple(fields["bins"])
+        return cls(**fields)

@@ -1,0 +1,144 @@
+"""Raw values -> integer codes, one column at a time.
+
+Runs inside the private table only.  Every error names the column and the row
+(0-based position) and never the value: error messages leave the process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .column import Column
+from .errors import EncodingError
+
+__all__ = ["encode_column", "check_frame", "missing_mask", "numeric_axis"]
+
+
+def _fail(col: Column, rows: np.ndarray, what: str) -> EncodingError:
+    row = int(np.flatnonzero(rows)[0])
+    return EncodingError(f"column {col.name!r}, row {row}: {what}", column=col.name, row=row)
+
+
+def missing_mask(values: pd.Series) -> np.ndarray:
+    return values.isna().to_numpy(dtype=bool)
+
+
+def check_frame(frame: Any, names: tuple[str, ...]) -> pd.DataFrame:
+    """The frame as a DataFrame with a fresh positional index, or a clear error."""
+    if not isinstance(frame, pd.DataFrame):
+        raise EncodingError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    cols = [str(c) if not isinstance(c, str) else c for c in frame.columns]
+    dup = sorted({c for c in cols if cols.count(c) > 1})
+    if dup:
+        raise EncodingError(f"the table has duplicate columns {dup}")
+    missing = [n for n in names if n not in cols]
+    extra = [c for c in cols if c not in names]
+    if missing or extra:
+        raise EncodingError(
+            f"the table's columns do not match the schema: missing {missing}, not in the schema {extra}")
+    if len(frame) == 0:
+        raise EncodingError("the table is empty")
+    return frame.reset_index(drop=True)
+
+
+def _check_missing(col: Column, isna: np.ndarray) -> None:
+    if isna.any() and not col.nullable:
+        raise _fail(col, isna, "missing value, but the schema does not allow missing values (nullable = false)")
+
+
+def _discrete_codes(col: Column, values: pd.Series, isna: np.ndarray, learning: bool) -> np.ndarray | None:
+    present = ~isna
+    if col.kind == "boolean":
+        obj = values.astype(object).to_numpy()
+        ok = np.fromiter((v is True or v is False or isinstance(v, np.bool_)
+                          or (isinstance(v, (int, np.integer)) and v in (0, 1)) for v in obj), bool, len(obj))
+        bad = present & ~ok
+        if bad.any():
+            raise _fail(col, bad, "wrong type: a boolean column takes true/false (or 0/1)")
+        return np.where(isna, -1, obj.astype(object) == True).astype(np.int64)  # noqa: E712
+    obj = values.astype(object).to_numpy()
+    wrong = np.fromiter((not isinstance(v, (str, int, float, bool, np.generic)) for v in obj), bool, len(obj))
+    bad = present & wrong
+    if bad.any():
+        raise _fail(col, bad, "wrong type: a category must be a string or a number")
+    if learning and col.categories is None:
+        return None
+    index = pd.Index(list(col.categories), dtype=object)
+    codes = index.get_indexer(pd.Index(obj, dtype=object)).astype(np.int64)
+    unknown = present & (codes < 0)
+    if unknown.any():
+        if col.out_of_range != "other":
+            raise _fail(col, unknown, "value is not one of the schema's categories "
+                                      "(declare it, or set out_of_range = \"other\")")
+        codes[unknown] = col.other_code
+    return codes
+
+
+def numeric_axis(col: Column, values: pd.Series, isna: np.ndarray) -> np.ndarray:
+    """The column's values on its numeric axis (floats; seconds for datetimes), NaN where missing."""
+    present = ~isna
+    if col.kind == "datetime":
+        if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+            raise _fail(col, present, "wrong type: a datetime column takes dates/times")
+        try:
+            parsed = pd.to_datetime(values, errors="coerce", utc=True)
+        except (TypeError, ValueError):
+            parsed = pd.Series([pd.NaT] * len(values))
+        bad = present & parsed.isna().to_numpy()
+        if bad.any():
+            raise _fail(col, bad, "wrong type: not a date/time")
+        ns = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        return np.where(isna, np.nan, ns / 1e9)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        raise _fail(col, present, f"wrong type: a {col.kind} column takes numbers, not true/false")
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = present & np.isnan(x)
+    if bad.any():
+        raise _fail(col, bad, f"wrong type: a {col.kind} column takes numbers")
+    if col.kind == "integer":
+        finite = present & np.isfinite(x)
+        frac = finite & (np.floor(np.where(finite, x, 0.0)) != np.where(finite, x, 0.0))
+        if frac.any():
+            raise _fail(col, frac, "not a whole number in an integer column")
+    return x
+
+
+def _binned_codes(col: Column, values: pd.Series, isna: np.ndarray, learning: bool) -> np.ndarray | None:
+    x = numeric_axis(col, values, isna)
+    if learning and not col.is_complete:
+        inf = ~isna & ~np.isfinite(x)
+        if inf.any():
+            raise _fail(col, inf, "infinite value")
+        return None
+    edges = np.asarray(col.edges)
+    present = ~isna
+    outside = present & ((x < edges[0]) | (x > edges[-1]) | ~np.isfinite(x))
+    if outside.any():
+        if col.out_of_range != "clip":
+            raise _fail(col, outside, "value outside the schema's bounds (or set out_of_range = \"clip\")")
+        x = np.clip(x, edges[0], edges[-1])
+    codes = np.searchsorted(edges, np.where(present, x, edges[0]), side="right") - 1
+    return np.clip(codes, 0, len(edges) - 2).astype(np.int64)
+
+
+def encode_column(col: Column, values: pd.Series, *, learning: bool = False) -> np.ndarray | None:
+    """Codes of one column (missing -> the missing code).
+
+    With `learning=True` an incomplete column is only type-checked (returns None):
+    the private table does this while its schema still has facts to learn.
+    """
+    isna = missing_mask(values)
+    _check_missing(col, isna)
+    if col.is_discrete:
+        codes = _discrete_codes(col, values, isna, learning)
+    else:
+        codes = _binned_codes(col, values, isna, learning)
+    if codes is None:
+        return None
+    if col.nullable:
+        codes = np.where(isna, col.missing_code, codes)
+    return codes.astype(np.int64)
+

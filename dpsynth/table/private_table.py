@@ -1,0 +1,311 @@
+"""The private table: the only holder of raw rows; its methods are measurements.
+
+Every measurement follows the same order (`PrivateTable._measure`):
+
+1. validate the public arguments (bad input spends nothing);
+2. charge the gate — the signed ledger entry exists before anything is computed;
+3. draw the noise (from the table's random source) — before the data is read;
+4. open the rows (only with the receipt), compute the exact answer;
+5. release exact + noise (or the exponential mechanism's choice).
+
+No accessor returns the frame, the codes or the number of rows; `repr` shows
+only the public schema; pickling and copying are refused.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from accountant.events import DiscreteGaussianEvent, ExponentialMechanismEvent, NeighbouringRelation
+from accountant.fingerprint import fingerprint_table
+
+from ..schema import Schema
+from .dpsgd import DPSGDAccessMixin
+from .learning import SchemaLearningMixin
+from .measurement import Measurement, NoisyMarginal
+from .params import positive
+from .pate import PateMixin
+from .queries import MAX_MARGINAL_CELLS, marginal_counts, selection_scores
+from .rows import Rows
+
+__all__ = ["PrivateTable"]
+
+
+def _noise_api():
+    # Imported lazily: the samplers live in dpsynth.noise (exact, CSPRNG-fed).
+    from dpsynth.noise import discrete_gaussian, exponential_mechanism, randomness
+
+    return randomness, discrete_gaussian.sample_discrete_gaussian, exponential_mechanism.sample_exponential_mechanism
+
+
+class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
+    """A private table bound to a gate.
+
+    Args:
+        frame: the raw rows (a pandas DataFrame whose columns are exactly the schema's).
+        schema: the public schema.  It may be incomplete (categories or bins still to be
+            learned through `learn_schema`); measurements on codes need it complete.
+        gate: the `accountant.gate.Gate` every measurement is charged to.
+        dataset_key: the data holder's secret key; when given, the table's keyed
+            fingerprint must match the one the gate's policy governs.
+        random_source: where noise comes from; default a `SecureRandomSource` (CSPRNG).
+            A `SeededRandomSource` is for tests: its charges are marked "seeded-test".
+        actor: recorded in each ledger entry (default: the OS user).
+    """
+
+    def __init__(self, frame: pd.DataFrame, schema: Schema, gate: Any, *, dataset_key: bytes | None = None,
+                 random_source: Any = None, actor: str | None = None) -> None:
+        if not isinstance(schema, Schema):
+            raise TypeError(f"schema must be a dpsynth.schema.Schema, got {type(schema).__name__}")
+        for name in ("charge", "relation", "verify_receipt"):
+            if not hasattr(gate, name):
+                raise TypeError(f"gate must be an accountant.gate.Gate (missing {name})")
+        randomness, _, _ = _noise_api()
+        if random_source is None:
+            random_source = randomness.SecureRandomSource()
+        if not isinstance(random_source, randomness.RandomSource):
+            raise TypeError("random_source must be a dpsynth.noise.randomness.RandomSource")
+        frame = schema.validate(frame)
+        if dataset_key is not None:
+            if not isinstance(dataset_key, (bytes, bytearray)):
+                raise TypeError("dataset_key must be bytes")
+            gate.check_dataset(fingerprint_table(frame, bytes(dataset_key)))
+        self.__rows = Rows(frame, schema.encode(frame) if schema.is_complete else None)
+        self._schema = schema
+        self._gate = gate
+        self._source = random_source
+        self._actor = actor
+        self._receipts: list[Any] = []
+
+    # -- public facts -------------------------------------------------------------------------
+    @property
+    def schema(self) -> Schema:
+        return self._schema
+
+    @property
+    def gate(self) -> Any:
+        return self._gate
+
+    @property
+    def domain(self) -> dict[str, int]:
+        """Number of codes per column (public: from the schema)."""
+        return self._schema.domain()
+
+    @property
+    def noise_source(self) -> str:
+        """"seeded-test" for a seeded (test) random source, else "secure"."""
+        return "seeded-test" if self._source.is_seeded else "secure"
+
+    @property
+    def relation(self) -> NeighbouringRelation:
+        return self._gate.relation
+
+    @property
+    def receipts(self) -> tuple[Any, ...]:
+        """Receipts of every charge this table made, in order."""
+        return tuple(self._receipts)
+
+    def receipts_for(self, run_id: str) -> tuple[Any, ...]:
+        return tuple(r for r in self._receipts if r.run_id == run_id)
+
+    def __repr__(self) -> str:
+        return f"PrivateTable(columns={list(self._schema.names)}, rows=<private>)"
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("a PrivateTable cannot be pickled or copied: it is the only holder of the rows")
+
+    def __getstate__(self) -> Any:
+        raise TypeError("a PrivateTable cannot be pickled or copied: it is the only holder of the rows")
+
+    # -- the measurement primitive --------------------------------------------------------------
+    def _l2_unit(self) -> float:
+        """L2 sensitivity of one count vector in which a record occupies one cell."""
+        return math.sqrt(2.0) if self.relation is NeighbouringRelation.REPLACE_ONE else 1.0
+
+    def _charge(self, spec: Measurement, *, purpose: str, generator: str | None, run_id: str | None,
+                parameters: Mapping[str, Any] | None) -> Any:
+        params = {"measurement": spec.kind, **spec.query, **dict(parameters or {})}
+        receipt = self._gate.charge(list(spec.events), purpose=purpose, generator=generator, parameters=params,
+                                    actor=self._actor, noise_source=self.noise_source, run_id=run_id)
+        self._receipts.append(receipt)
+        return receipt
+
+    def _measure(self, spec: Measurement, *, purpose: str, generator: str | None, run_id: str | None,
+                 parameters: Mapping[str, Any] | None, noise: Callable[[], Any] | None,
+                 exact: Callable[[Rows], Any], release: Callable[[Any, Any], Any]) -> Any:
+        """Charge, draw noise, read, release — in that order.  The only path to the rows."""
+        receipt = self._charge(spec, purpose=purpose, generator=generator, run_id=run_id, parameters=parameters)
+        drawn = noise() if noise is not None else None
+        with self._open_rows(receipt) as rows:
+            answer = exact(rows)
+        output = release(answer, drawn)
+        self._observe(spec, receipt, answer, drawn, output)
+        return output
+
+    def _read(self, receipt: Any, fn: Callable[[Rows], Any]) -> Any:
+        """Read the rows for a run already charged (its receipt is verified by the gate first)."""
+        self._gate.verify_receipt(receipt)
+        with self._open_rows(receipt) as rows:
+            return fn(rows)
+
+    def _open_rows(self, receipt: Any) -> Any:
+        """The rows, readable inside this context only (see dpsynth.table.rows)."""
+        return self.__rows.reading(receipt)
+
+    def _observe(self, spec: Measurement, receipt: Any, answer: Any, noise: Any, output: Any) -> None:
+        """Hook for the test recorder (dpsynth.testing); does nothing here."""
+
+    def _adopt_schema(self, schema: Schema) -> None:
+        """Take a schema whose new facts were learned through the gate (public post-processing)."""
+        if schema.names != self._schema.names or any(
+                a.kind != b.kind for a, b in zip(schema.columns, self._schema.columns)):
+            raise ValueError("a learned schema must keep the table's columns and kinds")
+        rows = self.__rows
+        # Encoding reads the rows but releases nothing: the codes stay inside the table.
+        rows.recode(schema.encode(rows._frame) if schema.is_complete else None)
+        self._schema = schema
+
+    # -- validation helpers ---------------------------------------------------------------------
+    def _clique(self, clique: Any, where: str) -> tuple[str, ...]:
+        if isinstance(clique, str) or not isinstance(clique, (tuple, list)):
+            raise TypeError(f"{where} must be a tuple of column names")
+        names = tuple(clique)
+        for n in names:
+            self._schema.column(n)
+        if len(set(names)) != len(names):
+            raise ValueError(f"{where} names a column twice")
+        return names
+
+    def _shape(self, clique: tuple[str, ...]) -> tuple[int, ...]:
+        dom = self.domain
+        return tuple(dom[n] for n in clique)
+
+    def _indices(self, clique: tuple[str, ...]) -> list[int]:
+        names = self._schema.names
+        return [names.index(n) for n in clique]
+
+    # -- marginals ------------------------------------------------------------------------------
+    def measure_marginals(self, cliques: Sequence[tuple[str, ...]], sigma: float | Sequence[float], *,
+                          purpose: str, generator: str, run_id: str,
+                          parameters: dict | None = None) -> list[NoisyMarginal]:
+        """Noisy counts of each clique's marginal, discrete Gaussian noise of scale σ_i.
+
+        One gate charge for the batch: the composition of DiscreteGaussianEvent(σ_i, Δ) with
+        Δ = 1 under add/remove-one and √2 under replace-one (proofs/marginals.md).
+        """
+        if isinstance(cliques, (str, bytes)) or not isinstance(cliques, Sequence) or len(cliques) == 0:
+            raise ValueError("cliques must be a non-empty list of column-name tuples")
+        cl = [self._clique(c, f"cliques[{i}]") for i, c in enumerate(cliques)]
+        if isinstance(sigma, Sequence) and not isinstance(sigma, str):
+            if len(sigma) != len(cl):
+                raise ValueError(f"sigma has {len(sigma)} entries for {len(cl)} cliques")
+            sigmas = [positive(s, f"sigma[{i}]") for i, s in enumerate(sigma)]
+        else:
+            sigmas = [positive(sigma, "sigma")] * len(cl)
+        shapes = [self._shape(c) for c in cl]
+        for c, s in zip(cl, shapes):
+            if int(np.prod(s, dtype=np.int64)) > MAX_MARGINAL_CELLS:
+                raise ValueError(f"the marginal on {list(c)} has more than {MAX_MARGINAL_CELLS} cells")
+        delta_2 = self._l2_unit()
+        spec = Measurement(
+            kind="marginals",
+            query={"cliques": [list(c) for c in cl], "sigmas": sigmas},
+            events=tuple(DiscreteGaussianEvent(s, delta_2, relation=self.relation) for s in sigmas),
+            sensitivity=delta_2, norm="l2")
+        _, sample_dg, _ = _noise_api()
+        source = self._source
+        idx = [self._indices(c) for c in cl]
+
+        def draw() -> list[np.ndarray]:
+            return [np.asarray(sample_dg(s, int(np.prod(shape, dtype=np.int64)), source), dtype=np.int64)
+                    .reshape(shape) for s, shape in zip(sigmas, shapes)]
+
+        def exact(rows: Rows) -> list[np.ndarray]:
+            codes = rows.codes
+            return [marginal_counts(codes, j, shape) for j, shape in zip(idx, shapes)]
+
+        def release(answer: list[np.ndarray], noise: list[np.ndarray]) -> list[NoisyMarginal]:
+            return [NoisyMarginal(c, (a + z).astype(np.int64), s) for c, a, z, s in zip(cl, answer, noise, sigmas)]
+
+        return self._measure(spec, purpose=purpose, generator=generator, run_id=run_id, parameters=parameters,
+                             noise=draw, exact=exact, release=release)
+
+    # -- selection --------------------------------------------------------------------------------
+    def select_marginal(self, candidates: Sequence[tuple[str, ...]], estimates: Sequence[np.ndarray],
+                        epsilon: float, *, weights: Sequence[float] | None = None,
+                        offsets: Sequence[float] | None = None, purpose: str, generator: str, run_id: str,
+                        parameters: dict | None = None) -> int:
+        """Pick a candidate clique by the exponential mechanism (exact sampler).
+
+        score_i = w_i * ||M_i(D) - estimates_i||_1 + offsets_i; sensitivity max|w_i| (x2 under
+        replace-one); charged as ExponentialMechanismEvent(ε) (bounded range).
+        """
+        eps = positive(epsilon, "epsilon")
+        if isinstance(candidates, (str, bytes)) or not isinstance(candidates, Sequence) or not candidates:
+            raise ValueError("candidates must be a non-empty list of column-name tuples")
+        cl = [self._clique(c, f"candidates[{i}]") for i, c in enumerate(candidates)]
+        k = len(cl)
+        if len(estimates) != k:
+            raise ValueError(f"estimates has {len(estimates)} entries for {k} candidates")
+        shapes = [self._shape(c) for c in cl]
+        est = []
+        for i, (e, s) in enumerate(zip(estimates, shapes)):
+            e = np.asarray(e, dtype=np.float64)
+            if e.shape != s:
+                raise ValueError(f"estimates[{i}] has shape {e.shape}, the marginal on {list(cl[i])} has {s}")
+            if not np.all(np.isfinite(e)):
+                raise ValueError(f"estimates[{i}] must be finite")
+            est.append(e)
+        w = self._reals(weights, k, 1.0, "weights")
+        o = self._reals(offsets, k, 0.0, "offsets")
+        sens = max(abs(x) for x in w) * (2.0 if self.relation is NeighbouringRelation.REPLACE_ONE else 1.0)
+        if not sens > 0:
+            raise ValueError("at least one weight must be non-zero")
+        spec = Measurement(kind="select", query={"candidates": [list(c) for c in cl], "epsilon": eps,
+                                                 "weights": w, "offsets": o, "sensitivity": sens},
+                           events=(ExponentialMechanismEvent(eps, relation=self.relation),),
+                           sensitivity=sens, norm="linf")
+        _, _, sample_em = _noise_api()
+        source = self._source
+        idx = [self._indices(c) for c in cl]
+
+        def exact(rows: Rows) -> np.ndarray:
+            codes = rows.codes
+            return selection_scores([marginal_counts(codes, j, s) for j, s in zip(idx, shapes)], est, w, o)
+
+        def release(scores: np.ndarray, _: Any) -> int:
+            return int(sample_em(scores, eps, sens, source))
+
+        return self._measure(spec, purpose=purpose, generator=generator, run_id=run_id, parameters=parameters,
+                             noise=None, exact=exact, release=release)
+
+    @staticmethod
+    def _reals(values: Sequence[float] | None, k: int, default: float, name: str) -> list[float]:
+        if values is None:
+            return [default] * k
+        if len(values) != k:
+            raise ValueError(f"{name} has {len(values)} entries for {k} candidates")
+        out = [float(v) for v in values]
+        if not all(math.isfinite(v) for v in out):
+            raise ValueError(f"{name} must be finite")
+        return out
+
+    # -- counts -----------------------------------------------------------------------------------
+    def noisy_count(self, sigma: float, *, purpose: str, generator: str | None = None, run_id: str | None = None,
+                    parameters: dict | None = None) -> int:
+        """The number of rows plus discrete Gaussian noise of scale σ (Δ = 1; under replace-one n
+        is fixed and the sensitivity is 0, charged as 1 all the same)."""
+        s = positive(sigma, "sigma")
+        spec = Measurement(kind="count", query={"sigma": s},
+                           events=(DiscreteGaussianEvent(s, 1.0, relation=self.relation),),
+                           sensitivity=1.0, norm="l2")
+        _, sample_dg, _ = _noise_api()
+        source = self._source
+        return self._measure(spec, purpose=purpose, generator=generator, run_id=run_id, parameters=parameters,
+                             noise=lambda: int(np.asarray(sample_dg(s, 1, source))[0]),
+                             exact=lambda rows: np.array([len(rows.frame)], dtype=np.int64),
+                             release=lambda a, z: int(a[0]) + z)

@@ -1,0 +1,57 @@
+"""Exact query answers on encoded rows (run only inside a charged measurement).
+
+Each function here is the `q` of a mechanism whose sensitivity is proved in
+proofs/: marginal counts (proofs/marginals.md), exponential-mechanism scores
+for selection (proofs/marginals.md) and for quantiles (proofs/quantiles.md),
+per-key counts (proofs/key_discovery.md).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["marginal_counts", "selection_scores", "quantile_scores", "key_counts", "key_order", "MAX_MARGINAL_CELLS"]
+
+MAX_MARGINAL_CELLS = 50_000_000  # a public guard: a bigger marginal is almost surely a mistake
+
+
+def marginal_counts(codes: np.ndarray, columns: Sequence[int], shape: Sequence[int]) -> np.ndarray:
+    """Counts of each cell of the marginal on `columns` (int64, shape `shape`)."""
+    shape = tuple(int(s) for s in shape)
+    size = int(np.prod(shape, dtype=np.int64))
+    if len(columns) == 0:
+        return np.array(codes.shape[0], dtype=np.int64)
+    flat = np.ravel_multi_index(tuple(codes[:, j] for j in columns), shape)
+    return np.bincount(flat, minlength=size).astype(np.int64).reshape(shape)
+
+
+def selection_scores(exact: Sequence[np.ndarray], estimates: Sequence[np.ndarray], weights: Sequence[float],
+                     offsets: Sequence[float]) -> np.ndarray:
+    """score_i = w_i * ||M_i(D) - estimate_i||_1 + offset_i (AIM/MST's selection quality)."""
+    return np.array([w * float(np.abs(m - e).sum()) + o for m, e, w, o in zip(exact, estimates, weights, offsets)],
+                    dtype=np.float64)
+
+
+def quantile_scores(values: np.ndarray, candidates: np.ndarray, q: float) -> np.ndarray:
+    """Smith's quantile utility on a public grid: -| #{x <= c} - q * n | for each candidate c.
+
+    `values` are the present values on the column's numeric axis.  Sensitivity 1 under
+    add/remove and replace-one (proofs/quantiles.md).
+    """
+    below = np.searchsorted(np.sort(values), candidates, side="right").astype(np.float64)
+    return -np.abs(below - q * len(values))
+
+
+def key_order(key: object) -> tuple[str, str]:
+    """A total order on keys of mixed types (public: depends on the key alone)."""
+    return (type(key).__name__, repr(key))
+
+
+def key_counts(values: pd.Series) -> dict[object, int]:
+    """Count of each distinct present key, keys in `key_order` (the answer of key discovery)."""
+    counts = values.dropna().value_counts(sort=False)
+    items = [(k.item() if isinstance(k, np.generic) else k, int(c)) for k, c in counts.items()]
+    return dict(sorted(items, key=lambda kc: key_order(kc[0])))
