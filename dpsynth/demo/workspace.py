@@ -18,7 +18,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 __all__ = ["DemoResult", "run_demo", "default_generator", "write_job"]
 
@@ -45,7 +45,8 @@ def default_generator() -> tuple[str, dict]:
 
 
 def write_job(path: Path, *, generator: str, parameters: dict, epsilon: float, n_samples: int,
-              holdout: float = 0.2, target: str | None = "income", seed: int | None = None) -> Path:
+              holdout: float = 0.2, target: str | None = "income", seed: int | None = None,
+              utility_models: Sequence[str] | None = None) -> Path:
     """A job.toml for the demo workspace layout (paths relative to the job file)."""
     import tomli_w
 
@@ -59,6 +60,8 @@ def write_job(path: Path, *, generator: str, parameters: dict, epsilon: float, n
     job["output"] = {"synthetic": "out/synthetic.csv", "model": "out/model.pt", "report": "out/report.html",
                      "n_samples": int(n_samples), "overwrite": True}
     job["evaluate"] = {"holdout": holdout} | ({"target": target} if target else {})
+    if utility_models is not None:
+        job["evaluate"]["models"] = list(utility_models)
     path.write_text(tomli_w.dumps(job), encoding="utf-8")
     return path
 
@@ -103,7 +106,7 @@ def setup_workspace(workspace: Path, *, n_rows: int = 5000, data_seed: int = 0, 
 def run_demo(workspace: str | os.PathLike | None = None, *, generator: str | None = None,
              parameters: dict | None = None, epsilon: float = 1.0, n_rows: int = 5000,
              n_samples: int | None = None, seed: int | None = None, echo: Callable[[str], None] = print,
-             show_progress: bool = False) -> DemoResult:
+             show_progress: bool = False, utility_models: Sequence[str] | None = None) -> DemoResult:
     """Build the demo setting in `workspace` (default: a new temporary folder), run one
     synthesis, print where the outputs are and the ledger's status.
 
@@ -121,14 +124,14 @@ def run_demo(workspace: str | os.PathLike | None = None, *, generator: str | Non
     echo(f"  a signed policy (policy.toml: epsilon {DEMO_EPSILON_TOTAL:g}, delta {DEMO_DELTA:g}) and its ledger "
          "(ledger.db)")
     job = write_job(ws / "job.toml", generator=generator, parameters=parameters or {}, epsilon=epsilon,
-                    n_samples=n_samples or n_rows, seed=seed)
+                    n_samples=n_samples or n_rows, seed=seed, utility_models=utility_models)
     echo(f"  running {job.name}: {generator} at epsilon {epsilon:g} ...")
     result = run_job(job, progress=lambda step: echo(f"    {step}"), show_progress=show_progress)
     echo(f"synthetic table: {result.synthetic_path}")
     echo(f"model (with {len(result.receipts)} receipts): {result.model_path}")
     echo(f"run report: {result.report_path}")
-    echo(f"this run spent epsilon {result.epsilon_run:.4g}; the ledger now guarantees epsilon "
-         f"{result.epsilon_ledger:.4g} of {result.epsilon_budget:g} (delta {result.delta:g})")
+    echo(f"this run spent epsilon {result.epsilon_run:.4g} (its own events, delta {result.delta:g}); the ledger's "
+         f"filter now guarantees epsilon {result.epsilon_ledger:.4g} of {result.epsilon_budget:g} for all runs so far")
     echo("")
     echo(ledger_status(paths["ledger"]))
     echo("")

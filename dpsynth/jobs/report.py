@@ -16,7 +16,7 @@ from typing import Any
 
 from .tables import atomic_write
 
-__all__ = ["render_run_report", "write_run_report", "PRIVATE_FIGURES_NOTICE"]
+__all__ = ["describe_event", "render_run_report", "write_run_report", "PRIVATE_FIGURES_NOTICE"]
 
 PRIVATE_FIGURES_NOTICE = (
     "The quality figures below are computed on the private table: they are not for release and are "
@@ -34,6 +34,31 @@ code{font-size:12px}.notice{background:#fdecea;border:1px solid #e0a0a0;padding:
 
 def _row(cells: list[Any], tag: str = "td") -> str:
     return "<tr>" + "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in cells) + "</tr>"
+
+
+def describe_event(event_json: str) -> str:
+    """A short human description of a charged event, e.g. "10 × discrete_gaussian(σ=14.3)"."""
+    import json
+    from collections import Counter
+
+    def leaves(e: dict, count: int = 1):
+        if e.get("type") == "composed":
+            for sub in e.get("events", []):
+                yield from leaves(sub, count)
+        elif e.get("type") == "self_composed":
+            yield from leaves(e.get("event", {}), count * int(e.get("count", 1)))
+        else:
+            params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in sorted(e.items()) if k not in ("type", "relation"))
+            yield f"{e.get('type')}({params})", count
+
+    try:
+        counts: Counter = Counter()
+        for label, n in leaves(json.loads(event_json)):
+            counts[label] += n
+    except (ValueError, AttributeError, TypeError):
+        return event_json
+    return "; ".join(f"{n} × {label}" if n > 1 else label for label, n in counts.items())
 
 
 def render_run_report(result: Any) -> str:
@@ -58,9 +83,13 @@ def render_run_report(result: Any) -> str:
     parts.append(_row(["#", "purpose", "event", "cost (RDP at α*)", "ledger ε after", "entry hash", "signature"],
                       "th"))
     for r in result.receipts:
-        parts.append(_row([r.sequence, r.purpose, r.event, f"{r.cost:.6g}", f"{r.epsilon_filter:.6g}",
-                           r.entry_hash[:16] + "…", (r.signature or "UNSIGNED")[:16] + "…"]))
-    parts.append("</table>")
+        parts.append(_row([r.sequence, r.purpose, describe_event(r.event), f"{r.cost:.6g}",
+                           f"{r.epsilon_filter:.6g}", r.entry_hash[:16] + "…",
+                           (r.signature or "UNSIGNED")[:16] + "…"]))
+    parts.append("</table><details><summary>the events as recorded (JSON)</summary>")
+    for r in result.receipts:
+        parts.append(f"<p>#{r.sequence}: <code>{esc(r.event)}</code></p>")
+    parts.append("</details>")
     parts.append("<h2>Outputs</h2><table>")
     for label, path in (("synthetic table", spec.synthetic), ("model (with receipts)", spec.model),
                         ("this report", spec.report)):

@@ -198,8 +198,9 @@ def _load_data(spec: JobSpec, gate: Any):
             raise JobError("data.dataset_key", str(exc)) from None
         # The fingerprint is of the table as read (as `dpsynth policy fingerprint` computes it).
         if fingerprint_table(frame, key) != gate.dataset_fingerprint:
-            raise JobError("data.dataset_key", "the table's keyed fingerprint is not the one the policy governs "
-                                               f"({gate.policy.dataset_name!r})")
+            raise JobError("data.dataset_key", "this key and the table (data.path) do not give the keyed "
+                                               f"fingerprint the policy governs ({gate.policy.dataset_name!r}): "
+                                               "wrong table or wrong key")
     for name in schema.names:
         if name not in frame.columns:
             raise JobError("data.path", f"the table has no column {name!r} (named in the schema)")
@@ -207,7 +208,15 @@ def _load_data(spec: JobSpec, gate: Any):
     if extra:
         raise JobError("data.path", f"column {extra[0]!r} is not in the schema (declare it, or drop it from the "
                                     "table)")
-    return schema, frame[list(schema.names)]
+    # Check every value against the schema before the split, so that a row number in the
+    # error is the table's own (and no value is echoed: the schema's errors never do).
+    from dpsynth.schema import EncodingError
+
+    try:
+        frame = schema.validate(frame[list(schema.names)])
+    except (EncodingError, SchemaError, ValueError) as exc:
+        raise JobError("data.path", str(exc)) from None
+    return schema, frame
 
 
 def _split(frame: pd.DataFrame, holdout: float, seed: int | None):
