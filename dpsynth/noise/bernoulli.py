@@ -76,58 +76,99 @@ def bernoulli_exp_neg(
     frac_exact: ExactFraction,
     source: RandomSource,
 ) -> np.ndarray:
-    """One independent Bernoulli(exp(-(whole_i + f_i))) trial per lane; bool array."""
+    """One independent Bernoulli(exp(-(whole_i + f_i))) trial per lane; bool array.
+
+    Phase 1 runs the ``whole_i`` Bernoulli(exp(-1)) stages of the lanes that have any, all
+    such lanes in lock-step (one coin per lane per round, each lane with its own
+    Algorithm-1 counter k); a lane drops out at its first failed stage.  Phase 2 runs the
+    Bernoulli(exp(-f_i)) stage of the survivors, which all start at k = 1 together, so k
+    is shared and each round is a handful of vector operations on a shrinking set.
+    """
     whole = np.asarray(whole, dtype=np.int64)
     frac_scaled = np.asarray(frac_scaled, dtype=np.uint64)
-    success = np.ones(whole.shape[0], dtype=bool)
-
-    # Integer part: lane i needs whole_i consecutive Bernoulli(exp(-1)) successes; a
-    # lane leaves as soon as one fails (probability 1 - 1/e per round).
-    lanes = np.flatnonzero(whole > 0)
-    one_scaled = np.uint64(1 << PRECISION_BITS)
-    done = 0
-    while lanes.size:
-        done += 1
-        ok = _bernoulli_exp_neg_fraction(
-            np.full(lanes.size, one_scaled), lambda idx: [Fraction(1)] * len(idx), source
-        )
-        success[lanes[~ok]] = False
-        lanes = lanes[ok]
-        lanes = lanes[whole[lanes] > done]
-
-    lanes = np.flatnonzero(success)
-    ok = _bernoulli_exp_neg_fraction(
-        frac_scaled[lanes], lambda idx: frac_exact(lanes[idx]), source
+    success = _integer_stages(whole, source)
+    survivors = np.flatnonzero(success)
+    success[survivors] = _fractional_stage(
+        frac_scaled[survivors], lambda idx: frac_exact(survivors[idx]), source
     )
-    success[lanes[~ok]] = False
     return success
 
 
-def _bernoulli_exp_neg_fraction(
-    frac_scaled: np.ndarray, frac_exact: ExactFraction, source: RandomSource
+def geometric_exp_neg(
+    whole: int, frac_scaled: int, frac_exact: Fraction, count: int, source: RandomSource
 ) -> np.ndarray:
-    """Bernoulli(exp(-f_i)) for f_i in [0, 1] (CKS Alg. 1), all lanes in lock-step."""
-    result = np.zeros(frac_scaled.shape[0], dtype=bool)
-    active = np.arange(frac_scaled.shape[0])
-    k = 1
+    """``count`` draws of the number of successes of independent Bernoulli(exp(-γ))
+    trials before the first failure, γ = whole + f the same for every lane:
+    P[V = v] = (1 - e^-γ)·e^(-γ·v).  int64 array."""
+    counts = np.zeros(count, dtype=np.int64)
+    lanes = np.arange(count)
+    while lanes.size:
+        ok = bernoulli_exp_neg(
+            np.full(lanes.size, whole, dtype=np.int64),
+            np.full(lanes.size, frac_scaled, dtype=np.uint64),
+            lambda idx: [frac_exact] * len(idx),
+            source,
+        )
+        lanes = lanes[ok]
+        counts[lanes] += 1
+    return counts
+
+
+def _integer_stages(whole: np.ndarray, source: RandomSource) -> np.ndarray:
+    """True where all ``whole_i`` independent Bernoulli(exp(-1)) stages pass.  Stage j of
+    every lane that still needs one runs at once, so Algorithm 1's k is shared."""
+    success = np.ones(whole.shape[0], dtype=bool)
+    lane = np.flatnonzero(whole > 0)
+    stage = 0
+    while lane.size:
+        stage += 1
+        passed = _exp_minus_one(lane.size, source)
+        success[lane[~passed]] = False
+        lane = lane[passed]
+        lane = lane[whole[lane] > stage]
+    return success
+
+
+def _exp_minus_one(count: int, source: RandomSource) -> np.ndarray:
+    """``count`` Bernoulli(exp(-1)) trials (CKS Alg. 1 with γ = 1; A ~ Bernoulli(1/k))."""
+    bits = PRECISION_BITS
+    result = np.zeros(count, dtype=bool)
+    active = np.arange(count)
+    k = 2  # at k = 1 the coin is Bernoulli(1): always continue
     while active.size:
-        coin = _bernoulli_over(frac_scaled[active], k, lambda idx: frac_exact(active[idx]), source)
+        threshold = (1 << bits) // k
+        u = source.random_bits(bits, active.size)
+        coin = u < np.uint64(threshold)
+        ties = np.flatnonzero(u == np.uint64(threshold))
+        if ties.size:
+            residual = Fraction(1 << bits, k) - threshold
+            for i in ties.tolist():
+                coin[i] = source.randbelow(residual.denominator) < residual.numerator
         result[active[~coin]] = k % 2 == 1
         active = active[coin]
         k += 1
     return result
 
 
-def _bernoulli_over(
-    frac_scaled: np.ndarray, k: int, frac_exact: ExactFraction, source: RandomSource
+def _fractional_stage(
+    frac_scaled: np.ndarray, frac_exact: ExactFraction, source: RandomSource
 ) -> np.ndarray:
-    """Bernoulli(f_i / k) per lane, exact (see the module docstring)."""
-    threshold = frac_scaled // np.uint64(k)  # = floor(f·2**W / k), since k is an integer
-    u = source.random_bits(PRECISION_BITS, frac_scaled.shape[0])
-    coin = u < threshold
-    ties = np.flatnonzero(u == threshold)
-    if ties.size:
-        for lane, f in zip(ties, frac_exact(ties)):
-            residual = Fraction(f) * (1 << PRECISION_BITS) / k - int(threshold[lane])
-            coin[lane] = source.randbelow(residual.denominator) < residual.numerator
-    return coin
+    """Bernoulli(exp(-f_i)) for f_i in [0, 1) (CKS Alg. 1), all lanes in lock-step."""
+    bits = PRECISION_BITS
+    result = np.zeros(frac_scaled.shape[0], dtype=bool)
+    active = np.arange(frac_scaled.shape[0])
+    scaled = frac_scaled
+    k = 1
+    while active.size:
+        threshold = scaled // np.uint64(k)  # floor(f·2**W / k), exact for integer k
+        u = source.random_bits(bits, active.size)
+        coin = u < threshold
+        ties = np.flatnonzero(u == threshold)
+        if ties.size:
+            for i, f in zip(ties.tolist(), frac_exact(active[ties])):
+                residual = Fraction(f) * (1 << bits) / k - int(threshold[i])
+                coin[i] = source.randbelow(residual.denominator) < residual.numerator
+        result[active[~coin]] = k % 2 == 1
+        active, scaled = active[coin], scaled[coin]
+        k += 1
+    return result

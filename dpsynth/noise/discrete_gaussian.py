@@ -27,6 +27,7 @@ import numpy as np
 from dpsynth.noise import bernoulli
 from dpsynth.noise.discrete_laplace import discrete_laplace_lanes
 from dpsynth.noise.randomness import RandomSource
+from dpsynth.noise.rejection import fill_by_rejection
 from dpsynth.noise.rational import output_shape, positive_rational
 
 MAX_SIGMA = 2**40
@@ -59,10 +60,8 @@ def _discrete_gaussian_lanes(sigma: Fraction, count: int, source: RandomSource) 
     scale_num = b * t  # γ(y) = (y·b·t - a)² / (2·a·b·t²)
     gamma_den = 2 * a * b * t * t
 
-    out = np.zeros(count, dtype=np.int64)
-    pending = np.arange(count)
-    while pending.size:
-        y = discrete_laplace_lanes(proposal_scale, pending.size, source)
+    def propose(m: int) -> tuple[np.ndarray, np.ndarray]:
+        y = discrete_laplace_lanes(proposal_scale, m, source)
         distinct, inverse = np.unique(np.abs(y), return_inverse=True)
         wholes, fracs, remainders = [], [], []
         for value in distinct.tolist():
@@ -70,12 +69,12 @@ def _discrete_gaussian_lanes(sigma: Fraction, count: int, source: RandomSource) 
             wholes.append(whole)
             fracs.append((rest << bernoulli.PRECISION_BITS) // gamma_den)
             remainders.append(rest)
-        keep = bernoulli.bernoulli_exp_neg(
+        accepted = bernoulli.bernoulli_exp_neg(
             np.array(wholes, dtype=np.int64)[inverse],
             np.array(fracs, dtype=np.uint64)[inverse],
             lambda idx: [Fraction(remainders[inverse[i]], gamma_den) for i in idx],
             source,
         )
-        out[pending[keep]] = y[keep]
-        pending = pending[~keep]
-    return out
+        return y, accepted
+
+    return fill_by_rejection(count, propose, expected_rate=1.0)

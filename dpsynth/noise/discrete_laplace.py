@@ -27,8 +27,14 @@ from fractions import Fraction
 
 import numpy as np
 
-from dpsynth.noise.bernoulli import bernoulli_exp_neg, scaled_quotient, split_rational
+from dpsynth.noise.bernoulli import (
+    bernoulli_exp_neg,
+    geometric_exp_neg,
+    scaled_quotient,
+    split_rational,
+)
 from dpsynth.noise.randomness import RandomSource
+from dpsynth.noise.rejection import fill_by_rejection
 from dpsynth.noise.rational import output_shape, positive_rational
 
 MAX_SCALE = 2**50
@@ -58,48 +64,28 @@ def sample_discrete_laplace(scale, size, source: RandomSource) -> np.ndarray:
 
 def discrete_laplace_lanes(scale: Fraction, count: int, source: RandomSource) -> np.ndarray:
     """``count`` discrete Laplace draws for an already validated rational ``scale``."""
-    out = np.zeros(count, dtype=np.int64)
-    pending = np.arange(count)
-    while pending.size:
-        magnitude = _geometric(scale, pending.size, source)
-        negative = source.random_bits(1, pending.size).astype(bool)
-        keep = ~(negative & (magnitude == 0))
-        out[pending[keep]] = np.where(negative[keep], -magnitude[keep], magnitude[keep])
-        pending = pending[~keep]
-    return out
-
-
-def _geometric(scale: Fraction, count: int, source: RandomSource) -> np.ndarray:
-    """``count`` draws with P[Y = y] ∝ exp(-y/scale), y = 0, 1, 2, ... (step 1 above)."""
     t, s = scale.numerator, scale.denominator  # γ = s / t
     span = -(-t // s)  # L = ceil(t/s) >= 1; every U < L has γ·U < 1
+    gamma_span = Fraction(span * s, t)  # γ·L in [1, 1 + γ)
+    whole, frac = split_rational(gamma_span)
 
-    low = np.zeros(count, dtype=np.int64)  # U, accepted with probability exp(-γ·U)
-    pending = np.arange(count)
-    while pending.size:
-        u = source.integers(span, pending.size)
+    def propose(m: int) -> tuple[np.ndarray, np.ndarray]:
+        u = source.integers(span, m)
         numerators = u * s  # < t + s, exact in int64 for the documented range
-        keep = bernoulli_exp_neg(
-            np.zeros(u.size, dtype=np.int64),
+        accepted = bernoulli_exp_neg(  # keep U with probability exp(-γ·U)
+            np.zeros(m, dtype=np.int64),
             scaled_quotient(numerators, t),
             lambda idx: [Fraction(int(n), t) for n in numerators[idx]],
             source,
         )
-        low[pending[keep]] = u[keep]
-        pending = pending[~keep]
-
-    # V: Bernoulli(exp(-γ·L)) successes before the first failure (γ·L in [1, 1 + γ)).
-    whole, frac = split_rational(Fraction(span * s, t))
-    exact_frac = Fraction(span * s, t) - whole
-    high = np.zeros(count, dtype=np.int64)
-    lanes = np.arange(count)
-    while lanes.size:
-        ok = bernoulli_exp_neg(
-            np.full(lanes.size, whole, dtype=np.int64),
-            np.full(lanes.size, frac, dtype=np.uint64),
-            lambda idx: [exact_frac] * len(idx),
-            source,
+        lanes = np.flatnonzero(accepted)
+        magnitude = u[lanes] + span * geometric_exp_neg(
+            whole, frac, gamma_span - whole, lanes.size, source
         )
-        lanes = lanes[ok]
-        high[lanes] += 1
-    return low + span * high
+        negative = source.random_bits(1, lanes.size).astype(bool)
+        accepted[lanes[negative & (magnitude == 0)]] = False  # -0 would count 0 twice
+        values = np.zeros(m, dtype=np.int64)
+        values[lanes] = np.where(negative, -magnitude, magnitude)
+        return values, accepted
+
+    return fill_by_rejection(count, propose, expected_rate=1.0)

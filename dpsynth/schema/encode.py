@@ -6,6 +6,7 @@ Runs inside the private table only.  Every error names the column and the row
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any
 
 import numpy as np
@@ -77,14 +78,25 @@ def _discrete_codes(col: Column, values: pd.Series, isna: np.ndarray, learning: 
     return codes
 
 
+def _elementwise(values: pd.Series, test: Any) -> np.ndarray:
+    return np.fromiter((bool(test(v)) for v in values.to_numpy(dtype=object)), bool, len(values))
+
+
 def numeric_axis(col: Column, values: pd.Series, isna: np.ndarray) -> np.ndarray:
     """The column's values on its numeric axis (floats; seconds for datetimes), NaN where missing."""
     present = ~isna
     if col.kind == "datetime":
         if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
             raise _fail(col, present, "wrong type: a datetime column takes dates/times")
+        if values.dtype == object:
+            odd = present & _elementwise(values, lambda v: not isinstance(v, (str, _dt.date, np.datetime64)))
+            if odd.any():
+                raise _fail(col, odd, "wrong type: a datetime column takes dates/times (or ISO text)")
         try:
-            parsed = pd.to_datetime(values, errors="coerce", utc=True)
+            if pd.api.types.is_datetime64_any_dtype(values.dtype):
+                parsed = pd.to_datetime(values, utc=True)
+            else:  # text in any ISO-like format, element by element
+                parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
         except (TypeError, ValueError):
             parsed = pd.Series([pd.NaT] * len(values))
         bad = present & parsed.isna().to_numpy()
@@ -94,6 +106,10 @@ def numeric_axis(col: Column, values: pd.Series, isna: np.ndarray) -> np.ndarray
         return np.where(isna, np.nan, ns / 1e9)
     if pd.api.types.is_bool_dtype(values.dtype):
         raise _fail(col, present, f"wrong type: a {col.kind} column takes numbers, not true/false")
+    if values.dtype == object:
+        odd = present & _elementwise(values, lambda v: isinstance(v, (bool, np.bool_)))
+        if odd.any():
+            raise _fail(col, odd, f"wrong type: a {col.kind} column takes numbers, not true/false")
     x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = present & np.isnan(x)
     if bad.any():

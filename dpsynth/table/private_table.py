@@ -180,9 +180,38 @@ class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
             raise ValueError(f"{where} names a column twice")
         return names
 
-    def _shape(self, clique: tuple[str, ...]) -> tuple[int, ...]:
+    def _shape(self, clique: tuple[str, ...], maps: Mapping[str, np.ndarray] | None = None) -> tuple[int, ...]:
         dom = self.domain
-        return tuple(dom[n] for n in clique)
+        maps = maps or {}
+        return tuple(int(maps[n].max()) + 1 if n in maps else dom[n] for n in clique)
+
+    def _recode_maps(self, recode: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
+        """Validate public code maps: one int per original code, onto 0..m-1."""
+        if not recode:
+            return {}
+        if not isinstance(recode, Mapping):
+            raise TypeError("recode must be a mapping {column: array of new codes}")
+        dom = self.domain
+        maps = {}
+        for name, m in recode.items():
+            self._schema.column(name)
+            arr = np.asarray(m)
+            if arr.ndim != 1 or arr.shape[0] != dom[name] or not np.issubdtype(arr.dtype, np.integer):
+                raise ValueError(f"recode[{name!r}] must be {dom[name]} integer codes, one per code of the column")
+            if arr.size and (arr.min() < 0 or np.unique(arr).size != int(arr.max()) + 1):
+                raise ValueError(f"recode[{name!r}] must map onto 0..m-1 with every new code used")
+            maps[name] = arr.astype(np.int64)
+        return maps
+
+    def _recoded(self, codes: np.ndarray, maps: Mapping[str, np.ndarray]) -> np.ndarray:
+        if not maps:
+            return codes
+        out = codes.copy()
+        names = self._schema.names
+        for name, m in maps.items():
+            j = names.index(name)
+            out[:, j] = m[codes[:, j]]
+        return out
 
     def _indices(self, clique: tuple[str, ...]) -> list[int]:
         names = self._schema.names
@@ -191,11 +220,15 @@ class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
     # -- marginals ------------------------------------------------------------------------------
     def measure_marginals(self, cliques: Sequence[tuple[str, ...]], sigma: float | Sequence[float], *,
                           purpose: str, generator: str, run_id: str,
-                          parameters: dict | None = None) -> list[NoisyMarginal]:
+                          parameters: dict | None = None,
+                          recode: Mapping[str, np.ndarray] | None = None) -> list[NoisyMarginal]:
         """Noisy counts of each clique's marginal, discrete Gaussian noise of scale σ_i.
 
         One gate charge for the batch: the composition of DiscreteGaussianEvent(σ_i, Δ) with
         Δ = 1 under add/remove-one and √2 under replace-one (proofs/marginals.md).
+        `recode[column]` is a public map of the column's codes to new codes (MST's domain
+        compression): the marginal is counted on the recoded column; a record still
+        occupies one cell, so Δ is unchanged.
         """
         if isinstance(cliques, (str, bytes)) or not isinstance(cliques, Sequence) or len(cliques) == 0:
             raise ValueError("cliques must be a non-empty list of column-name tuples")
@@ -206,14 +239,16 @@ class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
             sigmas = [positive(s, f"sigma[{i}]") for i, s in enumerate(sigma)]
         else:
             sigmas = [positive(sigma, "sigma")] * len(cl)
-        shapes = [self._shape(c) for c in cl]
+        maps = self._recode_maps(recode)
+        shapes = [self._shape(c, maps) for c in cl]
         for c, s in zip(cl, shapes):
             if int(np.prod(s, dtype=np.int64)) > MAX_MARGINAL_CELLS:
                 raise ValueError(f"the marginal on {list(c)} has more than {MAX_MARGINAL_CELLS} cells")
         delta_2 = self._l2_unit()
         spec = Measurement(
             kind="marginals",
-            query={"cliques": [list(c) for c in cl], "sigmas": sigmas},
+            query={"cliques": [list(c) for c in cl], "sigmas": sigmas,
+                   **({"recode": {k: v.tolist() for k, v in maps.items()}} if maps else {})},
             events=tuple(DiscreteGaussianEvent(s, delta_2, relation=self.relation) for s in sigmas),
             sensitivity=delta_2, norm="l2")
         _, sample_dg, _ = _noise_api()
@@ -225,7 +260,7 @@ class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
                     .reshape(shape) for s, shape in zip(sigmas, shapes)]
 
         def exact(rows: Rows) -> list[np.ndarray]:
-            codes = rows.codes
+            codes = self._recoded(rows.codes, maps)
             return [marginal_counts(codes, j, shape) for j, shape in zip(idx, shapes)]
 
         def release(answer: list[np.ndarray], noise: list[np.ndarray]) -> list[NoisyMarginal]:
@@ -238,7 +273,8 @@ class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
     def select_marginal(self, candidates: Sequence[tuple[str, ...]], estimates: Sequence[np.ndarray],
                         epsilon: float, *, weights: Sequence[float] | None = None,
                         offsets: Sequence[float] | None = None, purpose: str, generator: str, run_id: str,
-                        parameters: dict | None = None) -> int:
+                        parameters: dict | None = None,
+                        recode: Mapping[str, np.ndarray] | None = None) -> int:
         """Pick a candidate clique by the exponential mechanism (exact sampler).
 
         score_i = w_i * ||M_i(D) - estimates_i||_1 + offsets_i; sensitivity max|w_i| (x2 under
@@ -249,9 +285,10 @@ class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
             raise ValueError("candidates must be a non-empty list of column-name tuples")
         cl = [self._clique(c, f"candidates[{i}]") for i, c in enumerate(candidates)]
         k = len(cl)
+        maps = self._recode_maps(recode)
         if len(estimates) != k:
             raise ValueError(f"estimates has {len(estimates)} entries for {k} candidates")
-        shapes = [self._shape(c) for c in cl]
+        shapes = [self._shape(c, maps) for c in cl]
         est = []
         for i, (e, s) in enumerate(zip(estimates, shapes)):
             e = np.asarray(e, dtype=np.float64)
@@ -266,7 +303,9 @@ class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
         if not sens > 0:
             raise ValueError("at least one weight must be non-zero")
         spec = Measurement(kind="select", query={"candidates": [list(c) for c in cl], "epsilon": eps,
-                                                 "weights": w, "offsets": o, "sensitivity": sens},
+                                                 "weights": w, "offsets": o, "sensitivity": sens,
+                                                 **({"recode": {k: v.tolist() for k, v in maps.items()}}
+                                                    if maps else {})},
                            events=(ExponentialMechanismEvent(eps, relation=self.relation),),
                            sensitivity=sens, norm="linf")
         _, _, sample_em = _noise_api()
@@ -274,7 +313,7 @@ class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
         idx = [self._indices(c) for c in cl]
 
         def exact(rows: Rows) -> np.ndarray:
-            codes = rows.codes
+            codes = self._recoded(rows.codes, maps)
             return selection_scores([marginal_counts(codes, j, s) for j, s in zip(idx, shapes)], est, w, o)
 
         def release(scores: np.ndarray, _: Any) -> int:

@@ -13,10 +13,11 @@ Two measurements, each charged through the gate before it computes:
   conditioned on) drawn with it, so that no per-row randomness depends on
   which other rows were sampled.
 
-`DPSGDTableAccess` is the seam: `dpsynth.data.PrivateTable` implements it
-(or is adapted to it, see `table_access`).  `FrameAccess` is the interim
-implementation over an in-process DataFrame, used until the private table
-lands and by the tests; like the private table it hands out no rows.
+`DPSGDTableAccess` is the seam: `dpsynth.table.PrivateTable` implements it
+(its DP-SGD path is `dpsynth.table.dpsgd`, which also holds the receipt check
+and the Poisson iterator used here).  `FrameAccess` is a lighter
+implementation over an in-process DataFrame kept for the DP-CTGAN tests; like
+the private table it hands out no rows.
 """
 
 from __future__ import annotations
@@ -31,13 +32,11 @@ import torch
 
 from accountant.events import GaussianEvent, PoissonSubsampledGaussianEvent
 
+from dpsynth.table.dpsgd import AccessError, check_dpsgd_receipt, poisson_iterator
+
 from .transformer import TableTransformer
 
-__all__ = ["DPSGDTableAccess", "FrameAccess", "table_access", "AccessError"]
-
-
-class AccessError(RuntimeError):
-    """The access path was asked for something it was not paid for."""
+__all__ = ["DPSGDTableAccess", "FrameAccess", "table_access", "AccessError", "check_dpsgd_receipt"]
 
 
 @runtime_checkable
@@ -65,12 +64,6 @@ def table_access(table: Any) -> DPSGDTableAccess:
         return adapter()
     raise TypeError(
         f"{type(table).__name__} does not offer DP-SGD access (noisy_category_counts and poisson_batches)")
-
-
-def _torch_generator(seed: int | None, device: torch.device) -> torch.Generator:
-    g = torch.Generator(device=device)
-    g.manual_seed(secrets.randbits(63) if seed is None else int(seed))
-    return g
 
 
 class FrameAccess:
@@ -122,23 +115,4 @@ class FrameAccess:
                         seed: int | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         check_dpsgd_receipt(gate, receipt, event)
         features = torch.as_tensor(self._features(transformer))
-        return _poisson_iterator(features, event, uniform_width, device, seed)
-
-
-def check_dpsgd_receipt(gate: Any, receipt: Any, event: PoissonSubsampledGaussianEvent) -> None:
-    """The access path opens only for a verified receipt of exactly this plan."""
-    if receipt is None or getattr(receipt, "event", None) != event.to_json():
-        raise AccessError("DP-SGD batches need the receipt of exactly this Poisson-subsampled Gaussian plan")
-    gate.verify_receipt(receipt)
-
-
-def _poisson_iterator(features: torch.Tensor, event: PoissonSubsampledGaussianEvent, uniform_width: int,
-                      device: torch.device, seed: int | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    # The sampling randomness lives on the CPU with the rows; only the batch moves to the device.
-    g = _torch_generator(seed, torch.device("cpu"))
-    n = features.shape[0]
-    for _ in range(event.steps):
-        mask = torch.rand(n, generator=g) < event.sampling_rate
-        idx = mask.nonzero(as_tuple=True)[0]
-        uniforms = torch.rand(len(idx), uniform_width, generator=g)
-        yield features[idx].to(device), uniforms.to(device)
+        return poisson_iterator(features, event, uniform_width, device, seed)
