@@ -36,13 +36,21 @@ def selection_scores(exact: Sequence[np.ndarray], estimates: Sequence[np.ndarray
 
 
 def quantile_scores(values: np.ndarray, candidates: np.ndarray, q: float) -> np.ndarray:
-    """Smith's quantile utility on a public grid: -| #{x <= c} - q * n | for each candidate c.
+    """Rank utility of each public candidate c for the q-quantile (Smith 2011, with atoms):
 
+        u(c) = -dist(q·n, [#{x < c}, #{x <= c}])
+
+    i.e. 0 when c is a q-quantile of the data, else minus the number of records between c and
+    the q-quantile.  Taking the distance to the interval (not to #{x <= c}) keeps a value held
+    by many records — common in integer columns — from looking as bad as the empty tail.
     `values` are the present values on the column's numeric axis.  Sensitivity 1 under
     add/remove and replace-one (proofs/quantiles.md).
     """
-    below = np.searchsorted(np.sort(values), candidates, side="right").astype(np.float64)
-    return -np.abs(below - q * len(values))
+    x = np.sort(values)
+    below = np.searchsorted(x, candidates, side="left").astype(np.float64)
+    upto = np.searchsorted(x, candidates, side="right").astype(np.float64)
+    target = q * len(x)
+    return -np.maximum(0.0, np.maximum(below - target, target - upto))
 
 
 def key_order(key: object) -> tuple[str, str]:

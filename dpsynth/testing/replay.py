@@ -143,11 +143,12 @@ def _pick(col: Any, values: pd.Series, rarest: bool, avoid: Any = None) -> Any:
     if col.is_complete:
         counts = _bin_counts(col, values)
         k = len(counts)
-        # Rarest bin first; among equals the extreme bins (whose outer edge also moves a min/max).
-        extreme = lambda i: 0 if i in (0, k - 1) else 1  # noqa: E731
-        order = sorted(range(k), key=lambda i: (counts[i], extreme(i), -i) if rarest else (-counts[i], i))
+        if rarest:
+            # An outer edge of the rarer extreme bin: it moves a min/max leak and a tail bin.
+            return _bin_value(col, 0 if counts[0] < counts[k - 1] else k - 1, outer=True)
+        order = sorted(range(k), key=lambda i: (-counts[i], i))
         for i in order:
-            v = _bin_value(col, i, outer=rarest)
+            v = _bin_value(col, i)
             if avoid is None or v != avoid:
                 return v
         return _bin_value(col, order[0])
@@ -156,8 +157,10 @@ def _pick(col: Any, values: pd.Series, rarest: bool, avoid: Any = None) -> Any:
 
 
 def worst_case_record(schema: Schema, frame: pd.DataFrame) -> dict[str, Any]:
-    """A record with the rarest value of each column (a declared but unseen category or bin
-    first; a brand-new key for categories still to be learned).  Reads the frame: tests only."""
+    """A worst-case record: the rarest declared category of each categorical column (an unseen
+    one first), a brand-new key where categories are still to be learned, and the outer edge of
+    the rarer extreme bin (or the data's maximum) of each numeric column, which moves any
+    min/max read from the data.  Reads the frame: tests only."""
     return {c.name: _pick(c, frame[c.name], rarest=True) for c in schema.columns}
 
 

@@ -1,0 +1,147 @@
+"""Learning schema facts through the gate: quantiles, key discovery, rare categories."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pandas as pd
+import pytest
+
+from accountant.conversions import zcdp_rho
+from accountant.events import ComposedEvent, DiscreteGaussianEvent, ExponentialMechanismEvent, event_from_json
+from dpsynth.noise.discrete_gaussian import sample_discrete_gaussian
+from dpsynth.noise.randomness import SeededRandomSource
+from dpsynth.schema import Column, Schema
+from dpsynth.table.thresholds import discrete_gaussian_tail_bound, key_threshold
+
+from .support import table
+
+
+def _exact_tail(t: int, sigma: float) -> float:
+    """P[Z >= t] for the discrete Gaussian, by direct summation in 50-digit arithmetic."""
+    mpmath.mp.dps = 50
+    s2 = mpmath.mpf(sigma) ** 2
+    k_max = int(t + 60 * sigma + 60)
+    w = lambda k: mpmath.e ** (-mpmath.mpf(k) ** 2 / (2 * s2))  # noqa: E731
+    norm = w(0) + 2 * mpmath.fsum(w(k) for k in range(1, int(60 * sigma + 60)))
+    return float(mpmath.fsum(w(k) for k in range(t, k_max)) / norm)
+
+
+@pytest.mark.parametrize("sigma", [0.7, 3.0, 25.0])
+@pytest.mark.parametrize("t", [0, 1, 4, 12, 80])
+def test_tail_bound_is_an_upper_bound_and_tight(sigma, t):
+    exact = _exact_tail(t, sigma)
+    bound = discrete_gaussian_tail_bound(t, sigma)
+    assert bound >= exact
+    if exact > 1e-300:
+        # The bound adds one term φ(t/σ)/σ to a continuous tail; within a factor 1 + 2/σ-ish + the
+        # first term's weight — loose for tiny σ, but never absurd at the δ we use.
+        assert bound <= exact * (3.0 + 2.5 * t / sigma) + 1e-300
+
+
+@pytest.mark.parametrize("sigma, delta", [(1.0, 1e-6), (5.0, 1e-9), (40.0, 1e-12), (2.0, 0.05)])
+def test_threshold_is_the_smallest_safe_one(sigma, delta):
+    tau = key_threshold(sigma, delta)
+    # a count-1 key survives iff Z >= tau - 1: exact probability <= delta ...
+    assert _exact_tail(tau - 1, sigma) <= delta
+    # ... and the bound says tau - 1 would not be safe (the calibration is not wasteful by more than 1)
+    assert discrete_gaussian_tail_bound(tau - 2, sigma) > delta if tau >= 2 else True
+
+
+def test_threshold_empirically(tmp_path):
+    sigma, delta = 2.0, 0.05
+    tau = key_threshold(sigma, delta)
+    z = sample_discrete_gaussian(sigma, 200_000, SeededRandomSource(11))
+    rate = float(np.mean(1 + z >= tau))
+    assert rate <= delta  # exact value is below delta; 200k draws: sd ~ 5e-4
+    assert rate > delta / 10
+
+
+def test_key_discovery_keeps_common_keys_drops_singletons(tmp_path):
+    n = 3000
+    rng = np.random.default_rng(0)
+    values = rng.choice(["a", "b", "c"], n).astype(object)
+    values[:5] = ["solo-1", "solo-2", "solo-3", "solo-4", "solo-5"]  # each held by one record
+    frame = pd.DataFrame({"k": values})
+    schema = Schema([Column("k", "categorical")])
+    t = table(tmp_path, frame, schema, epsilon=10.0)
+    keys = t.discover_categories("k", 2.0, 1e-8, purpose="keys")
+    assert keys == ("a", "b", "c")
+    entry = t.gate._store.snapshot().entries[-1]
+    sigma = 1.0 / math.sqrt(2 * zcdp_rho(2.0, 0.5e-8))
+    assert event_from_json(entry.event) == DiscreteGaussianEvent(sigma, 1.0)
+    assert entry.parameters["threshold_delta"] == 0.5e-8
+    assert entry.parameters["threshold"] == key_threshold(sigma, 0.5e-8)
+
+
+def test_key_discovery_needs_delta_below_the_policys(tmp_path):
+    schema = Schema([Column("k", "categorical")])
+    t = table(tmp_path, pd.DataFrame({"k": ["a", "b"]}), schema)
+    with pytest.raises(ValueError, match="below the policy"):
+        t.discover_categories("k", 1.0, 1e-3, purpose="keys")
+    assert t.gate.spent_costs() == []
+
+
+def test_quantiles_near_the_truth_on_a_public_grid(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(50, 10, 4000)
+    frame = pd.DataFrame({"x": x})
+    schema = Schema([Column("x", "numeric")])
+    t = table(tmp_path, frame, schema, epsilon=50.0)
+    got = t.quantiles("x", [0.1, 0.5, 0.9], 6.0, lower=0, upper=100, n_candidates=1001, purpose="q")
+    want = np.quantile(x, [0.1, 0.5, 0.9])
+    # ε/3 = 2 per quantile; rank error ~ 2 ln(1001)/2 ≈ 7 records of 4000: value error << 1
+    assert np.all(np.abs(np.array(got) - want) < 1.0)
+    assert set(got) <= set(np.linspace(0, 100, 1001).tolist())  # grid points only
+    event = event_from_json(t.receipts[-1].event)
+    assert event == ComposedEvent((ExponentialMechanismEvent(2.0),) * 3)
+
+
+def test_quantiles_need_a_public_grid(tmp_path):
+    schema = Schema([Column("x", "numeric")])
+    t = table(tmp_path, pd.DataFrame({"x": [1.0, 2.0]}), schema)
+    with pytest.raises(ValueError, match="public candidate grid"):
+        t.quantiles("x", [0.5], 1.0, purpose="q")
+    with pytest.raises(ValueError):
+        t.quantiles("x", [1.0], 1.0, lower=0, upper=3, purpose="q")
+    assert t.gate.spent_costs() == []
+
+
+def test_merge_rare_categories(tmp_path):
+    values = ["a"] * 500 + ["b"] * 400 + ["c"] * 3 + ["d"] * 2
+    frame = pd.DataFrame({"k": values})
+    schema = Schema([Column("k", "categorical", categories=["a", "b", "c", "d", "e"])])
+    t = table(tmp_path, frame, schema)
+    col = t.merge_rare_categories("k", 1.0, 50, purpose="rare")
+    assert col.categories == ("a", "b") and col.out_of_range == "other"
+    assert t.schema.column("k") == col and t.domain == {"k": 3}
+    assert event_from_json(t.receipts[-1].event) == DiscreteGaussianEvent(1.0, 1.0)
+    m = t.measure_marginals([("k",)], 0.5, purpose="m", generator="g", run_id="r")[0]
+    assert abs(m.values[2] - 5) < 6  # "other" now holds c and d
+
+
+def test_learn_schema_completes_and_charges_each_fact(tmp_path):
+    rng = np.random.default_rng(2)
+    n = 2000
+    frame = pd.DataFrame({
+        "city": rng.choice(["Paris", "Rome", "Oslo"], n),
+        "age": rng.integers(18, 90, n),
+        "when": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D"),
+        "flag": rng.random(n) < 0.5,
+    })
+    schema = Schema([Column("city", "categorical"), Column("age", "integer"), Column("when", "datetime"),
+                     Column("flag", "boolean")])
+    t = table(tmp_path, frame, schema, epsilon=200.0)
+    learned = t.learn_schema(30.0, 1e-7, ranges={"age": (0, 120), "when": ("2019-01-01", "2022-01-01")}, bins=4)
+    assert learned.is_complete and t.schema == learned
+    assert learned.column("city").categories == ("Oslo", "Paris", "Rome")
+    age = learned.column("age").edges
+    assert 15 <= age[0] <= 25 and 80 <= age[-1] <= 92 and len(age) >= 4
+    assert len(t.receipts) == 3  # one per learned column; boolean needs nothing
+    purposes = [e.purpose for e in t.gate._store.snapshot().entries]
+    assert purposes == ["learn schema: categories of city", "learn schema: bin edges of age",
+                        "learn schema: bin edges of when"]
+    # the learned schema encodes the data (clipping values beyond the learned edges)
+    t.measure_marginals([("city", "age", "when")], 5.0, purpose="m", generator="g", run_id="r")
