@@ -35,7 +35,12 @@ def _lines(ax, summ: pd.DataFrame, metric: str, baseline: float | None = None) -
         ax.errorbar(d["epsilon"], d["mean"], yerr=d["std"].fillna(0.0), marker="o", capsize=3, label=name)
     if baseline is not None and np.isfinite(baseline):
         ax.axhline(baseline, color="k", linestyle="--", linewidth=1, label="train on real")
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(sorted(data["epsilon"].unique())))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("ε")
     ax.set_title(metric)
     ax.grid(alpha=0.3)
