@@ -18,7 +18,10 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def _pyplot():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("dpsynth compare draws its plots with matplotlib: pip install matplotlib") from None
 
     matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
