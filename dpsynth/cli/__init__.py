@@ -7,6 +7,9 @@ import typer
 from .keys import app as keys_app
 from .ledger import app as ledger_app
 from .policy import app as policy_app
+from .demo import demo
+from .run import run
+from .compare import compare
 
 app = typer.Typer(
     name="dpsynth",
@@ -18,6 +21,9 @@ app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 app.add_typer(policy_app, name="policy")
 app.add_typer(ledger_app, name="ledger")
+app.command("run")(run)
+app.command("demo")(demo)
+app.command("compare")(compare)
 
 
 def main() -> None:

@@ -1,0 +1,10 @@
+"""Compare generators side by side: several generators × several ε × repeats on one table.
+
+    from dpsynth.compare import compare
+    res = compare(frame, schema, generators=["mst", "aim"], epsilons=[0.5, 1, 2], repeats=3,
+                  target="income", out="cmp")      # cmp/results.csv, cmp/*.png, cmp/index.html
+"""
+
+from .runner import BASELINE, RESULT_COLUMNS, ComparisonResult, compare
+
+__all__ = ["BASELINE", "RESULT_COLUMNS", "ComparisonResult", "compare"]

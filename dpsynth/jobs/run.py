@@ -1,0 +1,320 @@
+"""`run_job`: validate everything, then fit, sample, save, evaluate and report — in that order.
+
+`prepare` does every check that can fail on bad input (the files, the keys, the
+policy's signature against the ledger, the schema against the data, the
+generator's name and parameters, the dataset fingerprint) and builds the
+`PrivateTable`; it reads the data but measures nothing, so a job that fails
+there leaves the ledger untouched.  From `fit` on, every measurement is charged
+by the table through the gate; a run that fails after a charge keeps its entry
+(the privacy was spent).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .spec import JobError, JobSpec, load_job
+
+__all__ = ["PreparedRun", "RunResult", "prepare", "run_job", "receipts_epsilon"]
+
+Progress = Callable[[str], None]
+
+# The steps of a run, in order (what a progress bar counts).
+STEPS = ("fit", "sample", "save", "evaluate", "report")
+
+
+@dataclass
+class PreparedRun:
+    """A validated job, ready to measure: the open gate, the private table, the generator."""
+
+    spec: JobSpec
+    gate: Any
+    schema: Any
+    table: Any                    # dpsynth.table.PrivateTable over the training rows
+    generator: Any
+    real_train: pd.DataFrame = field(repr=False)
+    holdout: pd.DataFrame | None = field(repr=False)
+
+    def close(self) -> None:
+        self.gate.close()
+
+
+@dataclass
+class RunResult:
+    """What a run spent and wrote."""
+
+    spec: JobSpec
+    generator: Any                # the fitted model
+    receipts: list
+    epsilon_run: float            # full-curve ε (policy δ) of this run's events
+    epsilon_ledger: float         # the ledger's filter ε after the run (the guarantee)
+    epsilon_budget: float
+    delta: float
+    evaluation: Any               # dpsynth.evaluate.EvaluationReport
+    seconds: dict[str, float]
+
+    @property
+    def synthetic_path(self) -> Path:
+        return self.spec.synthetic
+
+    @property
+    def model_path(self) -> Path:
+        return self.spec.model
+
+    @property
+    def report_path(self) -> Path:
+        return self.spec.report
+
+
+def receipts_epsilon(receipts: list, relation: Any, delta: float) -> float:
+    """ε at `delta` of the events the receipts name, composed over the full RDP curve."""
+    from accountant.accountant import RDPAccountant
+    from accountant.events import event_from_json
+
+    acc = RDPAccountant(relation)
+    for r in receipts:
+        acc.compose(event_from_json(r.event))
+    return float(acc.get_epsilon(delta)) if receipts else 0.0
+
+
+# --------------------------------------------------------------------------- validation
+
+def _open_gate(spec: JobSpec):
+    from accountant.gate import Gate, LedgerIntegrityError
+    from accountant.keys import KeyFileError, load_private_key, load_public_key
+    from accountant.ledger.store import LedgerStoreError
+    from accountant.policy import PolicyError
+
+    try:
+        ledger_key = load_private_key(spec.ledger_key)
+    except KeyFileError as exc:
+        raise JobError("ledger.key", str(exc)) from None
+    officer = None
+    if spec.officer_key is not None:
+        try:
+            officer = load_public_key(spec.officer_key)
+        except KeyFileError as exc:
+            raise JobError("policy.officer_key", str(exc)) from None
+    try:
+        return Gate.open(spec.ledger, ledger_key=ledger_key, officer_public_key=officer)
+    except PolicyError as exc:
+        text = str(exc)
+        where = ("ledger.key" if "ledger key" in text else "policy.officer_key" if "officer key" in text
+                 else "ledger.path")
+        raise JobError(where, text) from None
+    except (LedgerStoreError, LedgerIntegrityError, OSError) as exc:
+        raise JobError("ledger.path", f"cannot open the ledger: {exc}") from None
+
+
+def _check_policy_file(spec: JobSpec, gate: Any) -> None:
+    """The job's policy must be, byte for byte, the signed policy the ledger was opened under."""
+    from accountant.keys import public_key_from_pem
+    from accountant.policy import PolicyError, policy_hash, read_signature, verify_policy_signature
+
+    raw = spec.policy.read_bytes()
+    md = gate.metadata
+    if policy_hash(raw) != md.policy_sha256:
+        raise JobError("policy.path", "is not the policy this ledger was opened under (its SHA-256 differs)")
+    try:
+        sig = read_signature(spec.policy_signature)
+        verify_policy_signature(raw, sig, public_key_from_pem(md.officer_public_key))
+    except PolicyError as exc:
+        raise JobError("policy.signature", str(exc)) from None
+
+
+def _generator_class(spec: JobSpec, gate: Any):
+    try:
+        from dpsynth.generators import GENERATORS
+    except ImportError as exc:  # a part of dpsynth not installed yet
+        raise JobError("generator.name", f"the generators cannot be loaded: {exc}") from None
+    if spec.generator not in GENERATORS:
+        raise JobError("generator.name", f"unknown generator {spec.generator!r}; choose one of "
+                                         f"{', '.join(sorted(GENERATORS))}")
+    if not gate.policy.allows_generator(spec.generator):
+        raise JobError("generator.name", f"the policy does not allow {spec.generator!r} (it allows "
+                                         f"{', '.join(gate.policy.generators)})")
+    return GENERATORS[spec.generator]
+
+
+def build_generator(cls: type, epsilon: float, parameters: dict, *, seed: int | None = None,
+                    progress: bool = False, field_prefix: str = "generator.parameters"):
+    """`cls(epsilon=..., **parameters)`, with a constructor error turned into a JobError naming the field."""
+    kwargs = dict(parameters)
+    accepted = inspect.signature(cls.__init__).parameters
+    if "progress" in accepted:
+        kwargs["progress"] = progress
+    if seed is not None and "seed" in accepted:
+        kwargs["seed"] = seed
+    for key in parameters:
+        if key not in accepted and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+            allowed = sorted(k for k in accepted if k not in ("self", "epsilon", "progress", "seed"))
+            raise JobError(f"{field_prefix}.{key}", f"{cls.__name__} has no parameter {key!r} "
+                                                    f"(it takes {', '.join(allowed)})")
+    try:
+        return cls(epsilon=epsilon, **kwargs)
+    except (TypeError, ValueError) as exc:
+        m = re.search(r"^(\w+)", str(exc))
+        key = m.group(1) if m and m.group(1) in parameters else None
+        raise JobError(f"{field_prefix}.{key}" if key else field_prefix, str(exc)) from None
+
+
+def _load_data(spec: JobSpec, gate: Any):
+    from accountant.fingerprint import fingerprint_table, load_dataset_key
+    from dpsynth.schema import Schema, SchemaError
+
+    try:
+        schema = Schema.load(spec.schema)
+    except SchemaError as exc:
+        raise JobError("data.schema", str(exc)) from None
+    for col in schema.columns:
+        if not col.is_complete:
+            what = "categories" if col.is_discrete else "bins (lower, upper, bins)"
+            raise JobError("data.schema", f"column {col.name!r} has no declared {what}; declare them (a run "
+                                          "job does not learn a schema from the private data)")
+    if spec.target is not None and spec.target not in schema.names:
+        raise JobError("evaluate.target", f"the schema has no column {spec.target!r}")
+    from .tables import read_table
+
+    try:
+        frame = read_table(spec.data)
+    except ImportError as exc:
+        raise JobError("data.path", f"cannot read Parquet: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the parser's message may quote private values
+        raise JobError("data.path", f"cannot read the table ({type(exc).__name__})") from None
+    if spec.dataset_key is not None:
+        try:
+            key = load_dataset_key(spec.dataset_key)
+        except (ValueError, OSError) as exc:
+            raise JobError("data.dataset_key", str(exc)) from None
+        # The fingerprint is of the table as read (as `dpsynth policy fingerprint` computes it).
+        if fingerprint_table(frame, key) != gate.dataset_fingerprint:
+            raise JobError("data.dataset_key", "this key and the table (data.path) do not give the keyed "
+                                               f"fingerprint the policy governs ({gate.policy.dataset_name!r}): "
+                                               "wrong table or wrong key")
+    for name in schema.names:
+        if name not in frame.columns:
+            raise JobError("data.path", f"the table has no column {name!r} (named in the schema)")
+    extra = [str(c) for c in frame.columns if c not in schema.names]
+    if extra:
+        raise JobError("data.path", f"column {extra[0]!r} is not in the schema (declare it, or drop it from the "
+                                    "table)")
+    # Check every value against the schema before the split, so that a row number in the
+    # error is the table's own (and no value is echoed: the schema's errors never do).
+    from dpsynth.schema import EncodingError
+
+    try:
+        frame = schema.validate(frame[list(schema.names)])
+    except (EncodingError, SchemaError, ValueError) as exc:
+        raise JobError("data.path", str(exc)) from None
+    return schema, frame
+
+
+def _split(frame: pd.DataFrame, holdout: float, seed: int | None):
+    if holdout <= 0:
+        return frame, None
+    n = len(frame)
+    n_hold = int(round(holdout * n))
+    if n_hold < 1 or n - n_hold < 1:
+        raise JobError("evaluate.holdout", "leaves no rows for the fit or none for the holdout")
+    # The split must not depend on the data: a uniform permutation from a secret (or the test) seed.
+    rng = np.random.default_rng(secrets.randbits(128) if seed is None else seed)
+    order = rng.permutation(n)
+    return (frame.iloc[np.sort(order[n_hold:])].reset_index(drop=True),
+            frame.iloc[np.sort(order[:n_hold])].reset_index(drop=True))
+
+
+def prepare(job: JobSpec | str | Path, *, progress: bool = False) -> PreparedRun:
+    """Every check of the job, and the private table; measures nothing (so charges nothing)."""
+    spec = job if isinstance(job, JobSpec) else load_job(job)
+    gate = _open_gate(spec)
+    try:
+        _check_policy_file(spec, gate)
+        cls = _generator_class(spec, gate)
+        cap = gate.policy.max_epsilon_per_run
+        if cap is not None and spec.epsilon > cap:
+            raise JobError("generator.epsilon", f"{spec.epsilon:g} exceeds the policy's max_epsilon_per_run {cap:g}")
+        if spec.seed is not None and not gate.policy.allow_seeded_noise:
+            raise JobError("seed", "the policy does not allow seeded test noise (allow_seeded_noise = false); "
+                                   "a seed is for tests only")
+        generator = build_generator(cls, spec.epsilon, dict(spec.parameters), seed=spec.seed, progress=progress)
+        schema, frame = _load_data(spec, gate)
+        train, holdout = _split(frame, spec.holdout, spec.seed)
+        table = _private_table(train, schema, gate, spec)
+        return PreparedRun(spec, gate, schema, table, generator, train, holdout)
+    except BaseException:
+        gate.close()
+        raise
+
+
+def _private_table(frame: pd.DataFrame, schema: Any, gate: Any, spec: JobSpec):
+    from dpsynth.noise.randomness import SeededRandomSource
+    from dpsynth.table import PrivateTable
+
+    source = SeededRandomSource(spec.seed) if spec.seed is not None else None
+    try:
+        return PrivateTable(frame, schema, gate, random_source=source, actor=spec.actor)
+    except (ValueError, KeyError) as exc:
+        # Encoding errors name the column and row, never the value.
+        raise JobError("data.path", str(exc)) from None
+
+
+# --------------------------------------------------------------------------- the run
+
+def run_job(job: JobSpec | str | Path, *, progress: Progress | None = None, show_progress: bool = False,
+            evaluate: bool = True) -> RunResult:
+    """Run a job end to end (see the module docstring).  `progress(step)` is called as each
+    step in `STEPS` starts; `show_progress` turns on the generator's own progress bar."""
+    prepared = prepare(job, progress=show_progress)
+    try:
+        return execute(prepared, progress=progress, evaluate=evaluate)
+    finally:
+        prepared.close()
+
+
+def execute(prepared: PreparedRun, *, progress: Progress | None = None, evaluate: bool = True) -> RunResult:
+    """The measuring part of `run_job`, on a `prepare`d job."""
+    from .quality import evaluate_synthetic
+    from .report import write_run_report
+    from .tables import atomic_write, write_table
+
+    spec, gate, gen = prepared.spec, prepared.gate, prepared.generator
+    step = progress or (lambda _name: None)
+    seconds: dict[str, float] = {}
+
+    def timed(name: str, fn: Callable[[], Any]) -> Any:
+        step(name)
+        t0 = time.perf_counter()
+        out = fn()
+        seconds[name] = time.perf_counter() - t0
+        return out
+
+    timed("fit", lambda: gen.fit(prepared.table, gate, actor=spec.actor))
+    synthetic = timed("sample", lambda: gen.sample(spec.n_samples, seed=spec.seed))
+    timed("save", lambda: (write_table(synthetic, spec.synthetic), atomic_write(spec.model, gen.save)))
+    receipts = list(gen.receipts)
+    md = gate.metadata
+    evaluation = None
+    if evaluate:
+        meta = {"generator": spec.generator, "epsilon (this run)": spec.epsilon, "delta (policy)": md.delta,
+                "dataset": gate.policy.dataset_name, "synthetic rows": spec.n_samples,
+                "holdout share": spec.holdout}
+        evaluation = timed("evaluate", lambda: evaluate_synthetic(
+            prepared.real_train, synthetic, prepared.schema, holdout=prepared.holdout, target=spec.target,
+            utility_models=spec.models, seed=spec.seed or 0, metadata=meta))
+    result = RunResult(
+        spec=spec, generator=gen, receipts=receipts,
+        epsilon_run=receipts_epsilon(receipts, gate.relation, md.delta),
+        epsilon_ledger=float(receipts[-1].epsilon_filter) if receipts else math.nan,
+        epsilon_budget=float(md.epsilon), delta=float(md.delta), evaluation=evaluation, seconds=seconds)
+    timed("report", lambda: write_run_report(result, spec.report))
+    return result

@@ -1,0 +1,289 @@
+"""JOB.toml: what one synthesis run reads, spends and writes — parsed and checked.
+
+A job file (paths are relative to the job file's folder)::
+
+    actor = "alice"                      # optional; recorded in every ledger entry
+    # seed = 0                           # TESTS ONLY: seeded noise, marked "seeded-test"
+
+    [data]
+    path = "data.csv"                    # .csv or .parquet
+    schema = "schema.toml"               # the public schema (.toml or .json)
+    dataset_key = "keys/dataset.key"     # optional: check the table is the governed one
+
+    [policy]
+    path = "policy.toml"                 # the officer's signed policy ...
+    signature = "policy.toml.sig"        # ... its signature (default: PATH.sig)
+    officer_key = "keys/officer.pub"     # optional: pin the officer's public key
+
+    [ledger]
+    path = "ledger.db"
+    key = "keys/ledger.key"              # the ledger's private key (signs the entries)
+
+    [generator]
+    name = "mst"                         # a key of dpsynth.generators.GENERATORS
+    epsilon = 1.0                        # this run's share; delta is the policy's
+    parameters = { iters = 500 }         # passed to the generator's constructor
+
+    [output]
+    synthetic = "out/synthetic.csv"      # .csv or .parquet
+    model = "out/model.pt"
+    report = "out/report.html"
+    n_samples = 5000
+    overwrite = false
+
+    [evaluate]                           # optional
+    holdout = 0.2                        # share of rows kept out of the fit, for utility
+    target = "income"                    # classification target for utility
+    models = ["logistic_regression", "gradient_boosting"]   # the default
+
+`load_job` checks types, ranges, unknown keys and that the input files exist;
+`dpsynth.jobs.run.prepare` then checks everything that needs the files
+(signature, ledger key, schema against the data, generator parameters).  Both
+run before any measurement; every error is a `JobError` naming its field.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["JobError", "JobSpec", "load_job", "parse_job", "TABLE_SUFFIXES"]
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+_SECTIONS: dict[str, set[str]] = {
+    "data": {"path", "schema", "dataset_key"},
+    "policy": {"path", "signature", "officer_key"},
+    "ledger": {"path", "key"},
+    "generator": {"name", "epsilon", "parameters"},
+    "output": {"synthetic", "model", "report", "n_samples", "overwrite"},
+    "evaluate": {"holdout", "target", "models"},
+}
+_TOP_LEVEL = {"actor", "seed"} | set(_SECTIONS)
+_REQUIRED_SECTIONS = ("data", "policy", "ledger", "generator", "output")
+
+
+class JobError(ValueError):
+    """A job file is invalid.  `field` is the dotted name of the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated job.  Paths are absolute."""
+
+    data: Path
+    schema: Path
+    policy: Path
+    policy_signature: Path
+    ledger: Path
+    ledger_key: Path
+    generator: str
+    epsilon: float
+    synthetic: Path
+    model: Path
+    report: Path
+    n_samples: int
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    dataset_key: Path | None = None
+    officer_key: Path | None = None
+    overwrite: bool = False
+    holdout: float = 0.0
+    target: str | None = None
+    models: tuple[str, ...] = ("logistic_regression", "gradient_boosting")
+    seed: int | None = None
+    actor: str | None = None
+    source: Path | None = None  # the job file, when read from one
+
+
+def load_job(path: str | os.PathLike) -> JobSpec:
+    """Read and check a JOB.toml (relative paths are resolved against its folder)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise JobError("job", f"cannot read {p}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise JobError("job", f"{p} is not valid TOML: {exc}") from None
+    spec = parse_job(data, base=p.resolve().parent)
+    return JobSpec(**{**spec.__dict__, "source": p.resolve()})
+
+
+def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobSpec:
+    """Check a job given as a mapping (the parsed TOML); paths relative to `base`."""
+    base = Path(base)
+    if not isinstance(data, Mapping):
+        raise JobError("job", "a job is a TOML table")
+    _no_unknown(data, _TOP_LEVEL, "")
+    for name in _REQUIRED_SECTIONS:
+        if name not in data:
+            raise JobError(name, f"the [{name}] section is required")
+    sections = {name: _section(data, name) for name in _SECTIONS}
+    for name, allowed in _SECTIONS.items():
+        _no_unknown(sections[name], allowed, name + ".")
+
+    d, pol, led, gen, out, ev = (sections[k] for k in ("data", "policy", "ledger", "generator", "output",
+                                                       "evaluate"))
+    data_path = _input_file(d, "data", "path", base)
+    if data_path.suffix.lower() not in TABLE_SUFFIXES:
+        raise JobError("data.path", f"must end in {' or '.join(TABLE_SUFFIXES)}, got {data_path.name!r}")
+    schema_path = _input_file(d, "data", "schema", base)
+    if schema_path.suffix.lower() not in (".toml", ".json"):
+        raise JobError("data.schema", f"must end in .toml or .json, got {schema_path.name!r}")
+    dataset_key = _input_file(d, "data", "dataset_key", base, required=False)
+
+    policy_path = _input_file(pol, "policy", "path", base)
+    signature = _input_file(pol, "policy", "signature", base, required=False)
+    if signature is None:
+        signature = policy_path.with_name(policy_path.name + ".sig")
+        if not signature.is_file():
+            raise JobError("policy.signature", f"no signature beside the policy ({signature}); sign it first "
+                                               "(dpsynth policy sign) or name the file")
+    officer_key = _input_file(pol, "policy", "officer_key", base, required=False)
+
+    ledger_path = _input_file(led, "ledger", "path", base)
+    ledger_key = _input_file(led, "ledger", "key", base)
+
+    name = _string(gen, "generator.name")
+    epsilon = _positive_number(gen, "generator.epsilon")
+    parameters = gen.get("parameters", {})
+    if not isinstance(parameters, Mapping):
+        raise JobError("generator.parameters", "must be a table of keyword arguments")
+    for key in parameters:
+        if key in ("epsilon", "seed", "progress"):
+            raise JobError(f"generator.parameters.{key}",
+                           "is set by the job itself (generator.epsilon, seed, the command's progress flag)")
+
+    outputs = {}
+    for key in ("synthetic", "model", "report"):
+        outputs[key] = _output_path(out, key, base)
+    if outputs["synthetic"].suffix.lower() not in TABLE_SUFFIXES:
+        raise JobError("output.synthetic", f"must end in {' or '.join(TABLE_SUFFIXES)}")
+    if outputs["report"].suffix.lower() not in (".html", ".htm"):
+        raise JobError("output.report", "must end in .html")
+    seen: dict[Path, str] = {}
+    for key, path in outputs.items():
+        if path in seen:
+            raise JobError(f"output.{key}", f"is the same file as output.{seen[path]}")
+        if path in (data_path, schema_path, policy_path, signature, ledger_path, ledger_key, dataset_key):
+            raise JobError(f"output.{key}", "would overwrite one of the job's inputs")
+        seen[path] = key
+    overwrite = out.get("overwrite", False)
+    if not isinstance(overwrite, bool):
+        raise JobError("output.overwrite", "must be true or false")
+    if not overwrite:
+        for key, path in outputs.items():
+            if path.exists():
+                raise JobError(f"output.{key}", f"{path} exists (set output.overwrite = true to replace it)")
+    n_samples = out.get("n_samples")
+    if n_samples is None:
+        raise JobError("output.n_samples", "is required (the number of synthetic rows to write)")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise JobError("output.n_samples", f"must be an integer >= 1, got {n_samples!r}")
+
+    holdout = ev.get("holdout", 0.0)
+    if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not (0 <= holdout < 1):
+        raise JobError("evaluate.holdout", f"must be a number in [0, 1), got {holdout!r}")
+    target = ev.get("target")
+    if target is not None and (not isinstance(target, str) or not target):
+        raise JobError("evaluate.target", "must be a column name")
+    models = ev.get("models", ["logistic_regression", "gradient_boosting"])
+    known = ("logistic_regression", "gradient_boosting")
+    if not isinstance(models, list) or any(m not in known for m in models):
+        raise JobError("evaluate.models", f"must be a list of {', '.join(known)}, got {models!r}")
+
+    seed = data.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise JobError("seed", f"must be a non-negative integer, got {seed!r}")
+    actor = data.get("actor")
+    if actor is not None and (not isinstance(actor, str) or not actor.strip()):
+        raise JobError("actor", "must be a non-empty string")
+
+    return JobSpec(
+        data=data_path, schema=schema_path, policy=policy_path, policy_signature=signature,
+        ledger=ledger_path, ledger_key=ledger_key, generator=name, epsilon=epsilon,
+        synthetic=outputs["synthetic"], model=outputs["model"], report=outputs["report"],
+        n_samples=n_samples, parameters=dict(parameters), dataset_key=dataset_key, officer_key=officer_key,
+        overwrite=overwrite, holdout=float(holdout), target=target, models=tuple(models), seed=seed, actor=actor)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _no_unknown(table: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise JobError(f"{prefix}{key}", f"unknown field (allowed here: {', '.join(sorted(allowed))})")
+
+
+def _section(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, Mapping):
+        raise JobError(name, f"must be a [{name}] table")
+    return value
+
+
+def _string(table: Mapping[str, Any], name: str) -> str:
+    key = name.rsplit(".", 1)[-1]
+    if key not in table:
+        raise JobError(name, "is required")
+    value = table[key]
+    if not isinstance(value, str) or not value.strip():
+        raise JobError(name, "must be a non-empty string")
+    return value
+
+
+def _positive_number(table: Mapping[str, Any], name: str) -> float:
+    key = name.rsplit(".", 1)[-1]
+    if key not in table:
+        raise JobError(name, "is required")
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise JobError(name, f"must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _path(table: Mapping[str, Any], section: str, key: str, base: Path, required: bool) -> Path | None:
+    name = f"{section}.{key}"
+    if key not in table:
+        if required:
+            raise JobError(name, "is required")
+        return None
+    value = table[key]
+    if not isinstance(value, str) or not value.strip():
+        raise JobError(name, "must be a path (a non-empty string)")
+    p = Path(value).expanduser()
+    return (p if p.is_absolute() else base / p).resolve()
+
+
+def _input_file(table: Mapping[str, Any], section: str, key: str, base: Path, *, required: bool = True
+                ) -> Path | None:
+    p = _path(table, section, key, base, required)
+    if p is not None and not p.is_file():
+        raise JobError(f"{section}.{key}", f"no such file: {p}")
+    return p
+
+
+def _output_path(table: Mapping[str, Any], key: str, base: Path) -> Path:
+    p = _path(table, "output", key, base, True)
+    parent = p.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise JobError(f"output.{key}", f"cannot create {p}: {parent} is not a writable folder")
+    if p.is_dir():
+        raise JobError(f"output.{key}", f"{p} is a folder; name a file")
+    return p
