@@ -88,6 +88,11 @@ class AIM(MarginalGenerator):
         l2 = run.l2
         sigma = sigma_for_rho(0.9 * rho / rounds, l2)
         epsilon = em_epsilon_for_rho(0.1 * rho / rounds)
+        if d * rho_of_sigma(sigma, l2) + rho_of_sigma(sigma, l2) + epsilon**2 / 8.0 > rho:
+            # The initialisation measures d marginals at a round's σ; with T ≤ d it would
+            # eat the whole grant before the first round.  Refuse before measuring anything.
+            raise ValueError(f"aim: rounds={rounds} is too few for {d} columns (the 1-way initialisation "
+                             f"alone costs {d} rounds' measurement budget); use rounds > {d}")
         oneway = [(a,) for a in attrs]
         answers = run.measure(oneway, [sigma] * d, purpose="AIM: 1-way marginals (initialisation)")
         measurements = [Measurement(tuple(m.clique), np.asarray(m.values, dtype=np.float64), m.sigma)
