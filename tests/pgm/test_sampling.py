@@ -100,3 +100,42 @@ def test_cuda_matches_cpu():
     np.testing.assert_allclose(gpu.project(("a", "d", "f")), cpu.project(("a", "d", "f")), atol=1e-9)
     rows = gpu.sample(1000, where={"a": 1}, rng=np.random.default_rng(0))
     assert (rows[:, 0] == 1).all()
+
+
+def test_systematic_sampling_is_unbiased_on_every_marginal():
+    # Pooled over many small draws (so the group sizes vary), the frequencies follow
+    # the model; a spurious dependence between attributes from different cliques
+    # (rows not matched to ranks at random) would bias the cross-clique marginals.
+    model = random_model(DOMAIN, CYCLIC, seed=4, scale=1.0)
+    rng = np.random.default_rng(5)
+    rows = np.concatenate([model.sample(37, rng=rng, method="systematic") for _ in range(800)])
+    joint = joint_probability(model)
+    for attrs in [("a", "b"), ("c", "d"), ("a", "e", "f"), ("b", "e"), ("a", "c", "d"), ("b", "d", "f")]:
+        assert chi2_pvalue(counts(rows, DOMAIN, attrs), brute_marginal(DOMAIN, joint, attrs)) > P_MIN, attrs
+
+
+def test_systematic_sampling_keeps_conditional_cells_within_one_of_expectation():
+    model = random_model(DOMAIN, CYCLIC, seed=6, scale=1.0)
+    n = 5_000
+    rows = model.sample(n, rng=np.random.default_rng(2), method="systematic")
+    joint = joint_probability(model)
+    tree = model.tree
+    for node in tree.order:
+        clique, sep = tree.maximal[node], tree.separator[node]
+        new = tuple(a for a in clique if a not in sep)
+        if not new:
+            continue
+        observed = counts(rows, DOMAIN, sep + new).reshape(DOMAIN.size(sep), DOMAIN.size(new))
+        p = brute_marginal(DOMAIN, joint, sep + new).reshape(DOMAIN.size(sep), DOMAIN.size(new))
+        expected = observed.sum(axis=1, keepdims=True) * p / p.sum(axis=1, keepdims=True)
+        assert np.abs(observed - expected).max() < 1.0 + 1e-9, (sep, new)
+    iid = model.sample(n, rng=np.random.default_rng(2))
+    root = tree.maximal[tree.order[0]]
+    p_root = brute_marginal(DOMAIN, joint, root).reshape(-1)
+    err = [np.abs(counts(r, DOMAIN, root).reshape(-1) / n - p_root).sum() for r in (rows, iid)]
+    assert err[0] < err[1] / 3  # iid multinomial error is of order sqrt(cells / n)
+
+
+def test_unknown_sampling_method_is_refused():
+    with pytest.raises(ValueError, match="method"):
+        random_model(DOMAIN, CYCLIC, seed=1).sample(5, method="round")
