@@ -95,3 +95,4 @@ def test_aim_round_iterations_shrink_with_model_size_only():
     assert aim._round_iters(2**20) == 300 // 8  # 8x the reference size: 1/8 of the iterations
     assert aim._round_iters(10**8) == 30  # floor
     assert AIM(epsilon=1.0, iters=10)._round_iters(10**8) == 10  # never more than asked
+    assert aim._final_iters(2**18) == 3000 and aim._final_iters(2**21) == 375 and aim._final_iters(10**9) == 100

@@ -38,6 +38,9 @@ _MB_PER_CELL = 8 / 2**20  # float64 potentials, as mbi's hypothetical_model_size
 # "many hours").  The model size is public, so this choice depends on nothing private.
 _ROUND_CELLS = 2**17
 _MIN_ROUND_ITERS = 30
+# The final fit likewise: full final_iters up to 2^18 cells, proportionally fewer above.
+_FINAL_CELLS = 2**18
+_MIN_FINAL_ITERS = 100
 
 
 class AIM(MarginalGenerator):
@@ -50,8 +53,8 @@ class AIM(MarginalGenerator):
         rounds: T, the planned number of rounds (default 16·d).
         max_model_size: cap on the model's junction-tree size, in MB of float64 cells (80).
         iters: estimation iterations per round (warm-started; fewer for models over
-            2^17 cells, see `_round_iters`); final_iters caps the last fit (which stops
-            earlier when the loss has converged).
+            2^17 cells, see `_round_iters`); final_iters caps the last fit (fewer above
+            2^18 cells; it stops earlier when the loss has converged).
     """
 
     generator_name = "aim"
@@ -120,7 +123,9 @@ class AIM(MarginalGenerator):
                 terminate = True
             used_after = run.rho_spent + rho_of_sigma(sigma, l2) + epsilon**2 / 8.0
             size_limit = self.max_model_size * used_after / rho
-            free = set(downward_closure(model.cliques))
+            # Inside a maximal clique of the current tree a candidate costs nothing (mbi's
+            # free cliques are the same: the downward closure of its model's maximal cliques).
+            free = set(downward_closure(model.tree.maximal))
             small = [c for c in candidates
                      if c in free or junction_tree_size(domain, [*model.cliques, c]) * _MB_PER_CELL <= size_limit]
             estimates = [model.project(c) for c in small]
@@ -142,14 +147,24 @@ class AIM(MarginalGenerator):
                 sigma /= 2.0
                 epsilon *= 2.0
         self.measurements = measurements
-        self.model = estimate(domain, measurements, iters=self.final_iters, warm_start=model, device=self.device)
+        self.model = estimate(domain, measurements, iters=self._final_iters(model.size), warm_start=model,
+                              device=self.device)
         self.fit_log.update({"rounds": log, "seconds": time.perf_counter() - t0})
 
 
     def _round_iters(self, cells: int) -> int:
-        if cells <= _ROUND_CELLS:
-            return self.iters
-        return min(self.iters, max(_MIN_ROUND_ITERS, self.iters * _ROUND_CELLS // cells))
+        return _scaled_iters(self.iters, cells, _ROUND_CELLS, _MIN_ROUND_ITERS)
+
+    def _final_iters(self, cells: int) -> int:
+        return _scaled_iters(self.final_iters, cells, _FINAL_CELLS, _MIN_FINAL_ITERS)
+
+
+def _scaled_iters(iters: int, cells: int, reference_cells: int, floor: int) -> int:
+    """iters up to reference_cells, then about iters * reference_cells / cells (never
+    below floor, never above iters): a roughly constant amount of work per fit."""
+    if cells <= reference_cells:
+        return iters
+    return min(iters, max(floor, iters * reference_cells // cells))
 
 
 def _as_weighted(workload: Iterable | Mapping) -> dict[tuple[str, ...], float]:
