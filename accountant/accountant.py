@@ -10,7 +10,7 @@ import numpy as np
 from .conversions import rdp_delta, rdp_epsilon, validate_delta, zcdp_delta, zcdp_epsilon_and_order
 from .events import DpEvent, NeighbouringRelation, SelfComposedEvent
 from .orders import DEFAULT_ORDERS, as_orders
-from .rdp import event_other_rdp, split
+from .rdp import event_other_rdp, minus_down, split, sum_up
 
 __all__ = ["RDPAccountant", "GridEdgeWarning"]
 
@@ -74,8 +74,8 @@ class RDPAccountant:
 
     @property
     def delta_spent(self) -> float:
-        """Σδ of the approximation parts: exactly rounded sum (math.fsum)."""
-        return math.fsum(self._delta_terms)
+        """Σδ of the approximation parts: exact sum, rounded up to a float."""
+        return sum_up(self._delta_terms)
 
     @property
     def is_zcdp(self) -> bool:
@@ -102,7 +102,7 @@ class RDPAccountant:
         if spent > 0:
             if not delta > spent:
                 return math.inf, math.nan
-            delta = delta - spent
+            delta = minus_down(delta, spent)
         if self.is_zcdp:
             return zcdp_epsilon_and_order(self.rho, delta)
         eps, order = rdp_epsilon(self.orders, self.curve(), delta)
@@ -120,4 +120,4 @@ class RDPAccountant:
             converted = zcdp_delta(self.rho, epsilon)
         else:
             converted = rdp_delta(self.orders, self.curve(), epsilon)[0]
-        return min(1.0, math.fsum([converted, self.delta_spent]))
+        return min(1.0, sum_up([converted, self.delta_spent]))

@@ -24,6 +24,7 @@ from typing import Any, Iterable
 from .ledger.entry import Entry, Head, LedgerMetadata
 from .ledger.hashing import canonical_json
 from .ledger.store import LedgerSnapshot
+from .rdp import sum_up
 
 __all__ = ["to_jsonl", "read_jsonl", "to_csv", "to_html", "spend_by", "delta_costs", "CSV_COLUMNS"]
 
@@ -108,7 +109,7 @@ def to_csv(snapshot: LedgerSnapshot) -> str:
     deltas = delta_costs(snapshot.entries)
     for i, e in enumerate(snapshot.entries):
         d = e.to_dict()
-        d["delta_cost"], d["delta_spent"] = deltas[i], math.fsum(deltas[: i + 1])
+        d["delta_cost"], d["delta_spent"] = deltas[i], sum_up(deltas[: i + 1])
         row = []
         for c in CSV_COLUMNS:
             v = d[c]

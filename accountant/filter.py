@@ -20,6 +20,7 @@ computed at (ε, δ − reserve), and δ-costs are admitted while their exact su
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Sequence
 
 import numpy as np
@@ -33,7 +34,7 @@ from .conversions import (
 )
 from .events import DpEvent
 from .orders import MIN_CONVERSION_ORDER
-from .rdp import event_delta, event_other_rdp, split
+from .rdp import event_delta, event_other_rdp, minus_down, split
 
 __all__ = ["RenyiFilter"]
 
@@ -56,7 +57,7 @@ class RenyiFilter:
                              f"got {delta_reserve!r}")
         self.delta_reserve = float(delta_reserve)
         # The δ the RDP part converts at; exactly self.delta when there is no reserve.
-        self.conversion_delta = self.delta - self.delta_reserve if self.delta_reserve else self.delta
+        self.conversion_delta = minus_down(self.delta, self.delta_reserve) if self.delta_reserve else self.delta
         if order is None:
             _, order = zcdp_optimal_order(self.epsilon, self.conversion_delta)
         elif isinstance(order, bool) or not isinstance(order, (int, float)) or not (
@@ -81,12 +82,14 @@ class RenyiFilter:
         return event_delta(event)
 
     def admits_delta(self, delta_costs: Sequence[float], new_delta_cost: float) -> bool:
-        """True iff the exact sum of δ-costs, the new one included, stays within the reserve."""
+        """True iff the exact (rational) sum of δ-costs, the new one included, is <= the reserve."""
         if not (new_delta_cost >= 0) or math.isnan(new_delta_cost):
             raise ValueError(f"a delta cost must be >= 0, got {new_delta_cost!r}")
         if new_delta_cost == 0:
             return True
-        return math.fsum([*delta_costs, new_delta_cost]) <= self.delta_reserve
+        # Compared in exact rationals: a correctly rounded fsum could hide an excess of half an ulp.
+        exact = sum((Fraction(c) for c in delta_costs), Fraction(new_delta_cost))
+        return exact <= Fraction(self.delta_reserve)
 
     def remaining_delta(self, delta_costs: Sequence[float]) -> float:
         """δ still available in the reserve."""

@@ -60,7 +60,7 @@ from .policy import (
     signature_path_for,
     verify_policy_signature,
 )
-from .rdp import event_rdp, split
+from .rdp import event_rdp, split, sum_up
 
 __all__ = [
     "Gate",
@@ -384,7 +384,7 @@ class Gate:
 
     def delta_spent(self) -> float:
         """Σδ of the approximation parts charged so far (exact sum), paid from delta_reserve."""
-        return math.fsum(self.spent_delta_costs())
+        return sum_up(self.spent_delta_costs())
 
     def remaining_delta(self) -> float:
         """δ still available in the policy's delta_reserve."""
@@ -552,7 +552,7 @@ class Gate:
                    "can be paid for; the officer must set delta_reserve (0 <= delta_reserve < delta)")
         else:
             why = (f"only {remaining:.6g} of the policy's budget.delta_reserve = {f.delta_reserve:g} remains "
-                   f"(delta spent so far {math.fsum(self._delta_costs):.6g})")
+                   f"(delta spent so far {sum_up(self._delta_costs):.6g})")
         return BudgetExceeded(
             f"privacy budget exceeded: this charge has an approximation part delta = {delta_cost:.6g} "
             f"(e.g. thresholded key discovery), but {why}; nothing was written",

@@ -7,7 +7,6 @@ entry's details, and the verification status computed when it was written.
 from __future__ import annotations
 
 import html
-import math
 import json
 
 from .ledger.store import LedgerSnapshot
@@ -101,13 +100,14 @@ def render_html(snapshot: LedgerSnapshot, report=None) -> str:
     last = entries[-1] if entries else None
     from .export import delta_costs
     from .policy import parse_policy
+    from .rdp import sum_up
 
     deltas = delta_costs(entries)
     try:
         reserve = parse_policy(md.policy_toml.encode("utf-8")).delta_reserve
     except ValueError:
         reserve = float("nan")
-    delta_line = f"; δ spent {math.fsum(deltas):.6g} of reserve {reserve:.6g}"
+    delta_line = f"; δ spent {sum_up(deltas):.6g} of reserve {reserve:.6g}"
     rows = []
     for e in entries:
         detail = json.dumps({"parameters": e.parameters, "event": json.loads(e.event)}, indent=1, sort_keys=True)

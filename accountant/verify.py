@@ -29,7 +29,7 @@ from .ledger.entry import ENTRY_PURPOSE, FORMAT, HEAD_PURPOSE, NOISE_SOURCES, En
 from .ledger.sqlite import SQLiteLedgerStore
 from .ledger.store import LedgerSnapshot, LedgerStoreError
 from .policy import PolicyError, PolicySignature, parse_policy, policy_hash, verify_policy_signature
-from .rdp import event_rdp, split
+from .rdp import event_rdp, split, sum_up
 
 __all__ = ["Problem", "VerificationReport", "verify_snapshot", "verify_path", "load_snapshot"]
 
@@ -268,7 +268,7 @@ def verify_snapshot(
             bad(f"its approximation delta {delta_cost!r} takes the delta spent over the policy's "
                 f"budget.delta_reserve = {filt.delta_reserve!r}: the filter would have refused it")
         delta_costs.append(delta_cost)
-        r.delta_spent = math.fsum(delta_costs)
+        r.delta_spent = sum_up(delta_costs)
         eps_f = filt.epsilon_spent(costs)
         if eps_f != e.epsilon_filter:
             bad(f"epsilon_filter {e.epsilon_filter!r} differs from the recomputed {eps_f!r}")

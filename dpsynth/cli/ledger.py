@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Optional
@@ -15,6 +14,7 @@ from accountant.export import delta_costs, spend_by, to_csv, to_html, to_jsonl
 from accountant.gate import Gate, init_ledger
 from accountant.ledger.sqlite import SQLiteLedgerStore
 from accountant.policy import parse_policy
+from accountant.rdp import sum_up
 from accountant.verify import verify_path, verify_snapshot
 
 from ._common import clean_errors, fail
@@ -66,7 +66,7 @@ def status(
             "epsilon_filter": last.epsilon_filter if last else 0.0,
             "epsilon_curve": last.epsilon_curve if last else 0.0,
             "delta_reserve": parse_policy(md.policy_toml.encode("utf-8")).delta_reserve,
-            "delta_spent": math.fsum(delta_costs(entries)),
+            "delta_spent": sum_up(delta_costs(entries)),
             "by_generator": spend_by(entries, "generator"), "by_actor": spend_by(entries, "actor"),
             "insecure": md.insecure or any(e.insecure for e in entries),
         }
