@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from dpsynth.cli import app
 from tests.conftest import shared_path
+from tests.run.support import ledger_entries as entry_count
 
 BUDGET_EPSILON = 2.0
 
@@ -52,16 +53,6 @@ def write_job(path: Path, data: Path, generator: str, epsilon: float, parameters
     }
     path.write_text(tomli_w.dumps(job))
     return path
-
-
-def entry_count(ledger: Path) -> int:
-    from accountant.ledger.sqlite import SQLiteLedgerStore
-
-    store = SQLiteLedgerStore(ledger)
-    try:
-        return len(store.snapshot().entries)
-    finally:
-        store.close()
 
 
 def flip_purpose_byte(raw: bytes, after: bytes) -> bytes:
