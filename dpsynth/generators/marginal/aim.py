@@ -36,8 +36,8 @@ _MB_PER_CELL = 8 / 2**20  # float64 potentials, as mbi's hypothetical_model_size
 # iters x _ROUND_CELLS cell-iterations each: at high ε the model reaches millions of
 # cells and full refits every round would take hours (mbi's docstring warns of
 # "many hours").  The model size is public, so this choice depends on nothing private.
-_ROUND_CELLS = 2**17
-_MIN_ROUND_ITERS = 30
+_ROUND_CELLS = 2**19
+_MIN_ROUND_ITERS = 50
 # The final fit likewise: full final_iters up to 2^18 cells, proportionally fewer above.
 _FINAL_CELLS = 2**18
 _MIN_FINAL_ITERS = 100
@@ -53,7 +53,7 @@ class AIM(MarginalGenerator):
         rounds: T, the planned number of rounds (default 16·d).
         max_model_size: cap on the model's junction-tree size, in MB of float64 cells (80).
         iters: estimation iterations per round (warm-started; fewer for models over
-            2^17 cells, see `_round_iters`); final_iters caps the last fit (fewer above
+            2^19 cells, see `_round_iters`); final_iters caps the last fit (fewer above
             2^18 cells; it stops earlier when the loss has converged).
     """
 
