@@ -103,8 +103,11 @@ class BeliefPropagation:
         for i in self.downward:
             p = tree.parent[i]
             dims = self.down_dims[i]
-            sep = probs[p].sum(dim=dims) if dims else probs[p]
-            probs[i] = torch.exp(acc[i] + (torch.log(sep).reshape(self.down_view[i]) - up[i].reshape(self.down_view[i])))
+            sep = (probs[p].sum(dim=dims) if dims else probs[p]).reshape(self.down_view[i])
+            # Where the separator has no mass the child has none either; computing it as
+            # log 0 - (-inf) would give NaN when a potential is -inf (a structural zero).
+            ratio = torch.where(sep > 0, torch.log(sep) - up[i].reshape(self.down_view[i]), -math.inf)
+            probs[i] = torch.exp(acc[i] + ratio)
         return probs, log_z
 
     def log_partition(self, log_potentials: Sequence[torch.Tensor]) -> torch.Tensor:

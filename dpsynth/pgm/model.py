@@ -304,7 +304,13 @@ class GraphicalModel:
             table = probs[node].permute([clique.index(a) for a in sep + new])
             n_sep, n_new = domain.size(sep), domain.size(new)
             table = table.reshape(n_sep, n_new)
-            cdf = torch.cumsum(table / table.sum(dim=1, keepdim=True), dim=1)
+            table = torch.nan_to_num(table, nan=0.0, posinf=0.0, neginf=0.0).clamp_(min=0.0)
+            sums = table.sum(dim=1, keepdim=True)
+            # A separator value of probability zero (underflow, or a -inf potential) is never
+            # drawn, but its row must still be a valid CDF: one NaN row would break the sorted
+            # order that the single searchsorted below relies on, for every row.
+            conditional = torch.where(sums > 0, table / torch.where(sums > 0, sums, 1.0), 1.0 / n_new)
+            cdf = torch.cumsum(conditional, dim=1)
             cdf[:, -1] = 1.0  # guard the last bin against rounding
             # Offsetting row r by r turns all conditionals into one sorted array,
             # so one searchsorted draws every row (no (n x n_new) gather).
