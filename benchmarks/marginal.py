@@ -241,8 +241,20 @@ def score(csv: Path, real, domain) -> dict[str, float]:
             "workload_error_3way": workload_error(real, synth, domain, workload(domain, 3))}
 
 
+def code_commit() -> str | None:
+    """The commit of this checkout (ours is measured as committed; '+dirty' if files differ)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "dpsynth", "accountant"],
+                               cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) or None
+
+
 def one_run(spec: RunSpec, args, real, domain, data_csv: Path, domain_json: Path, logs: Path) -> dict:
-    record = {**asdict(spec), "delta": DELTA, "timeout_s": args.timeout,
+    record = {**asdict(spec), "delta": DELTA, "timeout_s": args.timeout, "code_commit": code_commit(),
               "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "loadavg_at_start": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="marginal-bench-") as tmp:
