@@ -6,6 +6,7 @@ from .accountant import GridEdgeWarning, RDPAccountant
 from .calibration import analytic_gaussian_sigma, calibrate_dpsgd_noise, gaussian_sigma
 from .conversions import rdp_delta, rdp_epsilon, zcdp_delta, zcdp_epsilon, zcdp_rho
 from .events import (
+    ApproximationEvent,
     ComposedEvent,
     DiscreteGaussianEvent,
     DpEvent,
@@ -24,7 +25,7 @@ from .events import (
 from .filter import RenyiFilter
 from .gate import BudgetExceeded, Gate, Receipt
 from .orders import DEFAULT_ORDERS
-from .rdp import event_rdp, event_rho
+from .rdp import event_delta, event_rdp, event_rho
 
 __version__ = "0.1.0"
 
@@ -33,8 +34,8 @@ __all__ = [
     "RDPAccountant", "GridEdgeWarning", "RenyiFilter", "DEFAULT_ORDERS",
     "calibrate_dpsgd_noise", "gaussian_sigma", "analytic_gaussian_sigma",
     "rdp_epsilon", "rdp_delta", "zcdp_epsilon", "zcdp_delta", "zcdp_rho",
-    "event_rdp", "event_rho", "event_from_dict", "event_from_json",
+    "event_rdp", "event_rho", "event_delta", "event_from_dict", "event_from_json",
     "DpEvent", "NeighbouringRelation", "GaussianEvent", "DiscreteGaussianEvent", "LaplaceEvent",
     "ExponentialMechanismEvent", "PureDpEvent", "ZCdpEvent", "PoissonSubsampledGaussianEvent",
-    "GNMaxEvent", "ComposedEvent", "SelfComposedEvent",
+    "GNMaxEvent", "ApproximationEvent", "ComposedEvent", "SelfComposedEvent",
 ]

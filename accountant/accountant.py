@@ -10,7 +10,7 @@ import numpy as np
 from .conversions import rdp_delta, rdp_epsilon, validate_delta, zcdp_delta, zcdp_epsilon_and_order
 from .events import DpEvent, NeighbouringRelation, SelfComposedEvent
 from .orders import DEFAULT_ORDERS, as_orders
-from .rdp import event_other_rdp, split
+from .rdp import event_other_rdp, minus_down, split, sum_up
 
 __all__ = ["RDPAccountant", "GridEdgeWarning"]
 
@@ -26,6 +26,10 @@ class RDPAccountant:
     term) plus R_other on a fixed order grid.  When R_other ≡ 0 the conversion
     is the continuous-order CKS formula; otherwise the improved RDP conversion
     minimised over the grid.
+
+    `ApproximationEvent` parts (δ-closeness, approximate zCDP) add nothing to the curve;
+    their δ's are summed exactly (`delta_spent`) and the curve is converted at
+    δ − Σδ, so `get_epsilon(δ)` is an (ε, δ) guarantee for the whole composition.
     """
 
     def __init__(
@@ -38,6 +42,7 @@ class RDPAccountant:
         self._rho_terms: list[float] = []
         self._other = np.zeros_like(self.orders)
         self._has_other = False
+        self._delta_terms: list[float] = []
         self.events: list[DpEvent] = []
 
     def compose(self, event: DpEvent, count: int = 1) -> "RDPAccountant":
@@ -55,6 +60,7 @@ class RDPAccountant:
         whole = event if count == 1 else SelfComposedEvent(event, count)
         parts = split(whole)
         self._rho_terms.extend(parts.rho_terms)
+        self._delta_terms.extend(parts.delta_terms)
         if parts.other:
             self._other = self._other + event_other_rdp(whole, self.orders)
             self._has_other = True
@@ -65,6 +71,11 @@ class RDPAccountant:
     def rho(self) -> float:
         """The zCDP part of the total: exactly rounded sum of all ρ terms."""
         return math.fsum(self._rho_terms)
+
+    @property
+    def delta_spent(self) -> float:
+        """Σδ of the approximation parts: exact sum, rounded up to a float."""
+        return sum_up(self._delta_terms)
 
     @property
     def is_zcdp(self) -> bool:
@@ -83,8 +94,15 @@ class RDPAccountant:
         return total
 
     def get_epsilon_and_order(self, delta: float) -> tuple[float, float]:
-        """(ε, optimal order) at δ."""
+        """(ε, optimal order) at δ: the curve is converted at δ − Σδ (approximation parts).
+
+        Returns (inf, nan) when δ ≤ Σδ: no finite ε holds at that δ."""
         delta = validate_delta(delta)
+        spent = self.delta_spent
+        if spent > 0:
+            if not delta > spent:
+                return math.inf, math.nan
+            delta = minus_down(delta, spent)
         if self.is_zcdp:
             return zcdp_epsilon_and_order(self.rho, delta)
         eps, order = rdp_epsilon(self.orders, self.curve(), delta)
@@ -93,10 +111,13 @@ class RDPAccountant:
         return eps, order
 
     def get_epsilon(self, delta: float) -> float:
+        """ε at δ (inf when δ ≤ Σδ of the approximation parts)."""
         return self.get_epsilon_and_order(delta)[0]
 
     def get_delta(self, epsilon: float) -> float:
-        """Smallest δ for which the composition is (ε, δ)-DP."""
+        """Smallest δ we can certify for (ε, δ)-DP: the curve's conversion δ plus Σδ (at most 1)."""
         if self.is_zcdp:
-            return zcdp_delta(self.rho, epsilon)
-        return rdp_delta(self.orders, self.curve(), epsilon)[0]
+            converted = zcdp_delta(self.rho, epsilon)
+        else:
+            converted = rdp_delta(self.orders, self.curve(), epsilon)[0]
+        return min(1.0, sum_up([converted, self.delta_spent]))

@@ -28,6 +28,7 @@ __all__ = [
     "ZCdpEvent",
     "PoissonSubsampledGaussianEvent",
     "GNMaxEvent",
+    "ApproximationEvent",
     "ComposedEvent",
     "SelfComposedEvent",
     "event_from_dict",
@@ -235,6 +236,31 @@ class GNMaxEvent(DpEvent):
     noise_multiplier: float
     queries: int
     relation: NeighbouringRelation = ADD_OR_REMOVE
+
+
+@dataclass(frozen=True)
+class ApproximationEvent(DpEvent):
+    """The δ of approximate DP: "this mechanism is δ-close to one the other events describe".
+
+    Composed with other events (``ComposedEvent((DiscreteGaussianEvent(...),
+    ApproximationEvent(δ)))``) it states: for every ordered pair of neighbours
+    (x, x') there is a distribution P̃ within total-variation distance δ of the
+    mechanism's output on x whose Rényi divergence from the output on x' is bounded by
+    the curve of the other events, at every order (a one-sided form of Bun & Steinke's
+    δ-approximate zCDP, 2016, Def. 8).  Alone it is a mechanism δ-close to a perfectly
+    private one.  It adds 0 to the RDP curve; its δ adds up exactly (`math.fsum`) across
+    composition and is paid from the policy's `delta_reserve` (proofs/filter.md).
+    """
+
+    kind: ClassVar[str] = "approximation"
+    _floats: ClassVar[tuple[str, ...]] = ("delta",)
+    delta: float
+    relation: NeighbouringRelation = ADD_OR_REMOVE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.delta < 1:
+            raise ValueError(f"ApproximationEvent.delta must satisfy 0 < delta < 1, got {self.delta!r}")
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,17 @@ from typing import Any, Iterable
 from .ledger.entry import Entry, Head, LedgerMetadata
 from .ledger.hashing import canonical_json
 from .ledger.store import LedgerSnapshot
+from .rdp import sum_up
 
-__all__ = ["to_jsonl", "read_jsonl", "to_csv", "to_html", "spend_by", "CSV_COLUMNS"]
+__all__ = ["to_jsonl", "read_jsonl", "to_csv", "to_html", "spend_by", "delta_costs", "CSV_COLUMNS"]
+
+
+def delta_costs(entries: Iterable[Entry]) -> list[float]:
+    """Each entry's approximation δ, recomputed from its event JSON (no stored field)."""
+    from .events import event_from_json
+    from .rdp import event_delta
+
+    return [event_delta(event_from_json(e.event)) for e in entries]
 
 
 def to_jsonl(snapshot: LedgerSnapshot) -> str:
@@ -85,8 +94,10 @@ CSV_COLUMNS = [
     "sequence", "timestamp", "actor", "purpose", "generator", "run_id", "noise_source", "insecure",
     "event", "cost", "rho", "filter_total", "filter_budget", "filter_order", "epsilon_filter",
     "epsilon_curve", "delta", "dataset_fingerprint", "parameters", "policy_sha256", "prev_hash",
-    "entry_hash", "ledger_key_id", "signature",
+    "entry_hash", "ledger_key_id", "signature", "delta_cost", "delta_spent",
 ]
+# Columns recomputed from the event (not stored in the entry): the approximation δ.
+_DERIVED = ("delta_cost", "delta_spent")
 
 
 def to_csv(snapshot: LedgerSnapshot) -> str:
@@ -95,8 +106,10 @@ def to_csv(snapshot: LedgerSnapshot) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
-    for e in snapshot.entries:
+    deltas = delta_costs(snapshot.entries)
+    for i, e in enumerate(snapshot.entries):
         d = e.to_dict()
+        d["delta_cost"], d["delta_spent"] = deltas[i], sum_up(deltas[: i + 1])
         row = []
         for c in CSV_COLUMNS:
             v = d[c]

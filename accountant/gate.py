@@ -60,7 +60,7 @@ from .policy import (
     signature_path_for,
     verify_policy_signature,
 )
-from .rdp import event_rdp, split
+from .rdp import event_rdp, split, sum_up
 
 __all__ = [
     "Gate",
@@ -86,8 +86,12 @@ class BudgetExceeded(RuntimeError):
     """The charge would take the spend over the budget; nothing was written."""
 
     def __init__(self, message: str, *, requested: float, remaining: float, budget: float, order: float,
-                 epsilon_spent: float, epsilon_budget: float, delta: float) -> None:
+                 epsilon_spent: float, epsilon_budget: float, delta: float, delta_requested: float = 0.0,
+                 delta_remaining: float = 0.0, delta_reserve: float = 0.0) -> None:
         super().__init__(message)
+        self.delta_requested = delta_requested
+        self.delta_remaining = delta_remaining
+        self.delta_reserve = delta_reserve
         self.requested = requested
         self.remaining = remaining
         self.budget = budget
@@ -156,16 +160,21 @@ class Receipt:
             raise InvalidReceipt(f"receipt #{self.sequence}: signature does not verify")
 
 
-def filter_for(metadata: LedgerMetadata) -> RenyiFilter:
-    """The budget filter a ledger's metadata fixes (order pinned at init)."""
-    return RenyiFilter(metadata.epsilon, metadata.delta, order=metadata.filter_order)
+def filter_for(metadata: LedgerMetadata, policy: Policy | None = None) -> RenyiFilter:
+    """The budget filter a ledger's metadata fixes (order pinned at init).  The δ reserve
+    comes from the signed policy recorded in the metadata (0 for policies without one)."""
+    if policy is None:
+        policy = parse_policy(metadata.policy_toml.encode("utf-8"))
+    return RenyiFilter(metadata.epsilon, metadata.delta, order=metadata.filter_order,
+                       delta_reserve=policy.delta_reserve)
 
 
 def run_filter_for(policy: Policy) -> RenyiFilter | None:
-    """The per-run cap as a filter of its own: a run may spend what (cap, δ) admits."""
+    """The per-run cap as a filter of its own: a run may spend what (cap, δ − reserve) admits
+    in RDP (its δ-costs are bounded by the ledger's reserve, not per run)."""
     if policy.max_epsilon_per_run is None:
         return None
-    return RenyiFilter(policy.max_epsilon_per_run, policy.delta)
+    return RenyiFilter(policy.max_epsilon_per_run, policy.delta, delta_reserve=policy.delta_reserve)
 
 
 def full_curve_epsilon(accountant: RDPAccountant, delta: float) -> float:
@@ -219,7 +228,7 @@ def init_ledger(
     elif sig is not None and officer is not None:
         verify_policy_signature(raw, sig, officer)
     lkey = _private(ledger_key)
-    filt = RenyiFilter(policy.epsilon, policy.delta, order=policy.order)
+    filt = RenyiFilter(policy.epsilon, policy.delta, order=policy.order, delta_reserve=policy.delta_reserve)
     metadata = LedgerMetadata(
         format=FORMAT,
         created=coarse_timestamp(),
@@ -298,7 +307,7 @@ class Gate:
                     f"the ledger key given ({key_id(ledger_key)}) is not this ledger's key ({md.ledger_key_id})"
                 )
         self._key = None if self.insecure else ledger_key
-        self.filter = filter_for(md)
+        self.filter = filter_for(md, self.policy)
         if self.filter.budget != md.filter_budget:
             raise LedgerIntegrityError("the ledger's recorded filter budget does not match its policy")
         self.run_filter = run_filter_for(self.policy)
@@ -307,6 +316,7 @@ class Gate:
         self._seen = 0
         self._last: Entry | None = None
         self._costs: list[float] = []
+        self._delta_costs: list[float] = []
         self._run_events: dict[str, list[DpEvent]] = {}
         self._accountant = RDPAccountant(self.relation)
 
@@ -368,6 +378,18 @@ class Gate:
         """RDP at α* still available."""
         return self.filter.remaining(self.spent_costs())
 
+    def spent_delta_costs(self) -> list[float]:
+        """The approximation δ of every entry, in order, recomputed from the entries' events."""
+        return [self.filter.delta_cost(event_from_json(e.event)) for e in self._store.snapshot().entries]
+
+    def delta_spent(self) -> float:
+        """Σδ of the approximation parts charged so far (exact sum), paid from delta_reserve."""
+        return sum_up(self.spent_delta_costs())
+
+    def remaining_delta(self) -> float:
+        """δ still available in the policy's delta_reserve."""
+        return self.filter.remaining_delta(self.spent_delta_costs())
+
     # -- charging -------------------------------------------------------------------------
     def _validate(self, event: DpEvent, purpose: str, generator: str | None, noise_source: str) -> None:
         if not isinstance(purpose, str) or not purpose.strip():
@@ -398,6 +420,7 @@ class Gate:
             event = event_from_json(e.event)
             self._accountant.compose(event)
             self._costs.append(e.cost)
+            self._delta_costs.append(self.filter.delta_cost(event))
             if e.run_id is not None:
                 self._run_events.setdefault(e.run_id, []).append(event)
             self._seen, self._last = e.sequence, e
@@ -433,6 +456,7 @@ class Gate:
         cost = self.filter.cost(event)
         if not (math.isfinite(cost) and cost >= 0):
             raise PolicyViolation(f"event has no finite RDP at order {self.filter.order}: cost {cost!r}")
+        delta_cost = self.filter.delta_cost(event)
         curve = [float(x) for x in event_rdp(event, self._orders)]
         rho = math.fsum(split(event).rho_terms)
 
@@ -445,6 +469,8 @@ class Gate:
             self._check_run_cap(event, run_id)
             if not self.filter.admits(self._costs, cost):
                 raise self._exceeded(cost)
+            if not self.filter.admits_delta(self._delta_costs, delta_cost):
+                raise self._delta_exceeded(cost, delta_cost)
             costs = [*self._costs, cost]
             accountant = copy.deepcopy(self._accountant)
             accountant.compose(event)
@@ -469,7 +495,7 @@ class Gate:
             entry = Entry(**{**entry.to_dict(), "entry_hash": entry_hash, "signature": signature})
             tx.append(entry, new_head)
         # Committed: only now does the caller learn it may run the mechanism.
-        self._catch_up_committed(entry, event, accountant)
+        self._catch_up_committed(entry, event, accountant, delta_cost)
         return Receipt(
             sequence=entry.sequence, entry_hash=entry.entry_hash, signature=entry.signature,
             ledger_key_id=entry.ledger_key_id, dataset_fingerprint=entry.dataset_fingerprint,
@@ -479,9 +505,11 @@ class Gate:
             epsilon_curve=entry.epsilon_curve, insecure=entry.insecure,
         )
 
-    def _catch_up_committed(self, entry: Entry, event: DpEvent, accountant: RDPAccountant) -> None:
+    def _catch_up_committed(self, entry: Entry, event: DpEvent, accountant: RDPAccountant,
+                            delta_cost: float) -> None:
         self._accountant = accountant
         self._costs.append(entry.cost)
+        self._delta_costs.append(delta_cost)
         if entry.run_id is not None:
             self._run_events.setdefault(entry.run_id, []).append(event)
         self._seen, self._last = entry.sequence, entry
@@ -514,6 +542,23 @@ class Gate:
             f"remains (epsilon spent so far {spent:.4g} of {f.epsilon:g}); nothing was written",
             requested=cost, remaining=remaining, budget=f.budget, order=f.order, epsilon_spent=spent,
             epsilon_budget=f.epsilon, delta=f.delta,
+        )
+
+    def _delta_exceeded(self, cost: float, delta_cost: float) -> BudgetExceeded:
+        f = self.filter
+        remaining = f.remaining_delta(self._delta_costs)
+        if f.delta_reserve == 0:
+            why = ("the policy sets no budget.delta_reserve (it is 0), so no approximate mechanism "
+                   "can be paid for; the officer must set delta_reserve (0 <= delta_reserve < delta)")
+        else:
+            why = (f"only {remaining:.6g} of the policy's budget.delta_reserve = {f.delta_reserve:g} remains "
+                   f"(delta spent so far {sum_up(self._delta_costs):.6g})")
+        return BudgetExceeded(
+            f"privacy budget exceeded: this charge has an approximation part delta = {delta_cost:.6g} "
+            f"(e.g. thresholded key discovery), but {why}; nothing was written",
+            requested=cost, remaining=f.remaining(self._costs), budget=f.budget, order=f.order,
+            epsilon_spent=f.epsilon_spent(self._costs), epsilon_budget=f.epsilon, delta=f.delta,
+            delta_requested=delta_cost, delta_remaining=remaining, delta_reserve=f.delta_reserve,
         )
 
     # -- receipts -------------------------------------------------------------------------

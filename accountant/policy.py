@@ -16,6 +16,8 @@ Layout (every key not listed here is an error)::
     delta = 1e-6                            # must be < 1 / max_records
     relation = "add_or_remove_one"          # or "replace_one"
     order = 8.0                             # optional: pin the filter order α*
+    delta_reserve = 5e-7                    # optional (default 0): part of delta set aside for
+                                            # approximate mechanisms (0 <= delta_reserve < delta)
     max_epsilon_per_run = 1.0               # optional per-run cap
 
 The signature is *detached*: ``policy.toml.sig`` holds a small JSON document
@@ -85,6 +87,7 @@ class Policy:
     order: float | None = None
     max_epsilon_per_run: float | None = None
     allow_seeded_noise: bool = False
+    delta_reserve: float = 0.0
     source_sha256: str = field(default="", compare=False)
 
     def allows_generator(self, name: str | None) -> bool:
@@ -99,7 +102,8 @@ class Policy:
             "dataset": {"name": self.dataset_name, "fingerprint": self.dataset_fingerprint,
                         "max_records": self.max_records},
             "budget": {"epsilon": self.epsilon, "delta": self.delta, "relation": self.relation.value,
-                       "order": self.order, "max_epsilon_per_run": self.max_epsilon_per_run},
+                       "order": self.order, "max_epsilon_per_run": self.max_epsilon_per_run,
+                       "delta_reserve": self.delta_reserve},
             "generators": list(self.generators),
             "allow_seeded_noise": self.allow_seeded_noise,
         }
@@ -107,7 +111,7 @@ class Policy:
 
 _TOP = {"officer", "generators", "allow_seeded_noise", "dataset", "budget"}
 _DATASET = {"name", "fingerprint", "max_records"}
-_BUDGET = {"epsilon", "delta", "relation", "order", "max_epsilon_per_run"}
+_BUDGET = {"epsilon", "delta", "relation", "order", "max_epsilon_per_run", "delta_reserve"}
 
 
 def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -199,6 +203,12 @@ def parse_policy(text: str | bytes) -> Policy:
     order = _number(b, "order", "budget.", required=False)
     if order is not None and not order >= MIN_CONVERSION_ORDER:
         raise PolicyError(f"budget.order must be >= {MIN_CONVERSION_ORDER}, got {order!r}")
+    reserve = _number(b, "delta_reserve", "budget.", required=False)
+    if reserve is None:
+        reserve = 0.0
+    if not 0 <= reserve < delta:
+        raise PolicyError(f"budget.delta_reserve must satisfy 0 <= delta_reserve < budget.delta = {delta!r}, "
+                          f"got {reserve!r}")
     cap = _number(b, "max_epsilon_per_run", "budget.", required=False)
     if cap is not None and not 0 < cap:
         raise PolicyError(f"budget.max_epsilon_per_run must be > 0, got {cap!r}")
@@ -217,7 +227,7 @@ def parse_policy(text: str | bytes) -> Policy:
     policy = Policy(
         officer=officer, dataset_name=name, dataset_fingerprint=fingerprint, max_records=n,
         epsilon=epsilon, delta=delta, relation=relation, generators=tuple(g.strip() for g in gens),
-        order=order, max_epsilon_per_run=cap, allow_seeded_noise=seeded, source_sha256=sha256_hex(raw),
+        order=order, max_epsilon_per_run=cap, allow_seeded_noise=seeded, delta_reserve=reserve, source_sha256=sha256_hex(raw),
     )
     _check_filter(policy)
     return policy
@@ -227,7 +237,7 @@ def _check_filter(policy: Policy) -> None:
     from .filter import RenyiFilter
 
     try:
-        RenyiFilter(policy.epsilon, policy.delta, order=policy.order)
+        RenyiFilter(policy.epsilon, policy.delta, order=policy.order, delta_reserve=policy.delta_reserve)
     except ValueError as exc:
         raise PolicyError(f"budget.order: {exc}") from None
 
@@ -327,7 +337,8 @@ def verify_policy_signature(raw: bytes, sig: PolicySignature, officer_key: Ed255
 def render_policy(*, epsilon: float, delta: float, relation: str, fingerprint: str, max_records: int,
                 generators: Sequence[str] = ("*",), order: float | None = None,
                   max_epsilon_per_run: float | None = None, allow_seeded_noise: bool = False,
-                  officer: str = "Test Officer", dataset_name: str = "test-dataset") -> str:
+                  officer: str = "Test Officer", dataset_name: str = "test-dataset",
+                  delta_reserve: float | None = None) -> str:
     """Policy TOML text with the given settings (validate it with `parse_policy`)."""
     lines = [
         f"officer = {json.dumps(officer, ensure_ascii=False)}",
@@ -348,4 +359,6 @@ def render_policy(*, epsilon: float, delta: float, relation: str, fingerprint: s
         lines.append(f"order = {float(order)!r}")
     if max_epsilon_per_run is not None:
         lines.append(f"max_epsilon_per_run = {float(max_epsilon_per_run)!r}")
+    if delta_reserve is not None:
+        lines.append(f"delta_reserve = {float(delta_reserve)!r}")
     return "\n".join(lines) + "\n"

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
 
 from .events import (
+    ApproximationEvent,
     DiscreteGaussianEvent,
     DpEvent,
     ExponentialMechanismEvent,
@@ -27,15 +29,17 @@ from .events import (
 from .orders import as_orders
 from .sgm import subsampled_gaussian_rdp
 
-__all__ = ["event_rho", "event_rdp", "event_other_rdp", "laplace_rdp", "pure_dp_rdp", "RdpParts", "split"]
+__all__ = ["event_rho", "event_delta", "sum_up", "minus_down", "event_rdp", "event_other_rdp", "laplace_rdp", "pure_dp_rdp", "RdpParts", "split"]
 
 
 @dataclass(frozen=True)
 class RdpParts:
-    """ρ terms (to be summed with math.fsum) and the non-zCDP leaves with counts."""
+    """ρ terms (to be summed with math.fsum), the non-zCDP leaves with counts, and the
+    δ terms of approximation leaves (δ·count each, rounded up; summed by `sum_up`)."""
 
     rho_terms: tuple[float, ...]
     other: tuple[tuple[DpEvent, int], ...]
+    delta_terms: tuple[float, ...] = ()
 
 
 def _leaf_rho(event: DpEvent) -> float | None:
@@ -62,21 +66,52 @@ def split(event: DpEvent) -> RdpParts:
         raise TypeError(f"expected a DpEvent, got {type(event).__name__}")
     rho_terms: list[float] = []
     other: list[tuple[DpEvent, int]] = []
+    delta_terms: list[float] = []
     for leaf, count in event.leaves():
         rho = _leaf_rho(leaf)
-        if rho is not None:
+        if isinstance(leaf, ApproximationEvent):
+            # RDP contribution 0 at every order; its δ is tracked apart (approximate zCDP).
+            delta_terms.append(sum_up([leaf.delta], count))
+        elif rho is not None:
             rho_terms.append(rho * count)
         elif isinstance(leaf, (LaplaceEvent, PureDpEvent, PoissonSubsampledGaussianEvent)):
             other.append((leaf, count))
         else:  # pragma: no cover - every registered leaf is handled above
             raise TypeError(f"no RDP analysis for event type {type(leaf).__name__}")
-    return RdpParts(tuple(rho_terms), tuple(other))
+    return RdpParts(tuple(rho_terms), tuple(other), tuple(delta_terms))
 
 
 def event_rho(event: DpEvent) -> float | None:
-    """ρ if the event is entirely zCDP-shaped, else None."""
+    """ρ if the event is entirely zCDP-shaped (no curve-valued leaf), else None.
+
+    An approximation leaf does not make it None: the event is then (ρ, δ)-approximately
+    zCDP; read its δ with `event_delta`."""
     parts = split(event)
     return math.fsum(parts.rho_terms) if not parts.other else None
+
+
+def sum_up(values, count: int = 1) -> float:
+    """count × Σ values, computed exactly in rationals and rounded *up* to a float: a δ
+    bound must never be rounded below the true total."""
+    exact = Fraction(count) * sum((Fraction(v) for v in values), Fraction(0))
+    out = float(exact)
+    if Fraction(out) < exact:
+        out = math.nextafter(out, math.inf)
+    return out
+
+
+def minus_down(a: float, b: float) -> float:
+    """a − b rounded *down* to a float (the δ left for a conversion must not be overstated)."""
+    out = a - b
+    if Fraction(out) > Fraction(a) - Fraction(b):
+        out = math.nextafter(out, -math.inf)
+    return out
+
+
+def event_delta(event: DpEvent) -> float:
+    """The event's approximation δ: the exact sum of its `ApproximationEvent` parts (δ·count
+    each), rounded up to a float."""
+    return sum_up(split(event).delta_terms)
 
 
 def laplace_rdp(scale: float, orders) -> np.ndarray:

@@ -98,13 +98,23 @@ def render_html(snapshot: LedgerSnapshot, report=None) -> str:
         status += ('<div class="warn"><b>INSECURE DEVELOPMENT MODE</b>: '
                    f"{len(insecure)} entries are unsigned; nothing proves who wrote them.</div>")
     last = entries[-1] if entries else None
+    from .export import delta_costs
+    from .policy import parse_policy
+    from .rdp import sum_up
+
+    deltas = delta_costs(entries)
+    try:
+        reserve = parse_policy(md.policy_toml.encode("utf-8")).delta_reserve
+    except ValueError:
+        reserve = float("nan")
+    delta_line = f"; δ spent {sum_up(deltas):.6g} of reserve {reserve:.6g}"
     rows = []
     for e in entries:
         detail = json.dumps({"parameters": e.parameters, "event": json.loads(e.event)}, indent=1, sort_keys=True)
         rows.append(
             f"<tr><td>{e.sequence}</td><td>{_e(e.timestamp)}</td><td>{_e(e.actor)}</td><td>{_e(e.purpose)}</td>"
             f"<td>{_e(e.generator or '')}</td><td>{_e(e.run_id or '')}</td><td>{e.cost:.6g}</td>"
-            f"<td>{e.epsilon_filter:.6g}</td><td>{e.epsilon_curve:.6g}</td>"
+            f"<td>{e.epsilon_filter:.6g}</td><td>{e.epsilon_curve:.6g}</td><td>{deltas[e.sequence - 1] if 0 < e.sequence <= len(deltas) else 0.0:.6g}</td>"
             f"<td>{_e(e.noise_source)}{' <b>UNSIGNED</b>' if e.insecure else ''}</td>"
             f"<td><details><summary>details</summary><pre>{_e(detail)}</pre>"
             f"<div>hash <code>{_e(e.entry_hash)}</code></div><div>prev <code>{_e(e.prev_hash)}</code></div>"
@@ -119,7 +129,7 @@ def render_html(snapshot: LedgerSnapshot, report=None) -> str:
         f"<tr><th>dataset fingerprint</th><td><code>{_e(md.dataset_fingerprint)}</code></td></tr>"
         f"<tr><th>budget</th><td>ε = {md.epsilon:g}, δ = {md.delta:g}, {_e(md.relation)}</td></tr>"
         f"<tr><th>filter</th><td>order α* = {md.filter_order:.6g}, RDP budget {md.filter_budget:.6g}</td></tr>"
-        f"<tr><th>spent</th><td>{'none' if last is None else f'ε = {last.epsilon_filter:.6g} (filter), {last.epsilon_curve:.6g} (full curve); RDP {last.filter_total:.6g} of {md.filter_budget:.6g}'}</td></tr>"
+        f"<tr><th>spent</th><td>{'none' if last is None else f'ε = {last.epsilon_filter:.6g} (filter), {last.epsilon_curve:.6g} (full curve); RDP {last.filter_total:.6g} of {md.filter_budget:.6g}' + delta_line}</td></tr>"
         f"<tr><th>policy SHA-256</th><td><code>{_e(md.policy_sha256)}</code></td></tr>"
         f"<tr><th>officer key</th><td><code>{_e(md.officer_key_id)}</code></td></tr>"
         f"<tr><th>ledger key</th><td><code>{_e(md.ledger_key_id)}</code></td></tr>"
@@ -132,7 +142,7 @@ def render_html(snapshot: LedgerSnapshot, report=None) -> str:
         f"{_group_table('generator', spend_by(entries, 'generator'))}"
         f"{_group_table('actor', spend_by(entries, 'actor'))}"
         "<h2>Entries</h2><table><tr><th>#</th><th>time (UTC, minute)</th><th>actor</th><th>purpose</th>"
-        "<th>generator</th><th>run</th><th>RDP cost</th><th>ε filter</th><th>ε curve</th><th>noise</th>"
+        "<th>generator</th><th>run</th><th>RDP cost</th><th>ε filter</th><th>ε curve</th><th>δ part</th><th>noise</th>"
         f"<th></th></tr>{''.join(rows)}</table>"
         "</body></html>\n"
     )

@@ -58,8 +58,12 @@ def make_test_gate(
     max_records: int | None = None,
     dataset_fingerprint: str | None = None,
     allow_seeded_noise: bool = True,
+    delta_reserve: float | None = None,
 ) -> TestLedger:
-    """Create officer and ledger keys, a signed policy and a ledger; open the gate."""
+    """Create officer and ledger keys, a signed policy and a ledger; open the gate.
+
+    `delta_reserve` (policy budget.delta_reserve; None leaves the key out, i.e. 0) is the
+    part of δ set aside for approximate mechanisms such as key discovery."""
     d = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="dpsynth-test-ledger-"))
     d.mkdir(parents=True, exist_ok=True)
     if max_records is None:
@@ -72,7 +76,7 @@ def make_test_gate(
     policy_path.write_text(render_policy(
         epsilon=epsilon, delta=delta, relation=relation, fingerprint=fingerprint, max_records=max_records,
         generators=generators, order=order, max_epsilon_per_run=max_epsilon_per_run,
-        allow_seeded_noise=allow_seeded_noise))
+        allow_seeded_noise=allow_seeded_noise, delta_reserve=delta_reserve))
     from .keys import load_private_key
 
     signature_path = sign_policy_file(policy_path, load_private_key(officer_key))

@@ -29,7 +29,7 @@ from .ledger.entry import ENTRY_PURPOSE, FORMAT, HEAD_PURPOSE, NOISE_SOURCES, En
 from .ledger.sqlite import SQLiteLedgerStore
 from .ledger.store import LedgerSnapshot, LedgerStoreError
 from .policy import PolicyError, PolicySignature, parse_policy, policy_hash, verify_policy_signature
-from .rdp import event_rdp, split
+from .rdp import event_rdp, split, sum_up
 
 __all__ = ["Problem", "VerificationReport", "verify_snapshot", "verify_path", "load_snapshot"]
 
@@ -59,6 +59,8 @@ class VerificationReport:
     keys_pinned: bool = False
     epsilon_filter: float = 0.0
     epsilon_curve: float = 0.0
+    delta_spent: float = 0.0      # Σδ of approximation parts, recomputed from the events
+    delta_reserve: float = 0.0    # the policy's budget.delta_reserve
 
     def fail(self, sequence: int | None, message: str) -> None:
         self.ok = False
@@ -85,7 +87,8 @@ class VerificationReport:
         lines.extend(f"warning: {w}" for w in self.warnings)
         if self.ok:
             lines.append(f"OK: {self.entries} entries verified; epsilon spent {self.epsilon_filter:.6g} (filter), "
-                         f"{self.epsilon_curve:.6g} (full curve)")
+                         f"{self.epsilon_curve:.6g} (full curve); delta spent {self.delta_spent:.6g} of "
+                         f"reserve {self.delta_reserve:.6g}")
         else:
             first = self.first_problem
             bad = self.first_bad_entry
@@ -172,7 +175,7 @@ def verify_snapshot(
         except PolicyError as exc:
             r.fail(0, f"policy signature: {exc}")
     try:
-        filt = filter_for(md)
+        filt = filter_for(md, policy)
     except ValueError as exc:
         r.fail(0, f"filter cannot be rebuilt: {exc}")
         return r
@@ -180,10 +183,12 @@ def verify_snapshot(
         r.fail(0, f"filter budget {md.filter_budget!r} is not the budget of the policy at order {filt.order!r}")
     run_filter = run_filter_for(policy)
     orders = md.curve_orders
+    r.delta_reserve = filt.delta_reserve
 
     # -- entries ------------------------------------------------------------------------
     expected_prev = md.hash
     costs: list[float] = []
+    delta_costs: list[float] = []
     run_costs: dict[str, list[float]] = {}
     accountant = RDPAccountant(policy.relation)
     last_time = ""
@@ -257,6 +262,13 @@ def verify_snapshot(
             bad(f"running total {e.filter_total!r} differs from the recomputed {total!r}")
         if total > filt.budget:
             bad(f"running total {total!r} is above the budget {filt.budget!r}: the filter would have refused it")
+        # The δ part has no stored field: it is recomputed from the signed event JSON.
+        delta_cost = filt.delta_cost(event)
+        if delta_cost > 0 and not filt.admits_delta(delta_costs, delta_cost):
+            bad(f"its approximation delta {delta_cost!r} takes the delta spent over the policy's "
+                f"budget.delta_reserve = {filt.delta_reserve!r}: the filter would have refused it")
+        delta_costs.append(delta_cost)
+        r.delta_spent = sum_up(delta_costs)
         eps_f = filt.epsilon_spent(costs)
         if eps_f != e.epsilon_filter:
             bad(f"epsilon_filter {e.epsilon_filter!r} differs from the recomputed {eps_f!r}")

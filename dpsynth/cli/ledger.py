@@ -10,9 +10,11 @@ from typing import Optional
 import typer
 
 from accountant.events import event_from_json
-from accountant.export import spend_by, to_csv, to_html, to_jsonl
+from accountant.export import delta_costs, spend_by, to_csv, to_html, to_jsonl
 from accountant.gate import Gate, init_ledger
 from accountant.ledger.sqlite import SQLiteLedgerStore
+from accountant.policy import parse_policy
+from accountant.rdp import sum_up
 from accountant.verify import verify_path, verify_snapshot
 
 from ._common import clean_errors, fail
@@ -63,6 +65,8 @@ def status(
             "filter_remaining": max(0.0, md.filter_budget - spent),
             "epsilon_filter": last.epsilon_filter if last else 0.0,
             "epsilon_curve": last.epsilon_curve if last else 0.0,
+            "delta_reserve": parse_policy(md.policy_toml.encode("utf-8")).delta_reserve,
+            "delta_spent": sum_up(delta_costs(entries)),
             "by_generator": spend_by(entries, "generator"), "by_actor": spend_by(entries, "actor"),
             "insecure": md.insecure or any(e.insecure for e in entries),
         }
@@ -73,7 +77,8 @@ def status(
                    f"({md.relation})")
         typer.echo(f"spent: epsilon {info['epsilon_filter']:.6g} (filter guarantee), {info['epsilon_curve']:.6g} "
                    f"(full curve); RDP at order {md.filter_order:.6g}: {spent:.6g} of {md.filter_budget:.6g} "
-                   f"({100 * spent / md.filter_budget:.1f} %)")
+                   f"({100 * spent / md.filter_budget:.1f} %); delta spent {info['delta_spent']:.6g} of reserve "
+                   f"{info['delta_reserve']:.6g}")
         for title, key in (("generator", "by_generator"), ("actor", "by_actor")):
             for name, g in info[key].items():
                 typer.echo(f"  {title} {name}: {g['entries']} entries, {100 * g['share']:.1f} % of the budget")

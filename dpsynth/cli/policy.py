@@ -66,10 +66,11 @@ def check(policy: Path = typer.Argument(..., help="Policy TOML file.")) -> None:
     """Validate a policy and print the filter it implies."""
     with clean_errors():
         p = load_policy(policy)
-        f = RenyiFilter(p.epsilon, p.delta, order=p.order)
+        f = RenyiFilter(p.epsilon, p.delta, order=p.order, delta_reserve=p.delta_reserve)
         typer.echo(f"policy OK: dataset {p.dataset_name!r}, epsilon {p.epsilon:g}, delta {p.delta:g}, "
                    f"{p.relation.value}; filter order alpha* = {f.order:.6g}, RDP budget {f.budget:.6g} "
-                   f"(zCDP rho {f.remaining_rho([]):.6g})")
+                   f"(zCDP rho {f.remaining_rho([]):.6g}); delta_reserve {p.delta_reserve:g} "
+                   f"(for approximate mechanisms such as key discovery)")
 
 
 @app.command("sign")

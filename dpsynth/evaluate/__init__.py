@@ -60,3 +60,10 @@ __all__ = [
     "utility_scores",
     "workload_error",
 ]
+
+# The schema-aware entry point (what `dpsynth run` and `dpsynth compare` use), here so that
+# users find it beside its building blocks.  It lives in dpsynth.jobs.quality, which imports
+# this package lazily, so there is no import cycle.
+from dpsynth.jobs.quality import evaluate_synthetic  # noqa: E402
+
+__all__.append("evaluate_synthetic")

@@ -215,8 +215,8 @@ def estimate(
     objective = _Objective(domain, params, measurements, dev)
 
     def oracle(th: torch.Tensor) -> torch.Tensor:
-        beliefs, _ = params.bp.calibrate(params.potentials_flat(th))
-        return params.project_flat([torch.exp(b) for b in beliefs]) * total
+        probs, _ = params.bp.calibrate_probabilities(params.potentials_flat(th))
+        return params.project_flat(probs) * total
 
     def gap_of(mu: torch.Tensor, grad: torch.Tensor) -> float:
         # min over vertices (point masses at one x, times total) of <grad, vertex>.

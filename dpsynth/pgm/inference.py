@@ -81,6 +81,32 @@ class BeliefPropagation:
             beliefs[i] = acc[i] + sep - up[i].reshape(self.down_view[i])
         return beliefs, log_z
 
+    def calibrate_probabilities(self, log_potentials: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Normalised beliefs as probabilities (not logs), and the log partition function.
+
+        Same result as ``exp`` of :meth:`calibrate`, with the downward pass in
+        probability space: a child's separator marginal is a plain sum of its
+        parent's probabilities, which saves a max, a subtraction and an
+        exponential over every parent table (most of the work on large models).
+        """
+        tree = self.tree
+        acc = list(log_potentials)
+        up: dict[int, torch.Tensor] = {}
+        for i in self.upward:
+            msg = _logsumexp(acc[i], self.up_dims[i]).reshape(self.up_view[i])
+            up[i] = msg
+            acc[tree.parent[i]] = acc[tree.parent[i]] + msg
+        root = acc[tree.root]
+        log_z = torch.logsumexp(root.reshape(-1), dim=0)
+        probs: list[torch.Tensor | None] = [None] * len(acc)
+        probs[tree.root] = torch.exp(root - log_z)
+        for i in self.downward:
+            p = tree.parent[i]
+            dims = self.down_dims[i]
+            sep = probs[p].sum(dim=dims) if dims else probs[p]
+            probs[i] = torch.exp(acc[i] + (torch.log(sep).reshape(self.down_view[i]) - up[i].reshape(self.down_view[i])))
+        return probs, log_z
+
     def log_partition(self, log_potentials: Sequence[torch.Tensor]) -> torch.Tensor:
         """log sum_x prod_C psi_C(x_C), by the upward pass alone."""
         acc = list(log_potentials)

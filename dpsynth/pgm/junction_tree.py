@@ -12,6 +12,7 @@ scalars).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -31,29 +32,48 @@ def _normalise_cliques(domain: Domain, cliques: Iterable[Iterable[str]]) -> list
     return out
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _bits(mask: int) -> tuple[int, ...]:
+    """Positions of the set bits of ``mask``, lowest first."""
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return tuple(out)
+
+
 def _eliminate(domain: Domain, adjacency: dict[str, set[str]], rule: str) -> list[frozenset]:
-    """Greedy elimination; returns the cliques formed (variable + its neighbours)."""
-    adj = {a: set(n) for a, n in adjacency.items()}
-    position = {a: i for i, a in enumerate(domain.attrs)}
+    """Greedy elimination; returns the cliques formed (variable + its neighbours).
+
+    Neighbourhoods are bitmasks over attribute positions (AIM sizes thousands of
+    hypothetical trees per round, so this loop is hot); ties break on position.
+    """
+    attrs = domain.attrs
+    index = {a: i for i, a in enumerate(attrs)}
+    sizes = [domain[a] for a in attrs]
+    adj = {index[a]: sum(1 << index[u] for u in nbrs) for a, nbrs in adjacency.items()}
     formed: list[frozenset] = []
 
-    def fill(v: str) -> int:
-        nb = list(adj[v])
-        return sum(1 for i in range(len(nb)) for j in range(i + 1, len(nb)) if nb[j] not in adj[nb[i]])
+    bits = _bits
+    def fill(v: int) -> int:
+        nb = adj[v]
+        # pairs of neighbours not yet adjacent, each counted from both ends
+        return sum((nb & ~adj[u] & ~(1 << u)).bit_count() for u in bits(nb)) // 2
 
-    def weight(v: str) -> int:
-        return domain[v] * math.prod(domain[u] for u in adj[v])
+    def weight(v: int) -> int:
+        return sizes[v] * math.prod(sizes[u] for u in bits(adj[v]))
 
     while adj:
         if rule == "min_fill":
-            v = min(adj, key=lambda a: (fill(a), weight(a), position[a]))
+            v = min(adj, key=lambda a: (fill(a), weight(a), a))
         else:
-            v = min(adj, key=lambda a: (weight(a), fill(a), position[a]))
+            v = min(adj, key=lambda a: (weight(a), fill(a), a))
         nb = adj.pop(v)
-        formed.append(frozenset(nb | {v}))
-        for u in nb:
-            adj[u].discard(v)
-            adj[u] |= nb - {u}
+        members = bits(nb)
+        formed.append(frozenset(attrs[u] for u in members) | {attrs[v]})
+        for u in members:
+            adj[u] = (adj[u] | nb) & ~(1 << u) & ~(1 << v)
     return formed
 
 
@@ -80,7 +100,7 @@ def maximal_cliques(domain: Domain, cliques: Iterable[Iterable[str]]) -> list[Cl
     best = None
     for rule in ("min_fill", "min_weight"):
         found = _maximal(_eliminate(domain, adjacency, rule))
-        cells = sum(domain.size(cl) for cl in found)
+        cells = sum(math.prod(domain[a] for a in cl) for cl in found)
         if best is None or cells < best[0]:
             best = (cells, found)
     result = [domain.canonical(cl) for cl in best[1]]

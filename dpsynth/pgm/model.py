@@ -58,6 +58,7 @@ class ParameterMap:
         self.home = [tree.assignment[cl] for cl in tree.cliques]
         self.view = [_view(cl, tree.maximal[h], d) for cl, h in zip(tree.cliques, self.home)]
         self.dims = [_sum_dims(tree.maximal[h], cl) for cl, h in zip(tree.cliques, self.home)]
+        self.projection_plan = _projection_plan(tree)
 
     def flatten(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
         return torch.cat([t.reshape(-1) for t in tensors]) if tensors else torch.zeros(0, dtype=DTYPE, device=self.device)
@@ -83,13 +84,44 @@ class ParameterMap:
     def project_flat(self, probs: Sequence[torch.Tensor]) -> torch.Tensor:
         """Flat marginals of every parameter clique from the maximal cliques' tables."""
         if self.per_clique:
-            return self.flatten([probs[h].sum(dim=dims) if dims else probs[h] for h, dims in zip(self.home, self.dims)])
+            out: list[torch.Tensor | None] = [None] * len(self.param_sizes)
+            for i, from_maximal, src, dims in self.projection_plan:
+                base = probs[src] if from_maximal else out[src]
+                out[i] = base.sum(dim=dims) if dims else base
+            return self.flatten(out)
         p = self.flatten(probs)
         out = torch.zeros(self.n_param, dtype=DTYPE, device=p.device)
         return out.index_add_(0, self.cols, p[self.rows])
 
     def project(self, probs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         return self.split_params(self.project_flat(probs))
+
+
+def _projection_plan(tree: JunctionTree) -> list[tuple[int, bool, int, tuple[int, ...]]]:
+    """How to sum each parameter clique's marginal out of the cheapest table holding it.
+
+    Largest cliques first; each one is summed from the smallest table that contains it:
+    a parameter clique already computed (e.g. a 1-way marginal from a 2-way one) or
+    the smallest maximal clique.  Calibrated beliefs agree on shared attributes, so
+    every source gives the same marginal; the cheap one saves summing the largest
+    tables once per small clique.  Entries: (clique, source is maximal, source, dims).
+    """
+    d = tree.domain
+    cliques = tree.cliques
+    order = sorted(range(len(cliques)), key=lambda i: -d.size(cliques[i]))
+    plan, done = [], []
+    for i in order:
+        cl = set(cliques[i])
+        best = min((m for m in range(len(tree.maximal)) if cl <= set(tree.maximal[m])),
+                   key=lambda m: d.size(tree.maximal[m]))
+        source, from_maximal, size = best, True, d.size(tree.maximal[best])
+        for j in done:
+            if cl < set(cliques[j]) and d.size(cliques[j]) < size:
+                source, from_maximal, size = j, False, d.size(cliques[j])
+        attrs = tree.maximal[source] if from_maximal else cliques[source]
+        plan.append((i, from_maximal, source, _sum_dims(attrs, cliques[i])))
+        done.append(i)
+    return plan
 
 
 def _check_rng(rng) -> np.random.Generator:
@@ -166,8 +198,7 @@ class GraphicalModel:
         if self._probs is None:
             theta = [self.potentials[cl].values for cl in self.cliques]
             with self._threads():
-                beliefs, log_z = self.parameter_map.bp.calibrate(self.parameter_map.potentials(theta))
-            self._probs = [torch.exp(b) for b in beliefs]
+                self._probs, log_z = self.parameter_map.bp.calibrate_probabilities(self.parameter_map.potentials(theta))
             self._log_z = float(log_z)
         return self._probs
 

@@ -11,7 +11,9 @@ strings them together to complete a schema.
   quantiles a schema needs (two bounds, a handful of edges) compose cheaply.
 * Key discovery: discrete Gaussian noisy counts of the observed keys, kept
   above a threshold τ at which a key held by one record survives with
-  probability <= δ (proofs/key_discovery.md).
+  probability <= δ/2; charged as the discrete Gaussian's ρ composed with an
+  `ApproximationEvent(δ/2)` paid from the policy's delta_reserve
+  (proofs/key_discovery.md).
 * Rare categories: discrete Gaussian noisy counts of the declared categories;
   those under a public minimum are merged into "other".
 """
@@ -25,7 +27,13 @@ import numpy as np
 import pandas as pd
 
 from accountant.conversions import zcdp_rho
-from accountant.events import DiscreteGaussianEvent, ExponentialMechanismEvent, NeighbouringRelation
+from accountant.events import (
+    ApproximationEvent,
+    ComposedEvent,
+    DiscreteGaussianEvent,
+    ExponentialMechanismEvent,
+    NeighbouringRelation,
+)
 
 from ..schema import Column, Schema
 from ..schema.column import seconds
@@ -120,13 +128,15 @@ class SchemaLearningMixin:
                             parameters: dict | None = None, max_keys: int | None = None) -> tuple[Any, ...]:
         """DP thresholded key discovery: the categories of `column` held by enough records.
 
-        (ε, δ) is split: δ/2 is the probability that a key held by one record survives the
-        threshold, and the noisy counts get a discrete Gaussian with ρ = zcdp_rho(ε, δ/2)
-        (Δ = 1 under add/remove, √2 under replace-one).  The gate is charged the ρ part as
-        DiscreteGaussianEvent(σ, Δ); the threshold's δ/2 is recorded in the entry's parameters
-        ("threshold_delta") and must be added to the policy's δ by whoever reads the ledger
-        (see proofs/key_discovery.md).  Returns the kept keys in a fixed order (sorted by
-        type, then repr), which reveals nothing beyond the set.
+        (ε, δ) is split: δ_thr = δ/2 bounds the probability that a key held by one record
+        survives the threshold, and the noisy counts get a discrete Gaussian with
+        ρ = zcdp_rho(ε, δ/2) (Δ = 1 under add/remove, √2 under replace-one), so the
+        mechanism alone is (ε, δ)-DP.  The gate is charged both parts as one entry,
+        ComposedEvent((DiscreteGaussianEvent(σ, Δ), ApproximationEvent(δ/2))): ρ·α* from the
+        RDP budget and δ/2 from the policy's budget.delta_reserve (a ledger without a reserve
+        refuses it with BudgetExceeded, nothing charged).  δ_thr is the same under both
+        relations (proofs/key_discovery.md).  Returns the kept keys in a fixed order (sorted
+        by type, then repr), which reveals nothing beyond the set.
         """
         col = self.schema.column(column)
         if col.kind not in ("categorical", "ordinal"):
@@ -143,7 +153,8 @@ class SchemaLearningMixin:
         spec = Measurement(kind="keys",
                            query={"column": column, "epsilon": eps, "delta": dlt, "sigma": sigma, "threshold": tau,
                                   "threshold_delta": dlt / 2},
-                           events=(DiscreteGaussianEvent(sigma, delta_2, relation=self.relation),),
+                           events=(ComposedEvent((DiscreteGaussianEvent(sigma, delta_2, relation=self.relation),
+                                                  ApproximationEvent(dlt / 2, relation=self.relation))),),
                            sensitivity=delta_2, norm="keys")
         from dpsynth.noise.discrete_gaussian import sample_discrete_gaussian
 

@@ -256,7 +256,7 @@ def record_and_replay(make_generator: Callable[[], Any], frame: pd.DataFrame, sc
                       fit: Callable[[Any, Any], None] | None = None,
                       release: Callable[[Any], Any] | None = None, n_samples: int = 200, sample_seed: int = 0,
                       noise_seed: int = 0, epsilon: float = 50.0, delta: float = 1e-6,
-                      mixins: Sequence[type] = (), directory: str | Path | None = None,
+                      delta_reserve: float | None = None, mixins: Sequence[type] = (), directory: str | Path | None = None,
                       raise_on_failure: bool = True) -> ReplayReport:
     """Run the record-and-replay test of a generator; raise `ReplayFailure` on any problem.
 
@@ -270,9 +270,12 @@ def record_and_replay(make_generator: Callable[[], Any], frame: pd.DataFrame, sc
         fit: how to fit (default ``G.fit(table)``); release: what is released (default
             ``G.sample(n_samples, seed=sample_seed)``), compared as canonical bytes.
         epsilon, delta: the test ledgers' budget (large: this is not a privacy run).
+        delta_reserve: the ledgers' budget.delta_reserve for approximate mechanisms such as
+            key discovery (default δ/2).
         mixins: classes mixed into the recording/replay tables (to test table-level bugs).
     """
     fit = fit or _default_fit
+    reserve = delta / 2 if delta_reserve is None else delta_reserve
     release = release or (lambda g: g.sample(n_samples, seed=sample_seed))
     target = dict(target) if target is not None else worst_case_record(schema, frame)
     other = dict(other) if other is not None else other_record(schema, frame, target)
@@ -286,7 +289,7 @@ def record_and_replay(make_generator: Callable[[], Any], frame: pd.DataFrame, sc
         relation = NeighbouringRelation(relation)
         d, nbrs = neighbours(frame, target, other, relation)
         gate = make_test_gate(root / f"{relation.value}-record", epsilon=epsilon, delta=delta,
-                              relation=relation).gate
+                              relation=relation, delta_reserve=reserve).gate
         table = rec_cls(d, schema, gate, random_source=SeededRandomSource(noise_seed))
         out = _run(make_generator, table, fit, release, "record", report.problems)
         log = table.log
@@ -297,7 +300,7 @@ def record_and_replay(make_generator: Callable[[], Any], frame: pd.DataFrame, sc
             continue
         for name, d2 in nbrs.items():
             gate2 = make_test_gate(root / f"{relation.value}-{name}", epsilon=epsilon, delta=delta,
-                                   relation=relation).gate
+                                   relation=relation, delta_reserve=reserve).gate
             rep = rep_cls(d2, schema, gate2, recording=log, random_source=SeededRandomSource(noise_seed))
             out2 = _run(make_generator, rep, fit, release, name, report.problems)
             if out2 is None:

@@ -85,3 +85,14 @@ def test_workload_candidates_are_weighted_by_overlap():
         normalise_workload([("a", "z")], ["a", "b"])
     with pytest.raises(ValueError, match="weight"):
         normalise_workload({("a",): 0.0}, ["a", "b"])
+
+
+def test_aim_round_iterations_shrink_with_model_size_only():
+    from dpsynth.generators import AIM
+
+    aim = AIM(epsilon=1.0, iters=300)
+    assert aim._round_iters(1_000) == aim._round_iters(2**19) == 300
+    assert aim._round_iters(2**21) == 300 // 4  # 4x the reference size: 1/4 of the iterations
+    assert aim._round_iters(10**8) == 50  # floor
+    assert AIM(epsilon=1.0, iters=10)._round_iters(10**8) == 10  # never more than asked
+    assert aim._final_iters(2**18) == 3000 and aim._final_iters(2**21) == 375 and aim._final_iters(10**9) == 100

@@ -98,11 +98,14 @@ def test_per_clique_path_for_large_models_agrees(monkeypatch):
     # Large models broadcast/sum clique by clique instead of one gather; force that path.
     import dpsynth.pgm.model as model_module
 
-    small = random_model(DOMAIN, CLIQUE_SETS["triples"], seed=3)
+    # nested parameter cliques: the per-clique path sums ("a",) out of ("a", "b"), not a maximal clique
+    cliques = CLIQUE_SETS["triples"] + [("a", "b"), ("a",), ("d",)]
+    small = random_model(DOMAIN, cliques, seed=3)
     assert not small.parameter_map.per_clique  # built (lazily) before the threshold changes
     monkeypatch.setattr(model_module, "VECTORISED_CELLS", 0)
-    large = random_model(DOMAIN, CLIQUE_SETS["triples"], seed=3)
+    large = random_model(DOMAIN, cliques, seed=3)
     assert large.parameter_map.per_clique
+    assert any(not from_maximal for _, from_maximal, _, _ in large.parameter_map.projection_plan)
     joint = joint_probability(small)
     for attrs in [("a", "b", "c"), ("b", "d"), ("f",), ("a", "d", "f")]:
         np.testing.assert_allclose(large.project(attrs) / large.total, brute_marginal(DOMAIN, joint, attrs), atol=1e-12)

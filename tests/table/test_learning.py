@@ -10,7 +10,15 @@ import pandas as pd
 import pytest
 
 from accountant.conversions import zcdp_rho
-from accountant.events import ComposedEvent, DiscreteGaussianEvent, ExponentialMechanismEvent, event_from_json
+from accountant.events import (
+    ApproximationEvent,
+    ComposedEvent,
+    DiscreteGaussianEvent,
+    ExponentialMechanismEvent,
+    NeighbouringRelation,
+    event_from_json,
+)
+from accountant.gate import BudgetExceeded
 from dpsynth.noise.discrete_gaussian import sample_discrete_gaussian
 from dpsynth.noise.randomness import SeededRandomSource
 from dpsynth.schema import Column, Schema
@@ -66,14 +74,48 @@ def test_key_discovery_keeps_common_keys_drops_singletons(tmp_path):
     values[:5] = ["solo-1", "solo-2", "solo-3", "solo-4", "solo-5"]  # each held by one record
     frame = pd.DataFrame({"k": values})
     schema = Schema([Column("k", "categorical")])
-    t = table(tmp_path, frame, schema, epsilon=10.0)
+    t = table(tmp_path, frame, schema, epsilon=10.0, delta_reserve=1e-8)
     keys = t.discover_categories("k", 2.0, 1e-8, purpose="keys")
     assert keys == ("a", "b", "c")
     entry = t.gate._store.snapshot().entries[-1]
     sigma = 1.0 / math.sqrt(2 * zcdp_rho(2.0, 0.5e-8))
-    assert event_from_json(entry.event) == DiscreteGaussianEvent(sigma, 1.0)
+    # both parts charged: the discrete Gaussian's ρ and the threshold's δ/2 (from the reserve)
+    assert event_from_json(entry.event) == ComposedEvent((DiscreteGaussianEvent(sigma, 1.0),
+                                                          ApproximationEvent(0.5e-8)))
+    assert t.gate.delta_spent() == 0.5e-8 and t.gate.remaining_delta() == 0.5e-8
     assert entry.parameters["threshold_delta"] == 0.5e-8
     assert entry.parameters["threshold"] == key_threshold(sigma, 0.5e-8)
+
+
+def test_key_discovery_is_refused_without_a_delta_reserve(tmp_path):
+    # the policy sets no budget.delta_reserve: the threshold's δ cannot be paid, nothing is charged
+    frame = pd.DataFrame({"k": ["a"] * 50 + ["b"] * 50})
+    t = table(tmp_path, frame, Schema([Column("k", "categorical")]), epsilon=10.0)
+    with pytest.raises(BudgetExceeded, match="delta_reserve"):
+        t.discover_categories("k", 2.0, 1e-8, purpose="keys")
+    assert t.gate.spent_costs() == [] and list(t.receipts) == []
+
+
+def test_key_discovery_is_refused_when_the_reserve_is_spent(tmp_path):
+    frame = pd.DataFrame({"k": ["a"] * 50 + ["b"] * 50})
+    t = table(tmp_path, frame, Schema([Column("k", "categorical")]), epsilon=10.0, delta_reserve=0.75e-8)
+    t.discover_categories("k", 1.0, 1e-8, purpose="keys")      # δ/2 = 5e-9 of 7.5e-9
+    with pytest.raises(BudgetExceeded, match="delta_reserve") as info:
+        t.discover_categories("k", 1.0, 1e-8, purpose="keys")  # another 5e-9 does not fit
+    assert info.value.delta_requested == 0.5e-8 and info.value.delta_reserve == 0.75e-8
+    assert len(t.gate.spent_costs()) == 1
+
+
+def test_key_discovery_threshold_delta_is_not_doubled_under_replace_one(tmp_path):
+    # proofs/key_discovery.md: per ordered pair of neighbours one bad event of probability <= δ_thr
+    frame = pd.DataFrame({"k": ["a"] * 50 + ["b"] * 50})
+    t = table(tmp_path, frame, Schema([Column("k", "categorical")]), epsilon=10.0, delta_reserve=1e-8,
+              relation=NeighbouringRelation.REPLACE_ONE)
+    t.discover_categories("k", 2.0, 1e-8, purpose="keys")
+    sigma = math.sqrt(2) / math.sqrt(2 * zcdp_rho(2.0, 0.5e-8))
+    r = NeighbouringRelation.REPLACE_ONE
+    assert event_from_json(t.receipts[-1].event) == ComposedEvent((DiscreteGaussianEvent(sigma, math.sqrt(2), relation=r),
+                                                                   ApproximationEvent(0.5e-8, relation=r)))
 
 
 def test_key_discovery_needs_delta_below_the_policys(tmp_path):
@@ -133,13 +175,14 @@ def test_learn_schema_completes_and_charges_each_fact(tmp_path):
     })
     schema = Schema([Column("city", "categorical"), Column("age", "integer"), Column("when", "datetime"),
                      Column("flag", "boolean")])
-    t = table(tmp_path, frame, schema, epsilon=200.0)
+    t = table(tmp_path, frame, schema, epsilon=200.0, delta_reserve=1e-7)
     learned = t.learn_schema(30.0, 1e-7, ranges={"age": (0, 120), "when": ("2019-01-01", "2022-01-01")}, bins=4)
     assert learned.is_complete and t.schema == learned
     assert learned.column("city").categories == ("Oslo", "Paris", "Rome")
     age = learned.column("age").edges
     assert 15 <= age[0] <= 25 and 80 <= age[-1] <= 92 and len(age) >= 4
     assert len(t.receipts) == 3  # one per learned column; boolean needs nothing
+    assert t.gate.delta_spent() == 0.5e-7  # the one categorical column's threshold δ/2
     purposes = [e.purpose for e in t.gate._store.snapshot().entries]
     assert purposes == ["learn schema: categories of city", "learn schema: bin edges of age",
                         "learn schema: bin edges of when"]

@@ -115,8 +115,9 @@ class DPCTGAN:
 
     # -- fitting --------------------------------------------------------------------------
     def make_plan(self, gate: Any, n_categorical_columns: int) -> TrainingPlan:
-        """The plan this model would charge on `gate` (public; reads no record)."""
-        delta = gate.metadata.delta
+        """The plan this model would charge on `gate` (public; reads no record).  The plan's ε
+        is at the δ the filter converts at (the policy's δ less any ``delta_reserve``)."""
+        delta = getattr(gate.filter, "conversion_delta", gate.metadata.delta)
         return make_plan(epsilon=self.epsilon, delta=delta, order=run_order(self.epsilon, delta, gate.filter),
                          max_records=gate.policy.max_records, epochs=self.epochs, batch_size=self.batch_size,
                          sampling_rate=self.sampling_rate, max_grad_norm=self.max_grad_norm,

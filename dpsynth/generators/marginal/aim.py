@@ -32,6 +32,15 @@ from .workload import all_k_way, candidate_weights, downward_closure, normalise_
 __all__ = ["AIM"]
 
 _MB_PER_CELL = 8 / 2**20  # float64 potentials, as mbi's hypothetical_model_size
+# Per-round (warm-started) refits of a large model get fewer iterations, about
+# iters x _ROUND_CELLS cell-iterations each: at high ε the model reaches millions of
+# cells and full refits every round would take hours (mbi's docstring warns of
+# "many hours").  The model size is public, so this choice depends on nothing private.
+_ROUND_CELLS = 2**19
+_MIN_ROUND_ITERS = 50
+# The final fit likewise: full final_iters up to 2^18 cells, proportionally fewer above.
+_FINAL_CELLS = 2**18
+_MIN_FINAL_ITERS = 100
 
 
 class AIM(MarginalGenerator):
@@ -43,14 +52,16 @@ class AIM(MarginalGenerator):
         degree: size of the default workload's marginals (3).
         rounds: T, the planned number of rounds (default 16·d).
         max_model_size: cap on the model's junction-tree size, in MB of float64 cells (80).
-        iters: estimation iterations per round (warm-started); final_iters for the last fit.
+        iters: estimation iterations per round (warm-started; fewer for models over
+            2^19 cells, see `_round_iters`); final_iters caps the last fit (fewer above
+            2^18 cells; it stops earlier when the loss has converged).
     """
 
     generator_name = "aim"
 
     def __init__(self, *, epsilon: float, workload: Iterable | Mapping | None = None, degree: int = 3,
-                 rounds: int | None = None, max_model_size: float = 80.0, iters: int = 100,
-                 final_iters: int = 1000, device: str = "auto", progress: bool = False) -> None:
+                 rounds: int | None = None, max_model_size: float = 80.0, iters: int = 300,
+                 final_iters: int = 3000, device: str = "auto", progress: bool = False) -> None:
         super().__init__(epsilon=epsilon, device=device, progress=progress)
         for name, v in (("degree", degree), ("iters", iters), ("final_iters", final_iters)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -112,7 +123,9 @@ class AIM(MarginalGenerator):
                 terminate = True
             used_after = run.rho_spent + rho_of_sigma(sigma, l2) + epsilon**2 / 8.0
             size_limit = self.max_model_size * used_after / rho
-            free = set(downward_closure(model.cliques))
+            # Inside a maximal clique of the current tree a candidate costs nothing (mbi's
+            # free cliques are the same: the downward closure of its model's maximal cliques).
+            free = set(downward_closure(model.tree.maximal))
             small = [c for c in candidates
                      if c in free or junction_tree_size(domain, [*model.cliques, c]) * _MB_PER_CELL <= size_limit]
             estimates = [model.project(c) for c in small]
@@ -124,7 +137,9 @@ class AIM(MarginalGenerator):
             (m,) = run.measure([chosen], [sigma], purpose="AIM: measure the selected marginal")
             measurements.append(Measurement(tuple(m.clique), np.asarray(m.values, dtype=np.float64), m.sigma))
             before = estimates[i]
-            model = estimate(domain, measurements, iters=self.iters, warm_start=model, device=self.device)
+            model = estimate(domain, measurements, iters=self._round_iters(junction_tree_size(domain, [*model.cliques, chosen])),
+                             warm_start=model,
+                             device=self.device)
             after = model.project(chosen)
             moved = float(np.abs(after - before).sum())
             log.append({"clique": list(chosen), "sigma": sigma, "epsilon": epsilon, "moved": moved})
@@ -132,8 +147,24 @@ class AIM(MarginalGenerator):
                 sigma /= 2.0
                 epsilon *= 2.0
         self.measurements = measurements
-        self.model = estimate(domain, measurements, iters=self.final_iters, warm_start=model, device=self.device)
+        self.model = estimate(domain, measurements, iters=self._final_iters(model.size), warm_start=model,
+                              device=self.device)
         self.fit_log.update({"rounds": log, "seconds": time.perf_counter() - t0})
+
+
+    def _round_iters(self, cells: int) -> int:
+        return _scaled_iters(self.iters, cells, _ROUND_CELLS, _MIN_ROUND_ITERS)
+
+    def _final_iters(self, cells: int) -> int:
+        return _scaled_iters(self.final_iters, cells, _FINAL_CELLS, _MIN_FINAL_ITERS)
+
+
+def _scaled_iters(iters: int, cells: int, reference_cells: int, floor: int) -> int:
+    """iters up to reference_cells, then about iters * reference_cells / cells (never
+    below floor, never above iters): a roughly constant amount of work per fit."""
+    if cells <= reference_cells:
+        return iters
+    return min(iters, max(floor, iters * reference_cells // cells))
 
 
 def _as_weighted(workload: Iterable | Mapping) -> dict[tuple[str, ...], float]:

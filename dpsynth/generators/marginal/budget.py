@@ -32,9 +32,12 @@ def _positive(name: str, value: float) -> float:
 
 def run_rho(gate, epsilon: float) -> float:
     """ρ for a run of `epsilon` at the gate's δ, checked against what the gate still admits
-    (the ledger's filter and the policy's per-run cap).  Charges nothing."""
+    (the ledger's filter and the policy's per-run cap).  Charges nothing.
+
+    With a policy ``delta_reserve`` the zCDP part converts at δ − reserve (the filter's
+    ``conversion_delta``): the reserve pays for δ-events such as key discovery."""
     epsilon = _positive("epsilon", epsilon)
-    delta = gate.metadata.delta
+    delta = getattr(gate.filter, "conversion_delta", gate.metadata.delta)
     rho = zcdp_rho(epsilon, delta)
     remaining = gate.remaining_rho()
     if rho > remaining:
