@@ -1,18 +1,20 @@
-"""MST and AIM on the AIM-paper Adult (adult_hd): ours against the reference, in one run.
+"""MST and AIM on the AIM-paper tables (hd-datasets coding): ours against the reference.
 
-    python benchmarks/marginal_adult_hd.py                       # everything it can find
-    python benchmarks/marginal_adult_hd.py --impls mbi --methods mst --epsilons 0.1 1 10
-    python benchmarks/marginal_adult_hd.py --impls ours mbi snsynth --methods aim --epsilons 1 \
-        --timeout 600 --jobs 2
+    python benchmarks/marginal.py                                 # adult_hd, everything it can find
+    python benchmarks/marginal.py --impls mbi --methods mst --epsilons 0.1 1 10
+    python benchmarks/marginal.py --datasets adult_hd titanic_hd salary_hd nltcs \
+        --impls ours --methods mst --epsilons 0.1 1 10 --seeds 0 1 2
+    python benchmarks/marginal.py --impls ours mbi snsynth --methods aim --epsilons 1 --timeout 600
+    python benchmarks/marginal.py --render-only                   # rewrite the .md from the .json
 
-Table: ``../shared/data/adult_hd`` (48,842 rows x 15 integer-coded columns), δ = 1e-9.
-For every (implementation, method, ε, seed) one subprocess fits and samples n = 48,842
-rows; we record
+Tables: ``../shared/data/<dataset>/`` (one CSV of integer codes and its ``*-domain.json``;
+``--datasets``, default adult_hd), δ = 1e-9.  For every (dataset, implementation, method,
+ε, seed) one subprocess fits and samples n = len(real) rows; we record
 
 - fit+sample seconds (timed inside the child, imports and CSV loading excluded) and the
   child's whole wall time, and its peak RSS (``wait4`` rusage);
 - mean TVD (half L1 between normalised marginals) over all 1-, 2- and 3-way marginals
-  (455 3-way), via ``dpsynth.evaluate``;
+  (455 3-way on adult_hd), via ``dpsynth.evaluate``;
 - AIM's workload error on the all-3-way workload with weight 1
   (``dpsynth.evaluate.workload_error``; with unit weights it equals the 3-way mean);
 - DNF with the elapsed time when a run passes ``--timeout`` (default 600 s).
@@ -32,9 +34,10 @@ Implementations:
 - ``snsynth``: smartnoise-synth's packaged MST / AIM (``benchmarks/peers/snsynth_marginal.py``)
   under ``--snsynth-python`` (``$SNSYNTH_PYTHON``); skipped when absent.
 
-Results are merged by (impl, method, ε, seed) into
-``benchmarks/results/marginal_adult_hd.json`` (so runs can be added piecemeal) and the
-whole file is rendered to ``marginal_adult_hd.md``, with ratios ours / peer.
+Results are merged by (dataset, impl, method, ε, seed) into ``benchmarks/results/marginal.json``
+(so runs can be added piecemeal) and the whole file is rendered to ``marginal.md``, with
+ratios ours / peer and, per dataset, two reference rows scored the same way: a resample of
+the real table (sampling noise only) and independent 1-way marginals (all dependence lost).
 """
 
 from __future__ import annotations
@@ -61,9 +64,10 @@ BENCH = REPO / "benchmarks"
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-DATASET = "adult_hd"
+DEFAULT_DATASET = "adult_hd"
+DATASETS = ("adult_hd", "titanic_hd", "salary_hd", "nltcs")
 DELTA = 1e-9
-RESULTS = BENCH / "results" / "marginal_adult_hd.json"
+RESULTS = BENCH / "results" / "marginal.json"
 DEFAULT_EPSILONS = {"mst": (0.1, 1.0, 10.0), "aim": (1.0, 10.0)}
 IMPLS = ("ours", "mbi", "snsynth")
 PEERS = ("mbi", "snsynth")
@@ -76,16 +80,18 @@ class RunSpec:
     method: str
     epsilon: float
     seed: int
+    dataset: str = DEFAULT_DATASET
 
     @property
     def key(self) -> str:
-        return f"{self.impl}/{self.method}/eps={self.epsilon:g}/seed={self.seed}"
+        return f"{self.dataset}/{self.impl}/{self.method}/eps={self.epsilon:g}/seed={self.seed}"
 
 
 # --------------------------------------------------------------------------- ours
 
 
-def run_ours(name: str, epsilon: float, seed: int, *, data_dir: Path | None = None):
+def run_ours(name: str, epsilon: float, seed: int, *, dataset: str = DEFAULT_DATASET,
+             data_dir: Path | None = None):
     """Fit our generator ``name`` ("mst" | "aim") at ``epsilon`` (δ = 1e-9) and sample n rows.
 
     Returns ``(synthetic DataFrame of integer codes, {"fit_s", "sample_s", "fit_sample_s",
@@ -103,7 +109,7 @@ def run_ours(name: str, epsilon: float, seed: int, *, data_dir: Path | None = No
     from dpsynth.schema import Column, Schema
     from dpsynth.table import PrivateTable
 
-    real, domain = load_coded(DATASET) if data_dir is None else _load_from(data_dir)
+    real, domain = load_coded(dataset) if data_dir is None else _load_from(data_dir)
     real = real[list(domain)]
     # The coding is public (the hd-datasets domain file): code i of a column is category i.
     schema = Schema([Column(col, "categorical", categories=list(range(size))) for col, size in domain.items()])
@@ -131,15 +137,16 @@ def _load_from(folder: Path):
 
 
 def _child_ours(argv: list[str]) -> None:
-    """``marginal_adult_hd.py child-ours ...``: one run of ours, in its own process."""
-    p = argparse.ArgumentParser(prog="marginal_adult_hd.py child-ours")
+    """``marginal.py child-ours ...``: one run of ours, in its own process."""
+    p = argparse.ArgumentParser(prog="marginal.py child-ours")
+    p.add_argument("--dataset", default=DEFAULT_DATASET)
     p.add_argument("--method", required=True)
     p.add_argument("--epsilon", type=float, required=True)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--meta", type=Path, required=True)
     a = p.parse_args(argv)
-    synth, meta = run_ours(a.method, a.epsilon, a.seed)
+    synth, meta = run_ours(a.method, a.epsilon, a.seed, dataset=a.dataset)
     synth.to_csv(a.out, index=False)
     a.meta.write_text(json.dumps(meta))
 
@@ -171,7 +178,8 @@ def build_command(spec: RunSpec, args, data_csv: Path, domain_json: Path, out: P
     peer_common = ["--method", spec.method, "--delta", repr(DELTA), "--data", str(data_csv),
                    "--domain", str(domain_json), *common]
     if spec.impl == "ours":
-        return [args.python, str(Path(__file__).resolve()), "child-ours", "--method", spec.method, *common], ""
+        return [args.python, str(Path(__file__).resolve()), "child-ours", "--dataset", spec.dataset,
+                "--method", spec.method, *common], ""
     if spec.impl == "mbi":
         if not args.mbi_python or not Path(args.mbi_python).exists():
             return None, "no mbi Python (--mbi-python / $MBI_PYTHON)"
@@ -233,8 +241,20 @@ def score(csv: Path, real, domain) -> dict[str, float]:
             "workload_error_3way": workload_error(real, synth, domain, workload(domain, 3))}
 
 
+def code_commit() -> str | None:
+    """The commit of this checkout (ours is measured as committed; '+dirty' if files differ)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "dpsynth", "accountant"],
+                               cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) or None
+
+
 def one_run(spec: RunSpec, args, real, domain, data_csv: Path, domain_json: Path, logs: Path) -> dict:
-    record = {**asdict(spec), "delta": DELTA, "dataset": DATASET, "timeout_s": args.timeout,
+    record = {**asdict(spec), "delta": DELTA, "timeout_s": args.timeout, "code_commit": code_commit(),
               "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "loadavg_at_start": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="marginal-bench-") as tmp:
@@ -269,23 +289,60 @@ def one_run(spec: RunSpec, args, real, domain, data_csv: Path, domain_json: Path
 # --------------------------------------------------------------------------- results
 
 
+def migrate(results: dict) -> dict:
+    """Key runs recorded before the dataset key existed (adult_hd only) by dataset too."""
+    runs = {}
+    for key, record in results.get("runs", {}).items():
+        record.setdefault("dataset", DEFAULT_DATASET)
+        if not key.startswith(f"{record['dataset']}/"):
+            key = f"{record['dataset']}/{key}"
+        runs[key] = record
+    results["runs"] = runs
+    results["benchmark"] = "marginal"
+    results.setdefault("references", {})
+    return results
+
+
 def load_results(path: Path) -> dict:
     if path.exists():
-        return json.loads(path.read_text())
-    return {"benchmark": "marginal_adult_hd", "runs": {}}
+        return migrate(json.loads(path.read_text()))
+    return {"benchmark": "marginal", "runs": {}, "references": {}}
 
 
-def record_run(path: Path, key: str, record: dict, environment: dict) -> None:
-    """Merge one run into the results file under a lock: two invocations may run at once."""
+def reference_scores(real, domain, seed: int = 0) -> dict[str, dict]:
+    """The two rows every synthetic table is read against, scored like the runs."""
+    from common_tvd import independent_baseline, resample_baseline
+    from dpsynth.evaluate import mean_tvds
+
+    out = {}
+    for name, make in (("resample", resample_baseline), ("independent", independent_baseline)):
+        tvd = mean_tvds(real, make(real, seed)[list(domain)], domain, (1, 2, 3))
+        out[name] = {"seed": seed, "tvd_1way": tvd[1], "tvd_2way": tvd[2], "tvd_3way": tvd[3]}
+    return out
+
+
+def _locked_update(path: Path, update) -> None:
+    """Apply ``update(results)`` to the results file under a lock: two invocations may run at once."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(Path(tempfile.gettempdir()) / f"{path.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         results = load_results(path)
+        update(results)
+        save_results(path, results)
+
+
+def record_run(path: Path, key: str, record: dict, environment: dict) -> None:
+    """Merge one run into the results file (after every run: a crash keeps what finished)."""
+    def update(results):
         results["runs"][key] = record
         results["environment"] = environment
-        save_results(path, results)
+    _locked_update(path, update)
+
+
+def record_references(path: Path, dataset: str, refs: dict) -> None:
+    _locked_update(path, lambda results: results["references"].__setitem__(dataset, refs))
 
 
 def save_results(path: Path, results: dict) -> None:
@@ -310,39 +367,28 @@ def _summary(runs: list[dict]) -> dict:
 
     return {"n_ok": len(ok), "n_dnf": len(dnf), "n": len(runs), "time": mean("fit_sample_s"),
             "wall": mean("wall_s"), "cpu": mean("cpu_s"), "rss": max((r["peak_rss_mb"] for r in ok), default=None),
-            "tvd3": mean("tvd_3way"), "tvd2": mean("tvd_2way"), "wl": mean("workload_error_3way"),
-            "dnf_after": max((r["wall_s"] for r in dnf), default=None)}
+            "tvd1": mean("tvd_1way"), "tvd3": mean("tvd_3way"), "tvd2": mean("tvd_2way"),
+            "wl": mean("workload_error_3way"), "dnf_after": max((r["wall_s"] for r in dnf), default=None)}
 
 
-def render_markdown(results: dict) -> str:
-    runs = [r for r in results["runs"].values() if r["status"] != "skipped"]
-    env = results.get("environment", {})
-    lines = ["# MST and AIM on adult_hd (48,842 x 15, δ = 1e-9)", "",
-             "Generated by `benchmarks/marginal_adult_hd.py`; every run is one subprocess with 2 threads"
-             " (OMP/MKL/OPENBLAS = 2, pinned with taskset where available). Time = fit+sample inside"
-             " the child (imports and CSV load excluded); wall = the whole child. TVD = mean half-L1"
-             " distance between real and synthetic normalised marginals (455 3-way marginals)."
-             " Workload error = AIM's all-3-way workload, unit weights (= the 3-way mean).", "",
-             f"Machine: {env.get('machine', '?')}; load average at start of the last invocation:"
-             f" {env.get('loadavg', '?')}. Timings were taken on a shared machine: compare implementations"
-             " within one run, not across runs.", "",
-             "## Summary (mean over seeds; ratio = ours / peer)", "",
-             "| method | ε | impl | runs ok/all | fit+sample s | child CPU s | peak RSS MB | 1-way | 2-way"
-             " | 3-way TVD | time ratio | CPU ratio | 3-way ratio |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    groups: dict[tuple, list[dict]] = {}
-    for r in runs:
-        groups.setdefault((r["method"], r["epsilon"], r["impl"]), []).append(r)
+def _dataset_order(names) -> list[str]:
+    known = [d for d in DATASETS if d in names]
+    return known + sorted(n for n in names if n not in DATASETS)
+
+
+def _summary_rows(dataset: str, groups: dict, references: dict) -> list[str]:
+    rows = []
     for method in ("mst", "aim"):
-        for eps in sorted({k[1] for k in groups if k[0] == method}):
-            ours = _summary(groups.get((method, eps, "ours"), [])) if (method, eps, "ours") in groups else None
+        for eps in sorted({k[2] for k in groups if k[0] == dataset and k[1] == method}):
+            ours_runs = groups.get((dataset, method, eps, "ours"))
+            ours = _summary(ours_runs) if ours_runs else None
             for impl in IMPLS:
-                rs = groups.get((method, eps, impl))
+                rs = groups.get((dataset, method, eps, impl))
                 if not rs:
                     continue
                 s = _summary(rs)
-                t = _fmt(s["time"], ".1f") if s["n_ok"] else f"DNF (> {s['dnf_after']:.0f} s)" if s["n_dnf"] else "failed"
-                one = _fmt(statistics.fmean(r["tvd_1way"] for r in rs if r["status"] == "ok")) if s["n_ok"] else "—"
+                t = (_fmt(s["time"], ".1f") if s["n_ok"]
+                     else f"DNF (> {s['dnf_after']:.0f} s)" if s["n_dnf"] else "failed")
                 tr = cr = qr = "—"
                 if impl != "ours" and ours and ours["n_ok"]:
                     if s["n_ok"]:
@@ -351,16 +397,49 @@ def render_markdown(results: dict) -> str:
                         qr = f"{ours['tvd3'] / s['tvd3']:.3f}"
                     elif s["n_dnf"]:
                         tr = f"< {ours['time'] / s['dnf_after']:.3f}"
-                lines.append(f"| {method} | {eps:g} | {impl} | {s['n_ok']}/{s['n']} | {t} | {_fmt(s['cpu'], '.1f')}"
-                             f" | {_fmt(s['rss'], '.0f')} | {one} | {_fmt(s['tvd2'])} | {_fmt(s['tvd3'])}"
-                             f" | {tr} | {cr} | {qr} |")
+                rows.append(f"| {dataset} | {eps:g} | {method} | {impl} | {s['n_ok']}/{s['n']} | {t}"
+                            f" | {_fmt(s['cpu'], '.1f')} | {_fmt(s['rss'], '.0f')} | {_fmt(s['tvd1'])}"
+                            f" | {_fmt(s['tvd2'])} | {_fmt(s['tvd3'])} | {tr} | {cr} | {qr} |")
+    for name, ref in sorted(references.get(dataset, {}).items(), key=lambda kv: kv[0] != "resample"):
+        rows.append(f"| {dataset} | — | *{name} (reference)* | real data | — | — | — | —"
+                    f" | {_fmt(ref['tvd_1way'])} | {_fmt(ref['tvd_2way'])} | {_fmt(ref['tvd_3way'])} | — | — | — |")
+    return rows
+
+
+def render_markdown(results: dict) -> str:
+    runs = [r for r in results["runs"].values() if r["status"] != "skipped"]
+    references = results.get("references", {})
+    env = results.get("environment", {})
+    lines = ["# MST and AIM on the AIM-paper tables (δ = 1e-9)", "",
+             "Generated by `benchmarks/marginal.py` (see `benchmarks/README.md`); every run is one subprocess"
+             " with 2 threads (OMP/MKL/OPENBLAS = 2, pinned with taskset where available). Time = fit+sample"
+             " inside the child (imports and CSV load excluded); child CPU s = user+system of the whole child;"
+             " peak RSS = the child's. TVD = mean half-L1 distance between real and synthetic normalised"
+             " marginals over all 1-, 2-, 3-way marginals (455 3-way on adult_hd). Ratios are ours / peer"
+             " (below 1: ours faster / closer). Reference rows: a resample of the real table with replacement"
+             " (the floor: sampling noise only) and independent real 1-way marginals (no dependence kept).", "",
+             f"Machine: {env.get('machine', '?')}; load average at start of the last invocation:"
+             f" {env.get('loadavg', '?')} (each run's own is in the per-run table). Timings were taken on a"
+             " shared 2-core machine: CPU seconds are steadier than wall time; compare implementations on the"
+             " same dataset, not across sessions.", "",
+             "## Summary: dataset × ε × generator × impl (mean over seeds)", "",
+             "| dataset | ε | generator | impl | runs ok/all | fit+sample s | child CPU s | peak RSS MB | 1-way"
+             " | 2-way | 3-way TVD | time ratio | CPU ratio | 3-way ratio |",
+             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["dataset"], r["method"], r["epsilon"], r["impl"]), []).append(r)
+    for dataset in _dataset_order({r["dataset"] for r in runs} | set(references)):
+        lines += _summary_rows(dataset, groups, references)
     lines += ["", "## Every run", "",
-              "| method | ε | impl | seed | status | fit+sample s | wall s | CPU s | peak RSS MB | 1-way | 2-way"
-              " | 3-way | workload err | ε spent (ours) | load avg | started (UTC) |",
-              "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+              "| dataset | method | ε | impl | seed | status | fit+sample s | wall s | CPU s | peak RSS MB"
+              " | 1-way | 2-way | 3-way | workload err | ε spent (ours) | load avg | started (UTC) |",
+              "|---|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     order = {m: i for i, m in enumerate(("mst", "aim"))}
-    for r in sorted(runs, key=lambda r: (order.get(r["method"], 9), r["epsilon"], IMPLS.index(r["impl"]), r["seed"])):
-        lines.append(f"| {r['method']} | {r['epsilon']:g} | {r['impl']} | {r['seed']} | {r['status']}"
+    datasets = _dataset_order({r["dataset"] for r in runs})
+    for r in sorted(runs, key=lambda r: (datasets.index(r["dataset"]), order.get(r["method"], 9), r["epsilon"],
+                                         IMPLS.index(r["impl"]), r["seed"])):
+        lines.append(f"| {r['dataset']} | {r['method']} | {r['epsilon']:g} | {r['impl']} | {r['seed']} | {r['status']}"
                      f" | {_fmt(r.get('fit_sample_s'), '.1f')} | {_fmt(r.get('wall_s'), '.1f')}"
                      f" | {_fmt(r.get('cpu_s'), '.1f')}"
                      f" | {_fmt(r.get('peak_rss_mb'), '.0f')} | {_fmt(r.get('tvd_1way'))} | {_fmt(r.get('tvd_2way'))}"
@@ -369,15 +448,15 @@ def render_markdown(results: dict) -> str:
                      f" | {r.get('started_utc', '')} |")
     skipped = [r for r in results["runs"].values() if r["status"] == "skipped"]
     if skipped:
-        lines += ["", "Skipped: " + "; ".join(f"{r['impl']} {r['method']} ε={r['epsilon']:g} ({r['reason']})"
-                                              for r in skipped)]
+        lines += ["", "Skipped: " + "; ".join(f"{r['dataset']} {r['impl']} {r['method']} ε={r['epsilon']:g}"
+                                              f" ({r['reason']})" for r in skipped)]
     notes = [r for r in runs if r["status"] in ("DNF", "failed")]
     if notes:
         lines += ["", "## DNF / failed runs: last lines of their output", ""]
         for r in notes:
-            lines += [f"- {r['impl']} {r['method']} ε={r['epsilon']:g} seed {r['seed']}: {r['status']}"
+            lines += [f"- {r['dataset']} {r['impl']} {r['method']} ε={r['epsilon']:g} seed {r['seed']}: {r['status']}"
                       f" after {r['wall_s']:.0f} s" + (f" ({r['reason']})" if r.get("reason") else ""), "",
-                      "  ```", *("  " + x for x in r.get("log_tail", [])[-6:]), "  ```"]
+                      "  ```", *("  " + x[:300] for x in r.get("log_tail", [])[-6:]), "  ```"]
     return "\n".join(lines) + "\n"
 
 
@@ -386,6 +465,8 @@ def render_markdown(results: dict) -> str:
 
 def parse_args(argv: list[str]):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datasets", nargs="+", default=[DEFAULT_DATASET],
+                   help=f"folders of ../shared/data (the AIM-paper ones: {' '.join(DATASETS)})")
     p.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
     p.add_argument("--methods", nargs="+", choices=("mst", "aim"), default=["mst", "aim"])
     p.add_argument("--epsilons", nargs="+", type=float, default=None,
@@ -404,6 +485,15 @@ def parse_args(argv: list[str]):
     return p.parse_args(argv)
 
 
+def load_dataset(name: str):
+    """``(real frame in domain column order, domain, csv path, domain-json path)`` of one data folder."""
+    from common_tvd import DATA, load_coded
+
+    real, domain = load_coded(name)
+    folder = DATA / name
+    return real[list(domain)], domain, next(folder.glob("*.csv")), next(folder.glob("*-domain.json"))
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["child-ours"]:
@@ -414,31 +504,31 @@ def main(argv: list[str] | None = None) -> None:
     if args.cpus and shutil.which("taskset") and os.cpu_count() and os.cpu_count() < 2:
         args.cpus = ""
 
-    from common_tvd import DATA, load_coded
-
-    real, domain = load_coded(DATASET)
-    real = real[list(domain)]
-    folder = DATA / DATASET
-    data_csv, domain_json = next(folder.glob("*.csv")), next(folder.glob("*-domain.json"))
+    data = {name: load_dataset(name) for name in args.datasets}  # fail early on a missing folder
+    known = load_results(args.results)["references"]
+    for name, (real, domain, _, _) in data.items():
+        if name not in known:
+            record_references(args.results, name, reference_scores(real, domain))
     logs = args.logs or Path(tempfile.mkdtemp(prefix="marginal-bench-logs-"))
     logs.mkdir(parents=True, exist_ok=True)
 
-    specs = [RunSpec(impl, method, float(eps), seed)
+    specs = [RunSpec(impl, method, float(eps), seed, dataset)
+             for dataset in args.datasets
              for method in args.methods
              for eps in (args.epsilons or DEFAULT_EPSILONS[method])
              for seed in args.seeds
              for impl in args.impls]
     environment = {"machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs",
-                              "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-                              "threads": THREADS, "cpus": args.cpus or "unpinned",
-                              "mbi_repo": args.mbi_repo, "logs": str(logs)}
+                   "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+                   "threads": THREADS, "cpus": args.cpus or "unpinned",
+                   "mbi_repo": args.mbi_repo, "logs": str(logs)}
     print(f"{len(specs)} runs, {args.jobs} at a time, logs in {logs}", flush=True)
     with futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        pending = [pool.submit(one_run, s, args, real, domain, data_csv, domain_json, logs) for s in specs]
+        pending = [pool.submit(one_run, s, args, *data[s.dataset][:2], *data[s.dataset][2:], logs) for s in specs]
         for fut in futures.as_completed(pending):
             rec = fut.result()
-            key = RunSpec(rec["impl"], rec["method"], rec["epsilon"], rec["seed"]).key
-            record_run(args.results, key, rec, environment)  # after every run: a crash keeps what finished
+            spec = RunSpec(rec["impl"], rec["method"], rec["epsilon"], rec["seed"], rec["dataset"])
+            record_run(args.results, spec.key, rec, environment)
     print(f"results: {args.results} and {args.results.with_suffix('.md')}")
 
 
