@@ -425,6 +425,25 @@ def markdown(results: list[dict], args) -> str:
         lines.append("* smartnoise-synth's own accountant after its last step: " + "; ".join(
             f"target {r['epsilon_target']:g} → {r['epsilon_after_last_step']:.3f} "
             f"({100 * (r['epsilon_after_last_step'] / r['epsilon_target'] - 1):+.1f} %)" for r in peers) + ".")
+    dnf = [r for r in results if "error" in r]
+    if dnf:
+        lines.append("* DNF / error rows: " + "; ".join(
+            f"{r['system']} ε={r.get('epsilon_target', '?'):g}: {r['error'].strip().splitlines()[-1][:120]}"
+            for r in dnf) + ".")
+    lines += ["", "How to reproduce (from the repository root, one part at a time on a quiet machine; each part "
+              "writes its own JSON and the merge renders this file):", "", "```",
+              "export OMP_NUM_THREADS=2 R=/tmp/dpc",
+              "python benchmarks/dpctgan_adult.py --only ours --epsilons 1 --epochs 8 --out $R/ours_e1.json",
+              "python benchmarks/dpctgan_adult.py --only mst --marginal-timeout 600 --out $R/mst.json",
+              "python benchmarks/dpctgan_adult.py --only peer --epsilons 1 --peer-epochs 2 --peer-timeout 600 "
+              "--out $R/peer_e1.json",
+              "python benchmarks/dpctgan_adult.py --only ours --epsilons 3 10 --epochs 2 --out $R/ours_e3_e10.json",
+              "python benchmarks/dpctgan_adult.py --only aim --marginal-timeout 480 --aim-rounds 60 --aim-iters 100 "
+              "--out $R/aim_r60.json",
+              "python benchmarks/dpctgan_adult.py --only peer --epsilons 3 10 --peer-epochs 2 --peer-timeout 600 "
+              "--out $R/peer_e3_e10.json",
+              "python benchmarks/dpctgan_adult.py --merge $R/*.json",
+              "```"]
     over = [r for r in results if "overshoot_accounting" in r]
     if over:
         lines += ["", "smartnoise-synth's stopping rule replayed with its own accountant (accounting only, no "
@@ -457,6 +476,7 @@ def main() -> None:
     ap.add_argument("--merge", nargs="+", default=None, help="merge result JSON files into --out (and .md)")
     ap.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--one-marginal", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--skip-real", action="store_true", help="leave out the train-on-real row (another part has it)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "dpctgan_adult.json"))
     args = ap.parse_args()
     aim = {"rounds": args.aim_rounds, "iters": args.aim_iters, "final_iters": args.aim_final_iters}
@@ -488,8 +508,9 @@ def main() -> None:
     if not RAW.exists():
         sys.exit(f"needs {RAW}")
     train, test = load()
-    results.append({"system": "real data (train on real)", "tstr": tstr(train, test)})
-    save()
+    if not args.skip_real:  # the train-on-real row (the same in every part; --merge keeps one)
+        results.append({"system": "real data (train on real)", "tstr": tstr(train, test)})
+        save()
     if args.only in ("all", "ours"):
         for epochs, eps in ((e, x) for e in args.epochs for x in args.epsilons):
             proc = subprocess.run([sys.executable, __file__, "--one", str(eps), "--epochs", str(epochs),
