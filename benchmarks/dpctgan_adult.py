@@ -55,6 +55,17 @@ COLUMNS = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-
 # Declared public bounds (census code ranges), never read from the data.
 BOUNDS = {"age": (17, 90), "fnlwgt": (0, 1_500_000), "education-num": (1, 16), "capital-gain": (0, 99_999),
           "capital-loss": (0, 4_356), "hours-per-week": (1, 99)}
+# Public bin edges for the marginal generators (MST, AIM): round numbers over the census
+# code ranges above, never read from the data.  Integer bins are [e_i, e_{i+1}) (the last
+# one closed); decoding draws an integer uniformly within the bin.
+BINS = {
+    "age": [17] + list(range(20, 90, 5)) + [90],                              # 5-year bins
+    "fnlwgt": list(range(0, 500_001, 25_000)) + [750_000, 1_000_000, 1_500_000],
+    "education-num": [k + 0.5 for k in range(0, 17)],                          # one bin per code
+    "capital-gain": [0, 1, 2_000, 3_000, 4_000, 5_000, 7_500, 10_000, 15_000, 20_000, 50_000, 99_999],
+    "capital-loss": [0, 1, 1_000, 1_500, 1_750, 2_000, 2_250, 2_500, 3_000, 4_356],
+    "hours-per-week": [1] + list(range(5, 99, 5)) + [99],                      # 5-hour bins
+}
 MAX_RECORDS = 50_000  # the policy's public bound on n (Adult train has 32,561 rows)
 DELTA = 1e-6
 
@@ -74,6 +85,21 @@ def schema():
                          "nullable": name in ("workclass", "occupation", "native-country")})
     cols.append({"name": "income", "kind": "categorical", "categories": ["<=50K", ">50K"]})
     return cols
+
+
+def marginal_schema():
+    """The same public schema for MST / AIM: the numeric columns binned by `BINS`."""
+    sys.path.insert(0, str(REPO))
+    from dpsynth.schema import Column, Schema
+
+    cols = []
+    for c in schema():
+        if c["name"] in BINS:
+            cols.append(Column(c["name"], "integer", bins=BINS[c["name"]]))
+        else:
+            cols.append(Column(c["name"], "categorical", categories=c["categories"],
+                               nullable=c.get("nullable", False)))
+    return Schema(cols)
 
 
 def load():
@@ -150,6 +176,49 @@ def run_one(epsilon: float, epochs: int, batch_size: int, threads: int, device: 
         "load_average_1min": [load_before, load_after], "sample_seconds": sample_s,
         "peak_rss_mb": rss, "epsilon_spent": ledger_curve, "epsilon_spent_filter": ledger_filter,
         "final_losses": list(model.log.epoch_losses[-1]), "threads": threads, "device": str(model.device),
+        "tstr": tstr(synthetic, test),
+    }
+
+
+def run_marginal(method: str, epsilon: float, threads: int, aim: dict) -> dict:
+    """Fit our MST or AIM on a fresh test ledger, sample n = len(train), score (in a subprocess)."""
+    sys.path.insert(0, str(REPO))
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    from accountant.testing import make_test_gate
+    from dpsynth.generators import AIM, MST
+    from dpsynth.table import PrivateTable
+
+    train, test = load()
+    kwargs = {k: v for k, v in aim.items() if v is not None} if method == "aim" else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        gate = make_test_gate(tmp, epsilon=epsilon, delta=DELTA, max_records=MAX_RECORDS).gate
+        table = PrivateTable(train, marginal_schema(), gate)   # real (CSPRNG) noise
+        model = (AIM if method == "aim" else MST)(epsilon=epsilon, **kwargs)
+        load_before = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), cpu_seconds()
+        model.fit(table)
+        fit_s, fit_cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        load_after = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        synthetic = model.sample(len(train))
+        sample_s = time.perf_counter() - t0
+        rss = peak_rss_mb()
+        ledger_curve = model.receipts[-1].epsilon_curve
+        ledger_filter = gate.filter.epsilon_spent(gate.spent_costs())
+        charges = len(gate.spent_costs())
+    return {
+        "system": f"dpsynth {method.upper()}", "epsilon_target": epsilon, "delta": DELTA,
+        "max_records": MAX_RECORDS, "settings": {k: v for k, v in kwargs.items()}, "bins": BINS,
+        "ledger_charges": charges, "fit_seconds": fit_s, "fit_cpu_seconds": fit_cpu,
+        "load_average_1min": [load_before, load_after], "sample_seconds": sample_s, "peak_rss_mb": rss,
+        "epsilon_spent": ledger_curve, "epsilon_spent_filter": ledger_filter,
+        "epsilon_spent_receipts": model.epsilon_spent(), "threads": threads,
+        "fit_log": {k: v for k, v in getattr(model, "fit_log", {}).items() if isinstance(v, (int, float, str))},
         "tstr": tstr(synthetic, test),
     }
 
@@ -276,6 +345,13 @@ def fmt(x, spec: str) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
+def _aim_settings(results: list[dict]) -> str:
+    got = {json.dumps(r.get("settings", {}), sort_keys=True) for r in results if r.get("system") == "dpsynth AIM"}
+    if not got:
+        return "–"
+    return ", ".join("defaults" if g == "{}" else g for g in sorted(got))
+
+
 def markdown(results: list[dict], args) -> str:
     lines = [
         "# DP-CTGAN on UCI Adult (raw; official train/test)",
@@ -286,25 +362,28 @@ def markdown(results: list[dict], args) -> str:
         "synthetic table of 32,561 rows; LR = logistic regression, GB = histogram gradient boosting "
         "(dpsynth.evaluate.utility).",
         "",
-        "| system | epochs | ε target | ε spent | σ | s / epoch (wall) | CPU s / epoch | peak RSS MB "
-        "| LR acc | LR AUC | GB acc | GB AUC |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| system | epochs | ε target | ε spent | σ | fit s (wall) | s / epoch (wall) | CPU s / epoch "
+        "| peak RSS MB | load (1-min) | LR acc | LR AUC | GB acc | GB AUC |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         t = r.get("tstr", {})
         if "error" in r:
             lines.append(f"| {r['system']} | {fmt(r.get('epochs'), 'd')} | {fmt(r.get('epsilon_target'), 'g')} | error: "
-                         f"{r['error'].strip().splitlines()[-1][:80] if r['error'].strip() else '?'} |||||||||")
+                         f"{r['error'].strip().splitlines()[-1][:80] if r['error'].strip() else '?'} |||||||||||")
             continue
         if r["system"].startswith("smartnoise"):
             spent = f"{r['epsilon_reported']:.3f} reported / {r['epsilon_after_last_step']:.3f} after last step"
         else:
             spent = (f"{r['epsilon_spent_filter']:.3f} ledger filter / {r['epsilon_spent']:.3f} full curve"
                      if "epsilon_spent" in r else "–")
+        la = r.get("load_average_1min")
+        load = f"{la[0]:.1f}–{la[1]:.1f}" if la else "–"
         lines.append(
             f"| {r['system']} | {fmt(r.get('epochs'), 'd')} | {fmt(r.get('epsilon_target'), 'g')} | {spent} | {fmt(r.get('noise_multiplier'), '.3f')} "
+            f"| {fmt(r.get('fit_seconds'), '.0f')} "
             f"| {fmt(r.get('seconds_per_epoch'), '.1f')} | {fmt(r.get('cpu_seconds_per_epoch'), '.1f')} "
-            f"| {fmt(r.get('peak_rss_mb'), '.0f')} "
+            f"| {fmt(r.get('peak_rss_mb'), '.0f')} | {load} "
             f"| {fmt(t.get('logistic', {}).get('accuracy'), '.3f')} | {fmt(t.get('logistic', {}).get('roc_auc'), '.3f')} "
             f"| {fmt(t.get('gboost', {}).get('accuracy'), '.3f')} | {fmt(t.get('gboost', {}).get('roc_auc'), '.3f')} |")
     loads = [x for r in results for x in r.get("load_average_1min", [])]
@@ -325,7 +404,46 @@ def markdown(results: list[dict], args) -> str:
               "* CPU s / epoch is the process's CPU time (all threads) per epoch: the machine was shared with other "
               "jobs" + (f" (1-minute load average {min(loads):.1f}–{max(loads):.1f} on 2 cores during the fits)"
                         if loads else "") + ", so wall time per epoch overstates the cost.",
-              "* Peak RSS is the process's high-water mark after fitting and sampling (data, torch, model)."]
+              "* Peak RSS is the process's high-water mark after fitting and sampling (data, torch, model).",
+              "* MST and AIM (dpsynth.generators, real CSPRNG noise, a fresh ledger per run) see the same public "
+              "schema with the numeric columns binned by declared census-range edges (`BINS` in the script; never "
+              "read from the data): age in 5-year bins, hours-per-week in 5-hour bins, education-num one bin per "
+              "code, fnlwgt in 25,000-wide bins to 500,000 then 750k / 1M / 1.5M, capital-gain and capital-loss "
+              "at a few round edges with 0 alone.  Decoding draws an integer uniformly within the bin, so the "
+              "classifiers see within-bin noise that the DP-CTGAN rows do not have.  They have no epochs: "
+              "their cost is the fit time (fit s).  AIM settings: " + _aim_settings(results) + "."]
+    ours = [r for r in results if r.get("system", "").startswith("dpsynth") and "epsilon_spent" in r]
+    if ours:
+        worst = max(max(r["epsilon_spent"], r["epsilon_spent_filter"]) / r["epsilon_target"] for r in ours)
+        ok = all(max(r["epsilon_spent"], r["epsilon_spent_filter"]) <= r["epsilon_target"] * (1 + 1e-9)
+                 for r in ours)
+        lines.append(f"* Budget check: every dpsynth run spent at most its target ε "
+                     f"({'yes' if ok else 'NO'}; largest spent / target = {worst:.4f}, ledger filter or full "
+                     "curve, whichever is larger).")
+    peers = [r for r in results if r.get("system", "").startswith("smartnoise") and "epsilon_after_last_step" in r]
+    if peers:
+        lines.append("* smartnoise-synth's own accountant after its last step: " + "; ".join(
+            f"target {r['epsilon_target']:g} → {r['epsilon_after_last_step']:.3f} "
+            f"({100 * (r['epsilon_after_last_step'] / r['epsilon_target'] - 1):+.1f} %)" for r in peers) + ".")
+    dnf = [r for r in results if "error" in r]
+    if dnf:
+        lines.append("* DNF / error rows: " + "; ".join(
+            f"{r['system']} ε={r.get('epsilon_target', '?'):g}: {r['error'].strip().splitlines()[-1][:120]}"
+            for r in dnf) + ".")
+    lines += ["", "How to reproduce (from the repository root, one part at a time on a quiet machine; each part "
+              "writes its own JSON and the merge renders this file):", "", "```",
+              "export OMP_NUM_THREADS=2 R=/tmp/dpc",
+              "python benchmarks/dpctgan_adult.py --only ours --epsilons 1 --epochs 8 --out $R/ours_e1.json",
+              "python benchmarks/dpctgan_adult.py --only mst --marginal-timeout 600 --out $R/mst.json",
+              "python benchmarks/dpctgan_adult.py --only peer --epsilons 1 --peer-epochs 2 --peer-timeout 600 "
+              "--out $R/peer_e1.json",
+              "python benchmarks/dpctgan_adult.py --only ours --epsilons 3 10 --epochs 2 --out $R/ours_e3_e10.json",
+              "python benchmarks/dpctgan_adult.py --only aim --marginal-timeout 480 --aim-rounds 60 --aim-iters 100 "
+              "--out $R/aim_r60.json",
+              "python benchmarks/dpctgan_adult.py --only peer --epsilons 3 10 --peer-epochs 2 --peer-timeout 600 "
+              "--out $R/peer_e3_e10.json",
+              "python benchmarks/dpctgan_adult.py --merge $R/*.json",
+              "```"]
     over = [r for r in results if "overshoot_accounting" in r]
     if over:
         lines += ["", "smartnoise-synth's stopping rule replayed with its own accountant (accounting only, no "
@@ -349,12 +467,22 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--snsynth-python", default=os.environ.get("SNSYNTH_PYTHON", "/work/venv-snsynth/bin/python"))
     ap.add_argument("--peer-timeout", type=float, default=900.0)
-    ap.add_argument("--only", choices=("all", "ours", "peer"), default="all",
+    ap.add_argument("--marginal-timeout", type=float, default=1200.0, help="per MST / AIM run (DNF after)")
+    ap.add_argument("--aim-rounds", type=int, default=None, help="AIM's T (default: its own, 16 x columns)")
+    ap.add_argument("--aim-iters", type=int, default=None, help="AIM's estimation iterations per round")
+    ap.add_argument("--aim-final-iters", type=int, default=None)
+    ap.add_argument("--only", choices=("all", "ours", "peer", "mst", "aim", "marginal"), default="all",
                     help="run part of the benchmark (two parts can run side by side; then --merge)")
     ap.add_argument("--merge", nargs="+", default=None, help="merge result JSON files into --out (and .md)")
     ap.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--one-marginal", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--skip-real", action="store_true", help="leave out the train-on-real row (another part has it)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "dpctgan_adult.json"))
     args = ap.parse_args()
+    aim = {"rounds": args.aim_rounds, "iters": args.aim_iters, "final_iters": args.aim_final_iters}
+    if args.one is not None and args.one_marginal:
+        print("RESULT " + json.dumps(run_marginal(args.one_marginal, args.one, args.threads, aim)))
+        return
     if args.one is not None:
         print("RESULT " + json.dumps(run_one(args.one, args.epochs[0], args.batch_size, args.threads, args.device)))
         return
@@ -380,8 +508,9 @@ def main() -> None:
     if not RAW.exists():
         sys.exit(f"needs {RAW}")
     train, test = load()
-    results.append({"system": "real data (train on real)", "tstr": tstr(train, test)})
-    save()
+    if not args.skip_real:  # the train-on-real row (the same in every part; --merge keeps one)
+        results.append({"system": "real data (train on real)", "tstr": tstr(train, test)})
+        save()
     if args.only in ("all", "ours"):
         for epochs, eps in ((e, x) for e in args.epochs for x in args.epsilons):
             proc = subprocess.run([sys.executable, __file__, "--one", str(eps), "--epochs", str(epochs),
@@ -390,6 +519,25 @@ def main() -> None:
             line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             results.append(json.loads(line[-1][7:]) if line else {
                 "system": "dpsynth DPCTGAN", "epsilon_target": eps, "epochs": epochs, "error": proc.stderr[-2000:]})
+            print(json.dumps(results[-1]), flush=True)
+            save()
+    methods = {"all": ("mst", "aim"), "marginal": ("mst", "aim"), "mst": ("mst",), "aim": ("aim",)}
+    for method in methods.get(args.only, ()):
+        for eps in args.epsilons:
+            cmd = [sys.executable, __file__, "--one", str(eps), "--one-marginal", method, "--threads", str(args.threads)]
+            for flag, v in (("--aim-rounds", args.aim_rounds), ("--aim-iters", args.aim_iters),
+                            ("--aim-final-iters", args.aim_final_iters)):
+                cmd += [flag, str(v)] if v is not None else []
+            env = {**os.environ, **{v: str(args.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                                  "OPENBLAS_NUM_THREADS")}}
+            base = {"system": f"dpsynth {method.upper()}", "epsilon_target": eps}
+            t0 = time.perf_counter()
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.marginal_timeout)
+                line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+                results.append(json.loads(line[-1][7:]) if line else {**base, "error": proc.stderr[-2000:]})
+            except subprocess.TimeoutExpired:
+                results.append({**base, "error": f"DNF: timed out after {time.perf_counter() - t0:.0f} s"})
             print(json.dumps(results[-1]), flush=True)
             save()
     if args.only in ("all", "peer"):
