@@ -367,6 +367,8 @@ def markdown(results: list[dict], args) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
+        if r.get("accounting_only"):  # rendered in the overshoot table below
+            continue
         t = r.get("tstr", {})
         if "error" in r:
             lines.append(f"| {r['system']} | {fmt(r.get('epochs'), 'd')} | {fmt(r.get('epsilon_target'), 'g')} | error: "
