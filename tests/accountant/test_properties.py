@@ -102,6 +102,20 @@ def test_calibration_lands_at_or_under_target(target, delta, q, t):
     assert eps >= target * (1 - 1e-5) or sigma < 2e-3  # tight unless the search floor was hit
 
 
+def test_calibration_does_not_warn_for_its_search_probes():
+    # The bisection probes tiny σ whose optimal order is 1.01 (the grid's low edge); the
+    # answer's own optimum is interior, so a caller must see no GridEdgeWarning.
+    import warnings
+
+    from accountant import GridEdgeWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GridEdgeWarning)
+        sigma = calibrate_dpsgd_noise(9.0, 1e-6, 0.01, 800)
+    _, order = RDPAccountant().compose(PoissonSubsampledGaussianEvent(0.01, sigma, 800)).get_epsilon_and_order(1e-6)
+    assert 1.01 < order < 4096
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.floats(0.05, 20), st.sampled_from([1e-9, 1e-6]))
 def test_zcdp_epsilon_round_trip(eps, delta):
