@@ -250,10 +250,32 @@ def prepare(job: JobSpec | str | Path, *, progress: bool = False) -> PreparedRun
         schema, frame = _load_data(spec, gate)
         train, holdout = _split(frame, spec.holdout, spec.seed)
         table = _private_table(train, schema, gate, spec)
+        _preflight(generator, table, spec)
         return PreparedRun(spec, gate, schema, table, generator, train, holdout)
     except BaseException:
         gate.close()
         raise
+
+
+def _preflight(generator: Any, table: Any, spec: JobSpec) -> None:
+    """The generator's own pre-measurement checks (its plan against the schema, the policy
+    and what the ledger still admits), so that `--check` catches what `fit` would refuse.
+    A refused budget stays BudgetExceeded / PolicyViolation (exit 2: nothing was charged)."""
+    check = getattr(generator, "preflight", None)
+    if check is None:
+        return
+    from accountant.gate import BudgetExceeded, PolicyViolation
+
+    try:
+        check(table)
+    except (BudgetExceeded, PolicyViolation):
+        raise
+    except (TypeError, ValueError) as exc:
+        m = re.search(r"^(\w+)", str(exc))
+        key = m.group(1) if m and m.group(1) in spec.parameters else None
+        field = f"generator.parameters.{key}" if key else (
+            "generator.epsilon" if str(exc).startswith("epsilon") else "generator.parameters")
+        raise JobError(field, str(exc)) from None
 
 
 def _private_table(frame: pd.DataFrame, schema: Any, gate: Any, spec: JobSpec):

@@ -170,6 +170,25 @@ def test_numeric_columns_need_public_bounds():
         TableTransformer.from_schema([{"name": "x", "kind": "numeric"}])
 
 
+def test_datetime_columns_map_to_seconds_by_their_public_bounds():
+    from dpsynth.schema import Column
+
+    col = Column("when", "datetime", lower="2020-01-01", upper="2020-01-11", bins=10, nullable=True)
+    t = TableTransformer.from_schema([col])
+    frame = pd.DataFrame({"when": ["2020-01-01", "2020-01-06T00:00:00", None, "2020-01-11"]})
+    x = t.transform(frame)
+    # 2020-01-06 is the midpoint of the public bounds: 0 on the [-1, 1] scale (hand-computed).
+    np.testing.assert_allclose(x[:, 0], [-1.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(x[:, 1:], [[1, 0], [1, 0], [0, 1], [1, 0]])
+    back = t.inverse(x)["when"]
+    assert list(back[[0, 1, 3]]) == [pd.Timestamp("2020-01-01"), pd.Timestamp("2020-01-06"),
+                                     pd.Timestamp("2020-01-11")]
+    assert pd.isna(back[2])
+    with pytest.raises(ValueError, match=r"column 'when', row 0: not a date/time"):
+        t.transform(pd.DataFrame({"when": ["someday"]}))
+    assert TableTransformer.from_dict(t.to_dict()).columns == t.columns
+
+
 def test_the_batch_path_needs_the_receipt_of_exactly_the_plan(fitted, tmp_path):
     model, _, g = fitted
     other = PoissonSubsampledGaussianEvent(0.5, 1.0, 3)

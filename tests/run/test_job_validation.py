@@ -205,3 +205,41 @@ def test_overspend_is_refused_uncharged_with_exit_2(ws):
     assert out.exit_code == 2, out.output
     assert "nothing was charged" in out.output
     _assert_untouched(ws)
+
+
+# Cases only the generator can judge (its plan against the schema, the policy's bound on n
+# and the ledger): `prepare` asks its `preflight`, so `--check` catches them uncharged.
+GENERATOR_CASES = [
+    ("aim", {"rounds": 2}, "generator.parameters.rounds"),
+    ("aim", {"workload": [["age", "shoe_size"]]}, "generator.parameters.workload"),
+    ("dpctgan", {"batch_size": 10**9}, "generator.parameters.batch_size"),
+    ("dpctgan", {"epochs": 10**7, "batch_size": 5000}, "generator.epsilon"),
+]
+
+
+@pytest.mark.parametrize("generator, parameters, field", GENERATOR_CASES,
+                         ids=[f"{g}-{next(iter(p))}" for g, p, _ in GENERATOR_CASES])
+def test_generator_preflight_errors_name_the_field(ws, generator, parameters, field):
+    job = _set(_set(ws["job_dict"], "generator.name", generator), "generator.parameters", parameters)
+    spec = parse_job(job, base=ws["dir"])
+    with pytest.raises(JobError) as err:
+        prepare(spec).close()
+    assert err.value.field == field, str(err.value)
+    _assert_untouched(ws)
+
+
+def test_cli_check_refuses_an_overspending_run_with_exit_2(ws):
+    # Without the generator's preflight, --check would say OK and the real run would fail.
+    big = write_job_dict(ws["dir"] / "big-check-job.toml", _set(ws["job_dict"], "generator.epsilon", 5.0))
+    out = CliRunner().invoke(app, ["run", str(big), "--check"])
+    assert out.exit_code == 2, out.output
+    assert "nothing was charged" in out.output
+    _assert_untouched(ws)
+
+
+@pytest.mark.parametrize("generator", ["mst", "aim", "independent", "dpctgan"])
+def test_every_generator_passes_preflight_on_a_good_job(ws, generator):
+    job = _set(_set(ws["job_dict"], "generator.name", generator), "generator.parameters", {})
+    prepared = prepare(parse_job(job, base=ws["dir"]))
+    prepared.close()
+    _assert_untouched(ws)

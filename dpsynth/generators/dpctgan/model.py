@@ -123,26 +123,32 @@ class DPCTGAN:
                          sampling_rate=self.sampling_rate, max_grad_norm=self.max_grad_norm,
                          frequency_share=self.frequency_share, n_categorical_columns=n_categorical_columns)
 
-    def fit(self, table: Any, gate: Any = None, *, schema: Any = None, actor: str | None = None,
-            _step_hook: StepHook | None = None,
-            _batches: Any = None) -> "DPCTGAN":
-        """Charge the whole plan, measure the noisy counts, train for exactly the planned steps.
-
-        `gate` defaults to `table.gate` (a PrivateTable carries the gate it was opened with);
-        `schema` to the table's own schema."""
+    @staticmethod
+    def _gate_of(table: Any, gate: Any) -> Any:
         if gate is None:
             gate = getattr(table, "gate", None)
             if gate is None:
                 raise TypeError(f"fit needs a gate: pass gate=..., or a table that carries one "
                                 f"({type(table).__name__} has no .gate)")
+        return gate
+
+    def preflight(self, table: Any, gate: Any = None, *, schema: Any = None) -> TrainingPlan:
+        """Every check `fit` makes before its first measurement, on public facts only (the
+        schema, the policy's bound on n, the ledger); reads no record, charges nothing.
+
+        Raises what `fit` would (PlanError, BudgetExceeded); returns the plan fit would charge."""
+        gate = self._gate_of(table, gate)
+        return self._checked_plan(table, gate, schema)[2]
+
+    def _checked_plan(self, table: Any, gate: Any, schema: Any) -> tuple[DPSGDTableAccess, TableTransformer,
+                                                                         TrainingPlan]:
         if gate.relation is not NeighbouringRelation.ADD_OR_REMOVE_ONE:
             raise PlanError(
                 "DP-CTGAN's DP-SGD is analysed under add/remove-one (Poisson sampling); the policy's relation "
                 f"is {gate.relation.value}")
         access: DPSGDTableAccess = table_access(table)
         transformer = TableTransformer.from_schema(schema if schema is not None else access.schema)
-        blocks = transformer.categorical_blocks
-        plan = self.make_plan(gate, len(blocks))
+        plan = self.make_plan(gate, len(transformer.categorical_blocks))
         # Check the whole plan fits before anything is charged: the counts alone must not be
         # spent on a run whose DP-SGD part the gate would then refuse.
         costs = gate.spent_costs()
@@ -161,6 +167,18 @@ class DPCTGAN:
                 raise PlanError(
                     f"DP-CTGAN plan (epsilon {plan.epsilon:g}) exceeds the policy's per-run cap "
                     f"max_epsilon_per_run = {run_filter.epsilon:g}; nothing was charged")
+        return access, transformer, plan
+
+    def fit(self, table: Any, gate: Any = None, *, schema: Any = None, actor: str | None = None,
+            _step_hook: StepHook | None = None,
+            _batches: Any = None) -> "DPCTGAN":
+        """Charge the whole plan, measure the noisy counts, train for exactly the planned steps.
+
+        `gate` defaults to `table.gate` (a PrivateTable carries the gate it was opened with);
+        `schema` to the table's own schema."""
+        gate = self._gate_of(table, gate)
+        access, transformer, plan = self._checked_plan(table, gate, schema)
+        blocks = transformer.categorical_blocks
         seeded = self.seed is not None
         noise_source = "seeded-test" if seeded else "secure"
         seeds = np.random.SeedSequence(self.seed).generate_state(4, dtype=np.uint32) if seeded else None

@@ -9,7 +9,9 @@ no record and costs nothing:
   with one extra slot for "missing" when the column allows missing values;
 * a numeric column becomes one value min-max scaled by its public bounds to
   [-1, 1] (values outside the bounds are clipped: the bounds are the schema's
-  promise), plus a two-slot [present, missing] block when it may be missing.
+  promise), plus a two-slot [present, missing] block when it may be missing;
+* a datetime column is a numeric one on the axis the schema bins datetimes on
+  (seconds since the epoch), decoded back to whole-second timestamps.
 
 Numeric columns whose bin edges were learned privately can be declared as
 categorical over their bins by the caller; nothing here learns edges.
@@ -28,6 +30,7 @@ __all__ = ["ColumnFacts", "CategoricalBlock", "NumericBlock", "TableTransformer"
 
 CATEGORICAL_KINDS = frozenset({"categorical", "ordinal", "boolean", "bool", "category"})
 NUMERIC_KINDS = frozenset({"numeric", "continuous", "integer", "int", "float", "real"})
+DATETIME_KINDS = frozenset({"datetime", "date", "timestamp"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,17 @@ class ColumnFacts:
     upper: float | None = None
     integer: bool = False
     nullable: bool = False
+    datetime: bool = False  # a numeric column on the seconds-since-the-epoch axis
+
+
+def _seconds(value: Any, name: str) -> float:
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"column {name!r}: datetime bound {value!r} is not a date/time") from None
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.value / 1e9
 
 
 def _get(col: Any, *names: str, default: Any = None) -> Any:
@@ -77,7 +91,7 @@ def column_facts(col: Any) -> ColumnFacts:
         if len(set(cats)) != len(cats):
             raise ValueError(f"column {name!r}: duplicate categories in the schema")
         return ColumnFacts(name, "categorical", cats, nullable=nullable)
-    if kind in NUMERIC_KINDS:
+    if kind in NUMERIC_KINDS or kind in DATETIME_KINDS:
         lower, upper = _get(col, "lower"), _get(col, "upper")
         bounds = _get(col, "bounds")
         if (lower is None or upper is None) and bounds is not None:
@@ -91,12 +105,28 @@ def column_facts(col: Any) -> ColumnFacts:
                 f"column {name!r}: a numeric column needs public bounds (lower, upper); "
                 "declare them or learn them privately first — DP-CTGAN never reads them from the data"
             )
+        is_datetime = kind in DATETIME_KINDS
+        if is_datetime:
+            lower, upper = _seconds(lower, name), _seconds(upper, name)
         lower, upper = float(lower), float(upper)
         if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
             raise ValueError(f"column {name!r}: bounds must be finite with lower < upper")
         integer = kind in ("integer", "int") or bool(_get(col, "integer", default=False))
-        return ColumnFacts(name, "numeric", lower=lower, upper=upper, integer=integer, nullable=nullable)
-    raise ValueError(f"column {name!r}: kind {kind!r} is not supported by DP-CTGAN (categorical or numeric)")
+        return ColumnFacts(name, "numeric", lower=lower, upper=upper, integer=integer, nullable=nullable,
+                           datetime=is_datetime)
+    raise ValueError(f"column {name!r}: kind {kind!r} is not supported by DP-CTGAN "
+                     "(categorical, numeric or datetime)")
+
+
+def _datetime_seconds(values: pd.Series) -> np.ndarray:
+    """Seconds since the epoch (UTC, naive times read as UTC), NaN where missing or unreadable."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        parsed = pd.to_datetime(values, utc=True)
+    else:
+        parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    ns = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    out = ns.astype(np.int64) / 1e9
+    return np.where(np.isnat(ns), np.nan, out)
 
 
 @dataclass(frozen=True)
@@ -176,13 +206,15 @@ class TableTransformer:
     def to_dict(self) -> dict[str, Any]:
         return {"columns": [
             {"name": c.name, "kind": c.kind, "categories": list(c.categories), "lower": c.lower,
-             "upper": c.upper, "integer": c.integer, "nullable": c.nullable} for c in self.columns]}
+             "upper": c.upper, "integer": c.integer, "nullable": c.nullable, "datetime": c.datetime}
+            for c in self.columns]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TableTransformer":
         return cls(ColumnFacts(name=c["name"], kind=c["kind"], categories=tuple(c["categories"]),
                                lower=c["lower"], upper=c["upper"], integer=c["integer"],
-                               nullable=c["nullable"]) for c in data["columns"])
+                               nullable=c["nullable"], datetime=bool(c.get("datetime", False)))
+                   for c in data["columns"])
 
     # -- rows -> features (runs inside the private table's access path) ------------------
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
@@ -210,10 +242,12 @@ class TableTransformer:
                 codes = np.where(isna, len(c.categories), codes)
                 out[rows, b.start + codes] = 1.0
             else:
-                x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+                x = _datetime_seconds(values) if c.datetime else pd.to_numeric(values, errors="coerce").to_numpy(
+                    dtype=np.float64)
                 bad = np.isnan(x) & ~isna
                 if bad.any():
-                    raise ValueError(f"column {c.name!r}, row {int(np.flatnonzero(bad)[0])}: not a number")
+                    what = "not a date/time" if c.datetime else "not a number"
+                    raise ValueError(f"column {c.name!r}, row {int(np.flatnonzero(bad)[0])}: {what}")
                 x = np.clip(x, c.lower, c.upper)
                 scaled = 2.0 * (x - c.lower) / (c.upper - c.lower) - 1.0
                 out[:, b.start] = np.where(isna, 0.0, scaled)
@@ -236,7 +270,10 @@ class TableTransformer:
                 x = (np.clip(features[:, b.start], -1.0, 1.0) + 1.0) / 2.0 * (c.upper - c.lower) + c.lower
                 if c.integer:
                     x = np.clip(np.round(x), math.ceil(c.lower), math.floor(c.upper))
-                col = pd.Series(x)
+                if c.datetime:  # whole seconds, as the schema's decoder gives them
+                    col = pd.Series((np.floor(x).astype(np.int64) * 10**9).astype("datetime64[ns]"))
+                else:
+                    col = pd.Series(x)
                 if b.missing_start is not None:
                     missing = features[:, b.missing_start + 1] > features[:, b.missing_start]
                     col = col.where(~missing)

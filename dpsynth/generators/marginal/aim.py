@@ -23,8 +23,10 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from accountant.events import NeighbouringRelation
+
 from .base import MarginalGenerator
-from .budget import em_epsilon_for_rho, rho_of_sigma, sigma_for_rho
+from .budget import em_epsilon_for_rho, marginal_l2_sensitivity, rho_of_sigma, sigma_for_rho
 from .compression import Compression
 from .run import MeasurementRun
 from .workload import all_k_way, candidate_weights, downward_closure, normalise_workload
@@ -82,6 +84,23 @@ class AIM(MarginalGenerator):
         return {"epsilon": self.epsilon, "workload": workload, "degree": self.degree, "rounds": self.rounds,
                 "max_model_size": self.max_model_size, "iters": self.iters, "final_iters": self.final_iters}
 
+    def _round_budget(self, d: int, rho: float, l2: float) -> tuple[int, float, float]:
+        """(T, σ of a round's measurement, ε of a round's selection) for a run of ρ."""
+        rounds = self.rounds or 16 * d
+        sigma = sigma_for_rho(0.9 * rho / rounds, l2)
+        epsilon = em_epsilon_for_rho(0.1 * rho / rounds)
+        if d * rho_of_sigma(sigma, l2) + rho_of_sigma(sigma, l2) + epsilon**2 / 8.0 > rho:
+            # The initialisation measures d marginals at a round's σ; with T ≤ d it would
+            # eat the whole grant before the first round.  Refuse before measuring anything.
+            raise ValueError(f"rounds={rounds} is too few for {d} columns (AIM's 1-way initialisation "
+                             f"alone costs {d} rounds' measurement budget); use rounds > {d}")
+        return rounds, sigma, epsilon
+
+    def _check_run(self, sizes: Mapping[str, int], rho: float, relation: NeighbouringRelation) -> None:
+        attrs = list(sizes)
+        normalise_workload(self.workload if self.workload is not None else all_k_way(attrs, self.degree), attrs)
+        self._round_budget(len(attrs), rho, marginal_l2_sensitivity(relation))
+
     def _fit(self, run: MeasurementRun) -> None:
         from dpsynth.pgm import Domain, Measurement, estimate, junction_tree_size
 
@@ -95,15 +114,8 @@ class AIM(MarginalGenerator):
                                       else all_k_way(attrs, self.degree), attrs)
         candidates = candidate_weights(workload)
         rho = run.rho
-        rounds = self.rounds or 16 * d
+        rounds, sigma, epsilon = self._round_budget(d, rho, run.l2)
         l2 = run.l2
-        sigma = sigma_for_rho(0.9 * rho / rounds, l2)
-        epsilon = em_epsilon_for_rho(0.1 * rho / rounds)
-        if d * rho_of_sigma(sigma, l2) + rho_of_sigma(sigma, l2) + epsilon**2 / 8.0 > rho:
-            # The initialisation measures d marginals at a round's σ; with T ≤ d it would
-            # eat the whole grant before the first round.  Refuse before measuring anything.
-            raise ValueError(f"aim: rounds={rounds} is too few for {d} columns (the 1-way initialisation "
-                             f"alone costs {d} rounds' measurement budget); use rounds > {d}")
         oneway = [(a,) for a in attrs]
         answers = run.measure(oneway, [sigma] * d, purpose="AIM: 1-way marginals (initialisation)")
         measurements = [Measurement(tuple(m.clique), np.asarray(m.values, dtype=np.float64), m.sigma)

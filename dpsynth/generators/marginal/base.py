@@ -76,9 +76,8 @@ class MarginalGenerator:
         return list(self.book.receipts)
 
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, table: Any, gate: Any = None, *, actor: str | None = None) -> "MarginalGenerator":
-        """Measure the table through its gate and fit the model.  The whole run's ρ is
-        checked against the gate first: a run that cannot fit is refused uncharged."""
+    @staticmethod
+    def _gate_of(table: Any, gate: Any) -> Any:
         table_gate = getattr(table, "gate", None)
         if gate is None:
             gate = table_gate
@@ -86,7 +85,28 @@ class MarginalGenerator:
             raise ValueError("fit needs a PrivateTable with a gate")
         if table_gate is not None and gate is not table_gate:
             raise ValueError("the gate passed to fit is not the table's gate")
+        return gate
+
+    def preflight(self, table: Any, gate: Any = None) -> dict[str, Any]:
+        """Every check `fit` makes before its first measurement, on public facts only (the
+        table's declared domain, the gate's ledger and policy); measures and charges nothing.
+
+        Raises what `fit` would (BudgetExceeded, PolicyViolation, ValueError naming the
+        parameter); returns the run's budget {"epsilon", "delta", "rho"}."""
+        gate = self._gate_of(table, gate)
         rho = run_rho(gate, self.epsilon)
+        self._check_run(dict(table.domain), rho, gate.relation)
+        return {"epsilon": self.epsilon, "delta": gate.metadata.delta, "rho": rho}
+
+    def _check_run(self, sizes: Mapping[str, int], rho: float, relation: NeighbouringRelation) -> None:
+        """Subclasses refuse here, before anything is measured, a run their `_fit` could not finish."""
+
+    def fit(self, table: Any, gate: Any = None, *, actor: str | None = None) -> "MarginalGenerator":
+        """Measure the table through its gate and fit the model.  The whole run's ρ is
+        checked against the gate first: a run that cannot fit is refused uncharged."""
+        gate = self._gate_of(table, gate)
+        rho = run_rho(gate, self.epsilon)
+        self._check_run(dict(table.domain), rho, gate.relation)
         run = MeasurementRun(table, rho, self.generator_name, f"{self.generator_name}-{uuid.uuid4().hex}",
                              parameters=self.config())
         self.schema = table.schema
