@@ -189,6 +189,23 @@ def test_datetime_columns_map_to_seconds_by_their_public_bounds():
     assert TableTransformer.from_dict(t.to_dict()).columns == t.columns
 
 
+def test_out_of_range_other_collects_undeclared_values_in_one_slot():
+    from dpsynth.schema import Column
+    from dpsynth.schema.decode import OTHER
+
+    strict = TableTransformer.from_schema([Column("c", "categorical", categories=["a", "b"])])
+    lenient = TableTransformer.from_schema([Column("c", "categorical", categories=["a", "b"],
+                                                   out_of_range="other", nullable=True)])
+    frame = pd.DataFrame({"c": ["a", "zebra", None, "b", "yak"]})
+    with pytest.raises(ValueError, match=r"column 'c', row 1"):
+        strict.transform(frame.iloc[:2])
+    # Layout [a, b, other, missing]: both undeclared values land in "other".
+    np.testing.assert_array_equal(lenient.transform(frame), [[1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1],
+                                                             [0, 1, 0, 0], [0, 0, 1, 0]])
+    assert list(lenient.inverse(lenient.transform(frame))["c"]) == ["a", OTHER, None, "b", OTHER]
+    assert TableTransformer.from_dict(lenient.to_dict()).columns == lenient.columns
+
+
 def test_the_batch_path_needs_the_receipt_of_exactly_the_plan(fitted, tmp_path):
     model, _, g = fitted
     other = PoissonSubsampledGaussianEvent(0.5, 1.0, 3)

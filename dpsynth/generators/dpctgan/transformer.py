@@ -6,7 +6,9 @@ from the schema (categories, public bounds), so building the transformer reads
 no record and costs nothing:
 
 * a categorical column (categorical, ordinal, boolean) becomes a one-hot block,
-  with one extra slot for "missing" when the column allows missing values;
+  with one extra slot for "missing" when the column allows missing values and
+  one for "other" (every undeclared value, decoded as the schema's `<other>`)
+  when the schema says ``out_of_range = "other"``;
 * a numeric column becomes one value min-max scaled by its public bounds to
   [-1, 1] (values outside the bounds are clipped: the bounds are the schema's
   promise), plus a two-slot [present, missing] block when it may be missing;
@@ -25,6 +27,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from dpsynth.schema.decode import OTHER
 
 __all__ = ["ColumnFacts", "CategoricalBlock", "NumericBlock", "TableTransformer", "column_facts"]
 
@@ -45,6 +49,7 @@ class ColumnFacts:
     integer: bool = False
     nullable: bool = False
     datetime: bool = False  # a numeric column on the seconds-since-the-epoch axis
+    other: bool = False     # categorical: undeclared values share the last category, OTHER
 
 
 def _seconds(value: Any, name: str) -> float:
@@ -90,7 +95,12 @@ def column_facts(col: Any) -> ColumnFacts:
         cats = tuple(cats)
         if len(set(cats)) != len(cats):
             raise ValueError(f"column {name!r}: duplicate categories in the schema")
-        return ColumnFacts(name, "categorical", cats, nullable=nullable)
+        other = str(_get(col, "out_of_range", default="error")) == "other"
+        if other:
+            if OTHER in cats:
+                raise ValueError(f"column {name!r}: {OTHER!r} is reserved for out_of_range = 'other'")
+            cats += (OTHER,)
+        return ColumnFacts(name, "categorical", cats, nullable=nullable, other=other)
     if kind in NUMERIC_KINDS or kind in DATETIME_KINDS:
         lower, upper = _get(col, "lower"), _get(col, "upper")
         bounds = _get(col, "bounds")
@@ -206,14 +216,16 @@ class TableTransformer:
     def to_dict(self) -> dict[str, Any]:
         return {"columns": [
             {"name": c.name, "kind": c.kind, "categories": list(c.categories), "lower": c.lower,
-             "upper": c.upper, "integer": c.integer, "nullable": c.nullable, "datetime": c.datetime}
+             "upper": c.upper, "integer": c.integer, "nullable": c.nullable, "datetime": c.datetime,
+             "other": c.other}
             for c in self.columns]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TableTransformer":
         return cls(ColumnFacts(name=c["name"], kind=c["kind"], categories=tuple(c["categories"]),
                                lower=c["lower"], upper=c["upper"], integer=c["integer"],
-                               nullable=c["nullable"], datetime=bool(c.get("datetime", False)))
+                               nullable=c["nullable"], datetime=bool(c.get("datetime", False)),
+                               other=bool(c.get("other", False)))
                    for c in data["columns"])
 
     # -- rows -> features (runs inside the private table's access path) ------------------
@@ -236,7 +248,9 @@ class TableTransformer:
             if isinstance(b, CategoricalBlock):
                 codes = pd.Index(list(c.categories), dtype=object).get_indexer(values.astype(object)).astype(np.int64)
                 bad = (codes < 0) & ~isna
-                if bad.any():
+                if c.other:
+                    codes = np.where(bad, len(c.categories) - 1, codes)
+                elif bad.any():
                     raise ValueError(f"column {c.name!r}, row {int(np.flatnonzero(bad)[0])}: "
                                      "value is not one of the schema's categories")
                 codes = np.where(isna, len(c.categories), codes)
