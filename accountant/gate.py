@@ -119,7 +119,11 @@ class LedgerIntegrityError(RuntimeError):
 
 @dataclass(frozen=True)
 class Receipt:
-    """Proof that a charge was recorded: returned only after the entry is committed."""
+    """Proof that a charge was recorded: returned only after the entry is committed.
+
+    It carries every field of its ledger entry, so the signed `entry_hash` binds all of
+    them: an offline check recomputes the hash from the receipt's own fields, and a
+    receipt whose event, cost or ε was edited no longer verifies."""
 
     sequence: int
     entry_hash: str
@@ -137,6 +141,26 @@ class Receipt:
     epsilon_filter: float
     epsilon_curve: float
     insecure: bool
+    actor: str
+    parameters: dict
+    relation: str
+    noise_source: str
+    filter_order: float
+    rho: float
+    curve: list
+    filter_budget: float
+    delta: float
+    prev_hash: str
+
+    __hash__ = None  # type: ignore[assignment]  # dict and list fields
+
+    @classmethod
+    def of_entry(cls, entry: Entry) -> "Receipt":
+        return cls(**entry.to_dict())
+
+    def entry(self) -> Entry:
+        """The ledger entry this receipt is a copy of."""
+        return Entry(**asdict(self))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,6 +176,9 @@ class Receipt:
         """Check the ledger's signature over the entry hash; raises InvalidReceipt."""
         if self.insecure or not self.signature:
             raise InvalidReceipt(f"receipt #{self.sequence} is unsigned (insecure development mode)")
+        if self.entry().compute_hash() != self.entry_hash:
+            raise InvalidReceipt(f"receipt #{self.sequence}: its fields do not hash to its entry_hash "
+                                 "(the receipt was altered)")
         if self.ledger_key_id != key_id(public_key):
             raise InvalidReceipt(
                 f"receipt #{self.sequence} was signed by {self.ledger_key_id}, not by {key_id(public_key)}"
@@ -496,14 +523,7 @@ class Gate:
             tx.append(entry, new_head)
         # Committed: only now does the caller learn it may run the mechanism.
         self._catch_up_committed(entry, event, accountant, delta_cost)
-        return Receipt(
-            sequence=entry.sequence, entry_hash=entry.entry_hash, signature=entry.signature,
-            ledger_key_id=entry.ledger_key_id, dataset_fingerprint=entry.dataset_fingerprint,
-            policy_sha256=entry.policy_sha256, timestamp=entry.timestamp, purpose=entry.purpose,
-            generator=entry.generator, run_id=entry.run_id, event=entry.event, cost=entry.cost,
-            filter_total=entry.filter_total, epsilon_filter=entry.epsilon_filter,
-            epsilon_curve=entry.epsilon_curve, insecure=entry.insecure,
-        )
+        return Receipt.of_entry(entry)
 
     def _catch_up_committed(self, entry: Entry, event: DpEvent, accountant: RDPAccountant,
                             delta_cost: float) -> None:

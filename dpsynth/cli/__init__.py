@@ -6,6 +6,7 @@ import typer
 
 from .keys import app as keys_app
 from .ledger import app as ledger_app
+from .model import app as model_app
 from .policy import app as policy_app
 from .demo import demo
 from .run import run
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 app.add_typer(policy_app, name="policy")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(model_app, name="model")
 app.command("run")(run)
 app.command("demo")(demo)
 app.command("compare")(compare)

@@ -136,6 +136,25 @@ def test_receipts_verify_and_forgeries_do_not(ledger, tmp_path):
         ledger.gate.verify_receipt(r2)
 
 
+@pytest.mark.parametrize("field, value", [
+    ("event", GaussianEvent(1000.0).to_json()),  # claims a far cheaper charge
+    ("cost", 1e-9),
+    ("epsilon_curve", 1e-9),
+    ("purpose", "something else"),
+    ("parameters", {"rounds": 1}),
+])
+def test_an_altered_receipt_fails_offline_verification_with_its_signature_intact(ledger, field, value):
+    # The signature covers entry_hash only; the receipt carries the entry's every field, and
+    # verify recomputes the hash from them, so no field can be edited under a valid signature.
+    r = ledger.gate.charge(GaussianEvent(10.0), purpose="p", generator="mst", parameters={"rounds": 5})
+    assert r.entry() == _entries(ledger)[0]
+    altered = dataclasses.replace(r, **{field: value})
+    with pytest.raises(InvalidReceipt, match="do not hash to its entry_hash"):
+        altered.verify(load_public_key(ledger.ledger_pub))
+    with pytest.raises(InvalidReceipt):
+        ledger.gate.verify_receipt(altered)
+
+
 def test_dataset_check(ledger):
     ledger.gate.check_dataset(ledger.gate.dataset_fingerprint)
     with pytest.raises(DatasetMismatch):

@@ -34,7 +34,8 @@ EXAMPLES = sorted(p.name for p in (DOCS / "examples").glob("*.py"))
 # What each guide's output must show, beyond every step exiting as documented.
 EXPECTED_OUTPUT = {
     "researcher.md": ["run report:", "OK (nothing was measured or charged)", "output.synthetic:",
-                      "receipts, first entry #", "results: comparison/results.csv", "OK: "],
+                      "receipts, first entry #", "results: comparison/results.csv", "OK: ",
+                      "an entry of the verified ledger demo/ledger.db"],
 }
 EXPECTED_FILES = {
     "researcher.md": ["demo/out/synthetic.csv", "demo/out-mst/synthetic.csv", "demo/out-mst/model.pt",
