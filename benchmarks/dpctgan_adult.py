@@ -18,7 +18,8 @@ beside train-on-real.  The ε reported for our runs is the one the ledger
 recorded (the last receipt's full-curve ε at δ; the ledger is fresh per run).
 
 Budget of the run: the default 8 epochs × 100 steps (batch 500 at max_records
-50,000, so q = 0.01) takes about 4-5 minutes per run on 2 CPU threads.
+50,000, so q = 0.01) takes about 2.5 minutes per run on 2 quiet CPU threads
+(smartnoise-synth's 8 epochs about 3.5 minutes; AIM 3-9 minutes per ε).
 
 Peer: smartnoise-synth's DP-CTGAN (snsynth, old Opacus 0.14) in its own venv
 ($SNSYNTH_PYTHON, default /work/venv-snsynth/bin/python) as a subprocess with a
@@ -45,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from statistics import fmean
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -352,6 +354,28 @@ def _aim_settings(results: list[dict]) -> str:
     return ", ".join("defaults" if g == "{}" else g for g in sorted(got))
 
 
+def _repeat_summary(results: list[dict]) -> list[str]:
+    """Mean and range over repeated runs of one (system, epochs, ε): GAN utility varies run to run."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        if "tstr" in r and "error" not in r and not r.get("accounting_only"):
+            groups.setdefault((r["system"], r.get("epochs"), r.get("epsilon_target")), []).append(r)
+    if not any(len(g) > 1 for g in groups.values()):
+        return []
+
+    def spread(runs: list[dict], model: str) -> str:
+        xs = [r["tstr"][model]["roc_auc"] for r in runs]
+        return f"{fmean(xs):.3f}" + (f" ({min(xs):.3f}–{max(xs):.3f})" if len(xs) > 1 else "")
+
+    lines = ["", "Mean over the runs of each setting (range in brackets):", "",
+             "| system | epochs | ε target | runs | LR AUC | GB AUC | CPU s / epoch |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for (system, epochs, eps), runs in groups.items():
+        cpu = [r["cpu_seconds_per_epoch"] for r in runs if r.get("cpu_seconds_per_epoch")]
+        lines.append(f"| {system} | {fmt(epochs, 'd')} | {fmt(eps, 'g')} | {len(runs)} | {spread(runs, 'logistic')} "
+                     f"| {spread(runs, 'gboost')} | {fmt(fmean(cpu) if cpu else None, '.1f')} |")
+    return lines
+
+
 def markdown(results: list[dict], args) -> str:
     lines = [
         "# DP-CTGAN on UCI Adult (raw; official train/test)",
@@ -397,15 +421,18 @@ def markdown(results: list[dict], args) -> str:
               "* smartnoise-synth runs at the same ε, δ, batch size, with σ set by its own accountant so its last "
               "epoch ends at the target (its stopping rule would not fire), "
               f"{'/'.join(sorted({str(r.get('epochs')) for r in results if r['system'].startswith('smartnoise') and not r.get('accounting_only')})) or '?'} "
-              "epochs (it is several times slower per epoch; it pins Opacus 0.14).  *Reported* is its `epsilon_list[-1]`, the ε checked at "
+              "epochs (it pins Opacus 0.14).  Its epoch is n / batch iterations of two discriminator optimiser "
+              "steps each (two passes over the real rows); ours is 1/q Poisson steps (one expected pass), so "
+              "compare time per optimiser step or per pass, not per epoch.  *Reported* is its `epsilon_list[-1]`, the ε checked at "
               "the start of its last epoch, i.e. one epoch stale; *after last step* is its own accountant "
               "(Opacus 0.14 RDP, two optimiser steps per iteration) after every step it took.  Its accountant "
               "assumes Poisson sampling, but it draws real rows by conditional category sampling from exact, "
               "un-noised frequencies and reads the category lists from the data, none of it charged: its figures "
               "are not a guarantee.",
-              "* CPU s / epoch is the process's CPU time (all threads) per epoch: the machine was shared with other "
-              "jobs" + (f" (1-minute load average {min(loads):.1f}–{max(loads):.1f} on 2 cores during the fits)"
-                        if loads else "") + ", so wall time per epoch overstates the cost.",
+              "* CPU s / epoch is the process's CPU time (all threads) per epoch" + (
+                  f"; 1-minute load average {min(loads):.1f}–{max(loads):.1f} on 2 cores during the fits" if loads
+                  else "") + (" (other jobs shared the machine: wall time per epoch overstates the cost)."
+                              if loads and max(loads) > 3 else " (each run used 2 threads; nothing else heavy ran)."),
               "* Peak RSS is the process's high-water mark after fitting and sampling (data, torch, model).",
               "* MST and AIM (dpsynth.generators, real CSPRNG noise, a fresh ledger per run) see the same public "
               "schema with the numeric columns binned by declared census-range edges (`BINS` in the script; never "
@@ -432,21 +459,20 @@ def markdown(results: list[dict], args) -> str:
         lines.append("* DNF / error rows: " + "; ".join(
             f"{r['system']} ε={r.get('epsilon_target', '?'):g}: {r['error'].strip().splitlines()[-1][:120]}"
             for r in dnf) + ".")
+    lines += _repeat_summary(results)
     lines += ["", "How to reproduce (from the repository root, one part at a time on a quiet machine; each part "
-              "writes its own JSON and the merge renders this file):", "", "```",
+              "writes its own JSON and the merge renders this file; repeat a part into another file for "
+              "another run — the noise is fresh each time):", "", "```",
               "export OMP_NUM_THREADS=2 R=/tmp/dpc",
-              "python benchmarks/dpctgan_adult.py --only ours --epsilons 1 --epochs 8 --out $R/ours_e1.json",
-              "python benchmarks/dpctgan_adult.py --only mst --marginal-timeout 600 --out $R/mst.json",
-              "python benchmarks/dpctgan_adult.py --only peer --epsilons 1 --peer-epochs 2 --peer-timeout 600 "
-              "--out $R/peer_e1.json",
-              "python benchmarks/dpctgan_adult.py --only ours --epsilons 3 10 --epochs 2 --out $R/ours_e3_e10.json",
-              "python benchmarks/dpctgan_adult.py --only aim --marginal-timeout 480 --aim-rounds 60 --aim-iters 100 "
-              "--out $R/aim_r60.json",
-              "python benchmarks/dpctgan_adult.py --only peer --epsilons 3 10 --peer-epochs 2 --peer-timeout 600 "
-              "--out $R/peer_e3_e10.json",
+              "python benchmarks/dpctgan_adult.py --only ours --epsilons 1 3 10 --epochs 8 --out $R/ours.json",
+              "python benchmarks/dpctgan_adult.py --only mst --marginal-timeout 600 --skip-real --out $R/mst.json",
+              "python benchmarks/dpctgan_adult.py --only aim --marginal-timeout 1500 --skip-real --out $R/aim.json",
+              "python benchmarks/dpctgan_adult.py --only peer --epsilons 1 3 10 --peer-epochs 8 --peer-timeout 900 "
+              "--skip-real --out $R/peer.json",
               "python benchmarks/dpctgan_adult.py --merge $R/*.json",
               "```"]
     over = [r for r in results if "overshoot_accounting" in r]
+    seen: set = set()
     if over:
         lines += ["", "smartnoise-synth's stopping rule replayed with its own accountant (accounting only, no "
                   "training): it checks ε at the start of each epoch and trains the whole epoch, so it ends "
@@ -454,6 +480,9 @@ def markdown(results: list[dict], args) -> str:
                   "| target ε | σ | epochs it trains | ε it reports | ε after its last step |", "|---:|---:|---:|---:|---:|"]
         for r in over:
             for key, o in r["overshoot_accounting"].items():
+                if (r["epsilon_target"], key) in seen:
+                    continue
+                seen.add((r["epsilon_target"], key))
                 lines.append(f"| {r['epsilon_target']:g} | {key.split('_')[1]} | {o['epochs_trained']} | "
                              f"{o['epsilon_reported']:.3f} | {o['epsilon_after_last_step']:.3f} |")
     return "\n".join(lines) + "\n"
@@ -463,7 +492,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 3.0, 10.0])
     ap.add_argument("--epochs", type=int, nargs="+", default=[8, 2])
-    ap.add_argument("--peer-epochs", type=int, default=2, help="smartnoise-synth is ~10x slower per epoch")
+    ap.add_argument("--peer-epochs", type=int, default=8, help="smartnoise-synth's epochs (each two passes)")
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="auto")
