@@ -449,7 +449,8 @@ def markdown(results: list[dict], args) -> str:
         lines.append(f"* Budget check: every dpsynth run spent at most its target ε "
                      f"({'yes' if ok else 'NO'}; largest spent / target = {worst:.4f}, ledger filter or full "
                      "curve, whichever is larger).")
-    peers = [r for r in results if r.get("system", "").startswith("smartnoise") and "epsilon_after_last_step" in r]
+    peers = list({r["epsilon_target"]: r for r in results
+                  if r.get("system", "").startswith("smartnoise") and "epsilon_after_last_step" in r}.values())
     if peers:
         lines.append("* smartnoise-synth's own accountant after its last step: " + "; ".join(
             f"target {r['epsilon_target']:g} → {r['epsilon_after_last_step']:.3f} "
