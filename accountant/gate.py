@@ -49,7 +49,7 @@ from .ledger.entry import (
 from .ledger.hashing import normalise_json_value
 from .ledger.sqlite import SQLiteLedgerStore
 from .ledger.store import LedgerStore
-from .orders import DEFAULT_ORDERS
+from .orders import orders_with
 from .policy import (
     Policy,
     PolicyError,
@@ -72,6 +72,7 @@ __all__ = [
     "DatasetMismatch",
     "LedgerIntegrityError",
     "init_ledger",
+    "receipts_epsilon",
     "filter_for",
     "run_filter_for",
     "full_curve_epsilon",
@@ -204,6 +205,26 @@ def run_filter_for(policy: Policy) -> RenyiFilter | None:
     return RenyiFilter(policy.max_epsilon_per_run, policy.delta, delta_reserve=policy.delta_reserve)
 
 
+def receipts_epsilon(receipts: Sequence[Receipt], delta: float | None = None) -> float:
+    """ε at `delta` (default: their policy's δ) of the events the receipts name, composed
+    over the full RDP curve on the ledger's grid plus its filter order (see `orders_with`).
+
+    This is what those charges cost as a run of their own; the ledger's filter figure is
+    what they cost against the adaptive budget."""
+    receipts = list(receipts)
+    if not receipts:
+        return 0.0
+    relations = {r.relation for r in receipts}
+    deltas = {r.delta for r in receipts}
+    if len(relations) != 1 or len(deltas) != 1:
+        raise InvalidReceipt("the receipts come from ledgers with different neighbouring relations or deltas")
+    accountant = RDPAccountant(NeighbouringRelation(relations.pop()),
+                               orders=orders_with(*{r.filter_order for r in receipts}))
+    for r in receipts:
+        accountant.compose(event_from_json(r.event))
+    return full_curve_epsilon(accountant, deltas.pop() if delta is None else delta)
+
+
 def full_curve_epsilon(accountant: RDPAccountant, delta: float) -> float:
     """ε from the whole RDP curve (tight if the runs had been fixed in advance)."""
     if not accountant.events:
@@ -272,7 +293,9 @@ def init_ledger(
         delta=policy.delta,
         filter_order=filt.order,
         filter_budget=filt.budget,
-        curve_orders=[float(a) for a in DEFAULT_ORDERS],
+        # The filter's α* joins the grid: a run filling the budget at α* then also has a
+        # full-curve ε at most the filter's (older ledgers keep the plain grid they recorded).
+        curve_orders=[float(a) for a in orders_with(filt.order)],
         insecure=bool(insecure),
     )
     head = Head(sequence=0, entry_hash=metadata.hash,
@@ -345,7 +368,7 @@ class Gate:
         self._costs: list[float] = []
         self._delta_costs: list[float] = []
         self._run_events: dict[str, list[DpEvent]] = {}
-        self._accountant = RDPAccountant(self.relation)
+        self._accountant = RDPAccountant(self.relation, orders=md.curve_orders)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod

@@ -19,6 +19,16 @@ _HIGH = [72, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
 DEFAULT_ORDERS: np.ndarray = np.array(_LOW + _FRACTIONAL + _INTEGER + _HIGH, dtype=np.float64)
 DEFAULT_ORDERS.setflags(write=False)
 
+def orders_with(*extra: float) -> np.ndarray:
+    """DEFAULT_ORDERS with `extra` orders added (sorted, without repeats).
+
+    A run calibrated at one fixed order α (the ledger filter's α*) meets its target exactly
+    there; the grid may not hold α, and its nearest orders can give an ε a hair above the
+    target.  Converting over the grid plus α is never looser than either alone."""
+    more = as_orders([float(x) for x in extra]) if extra else np.empty(0)
+    return np.unique(np.concatenate([DEFAULT_ORDERS, more]))
+
+
 #: Below this order the RDP → (ε, δ) bound is numerically unstable and never useful
 #: (dp_accounting's guard); curves may be computed there but conversions skip it.
 MIN_CONVERSION_ORDER = 1.01

@@ -190,7 +190,11 @@ def verify_snapshot(
     costs: list[float] = []
     delta_costs: list[float] = []
     run_costs: dict[str, list[float]] = {}
-    accountant = RDPAccountant(policy.relation)
+    try:
+        accountant = RDPAccountant(policy.relation, orders=orders)
+    except (TypeError, ValueError) as exc:
+        r.fail(0, f"curve_orders is not a grid of Rényi orders: {exc}")
+        return r
     last_time = ""
     for position, e in enumerate(snapshot.entries, start=1):
         r.entries = position

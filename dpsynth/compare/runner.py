@@ -166,8 +166,7 @@ def compare(data: pd.DataFrame, schema: Any, *, generators: Sequence[str] | Mapp
                         figures = {k.replace("synthetic_", "tstr_"): v for k, v in figures.items()}
                         figures["fit_seconds"] = t1 - t0
                         figures["sample_seconds"] = t2 - t1
-                        figures["epsilon_spent"] = receipts_epsilon(list(gen.receipts), gate.relation,
-                                                                    gate.metadata.delta)
+                        figures["epsilon_spent"] = receipts_epsilon(gen.receipts, gate.metadata.delta)
                         rows += [(name, e, r, k, float(v), "") for k, v in figures.items()]
                     except Exception as exc:  # noqa: BLE001 - a failed run is a result too
                         note = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500]

@@ -15,9 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from accountant.accountant import RDPAccountant
-from accountant.events import NeighbouringRelation, event_from_json
-from accountant.gate import InvalidReceipt, Receipt
+from accountant.gate import InvalidReceipt, Receipt, receipts_epsilon
 from accountant.keys import Ed25519PublicKey, key_id, load_public_key
 from accountant.verify import load_snapshot, verify_snapshot
 
@@ -94,19 +92,6 @@ class ModelAudit:
                               "event": json.loads(r.event), "cost": r.cost} for r in self.receipts]}
 
 
-def _receipts_epsilon(receipts: list[Receipt]) -> tuple[float, float]:
-    """(ε, δ) of the receipts' events composed by the accountant (not the model's own figure)."""
-    relations = {r.relation for r in receipts}
-    deltas = {r.delta for r in receipts}
-    if len(relations) != 1 or len(deltas) != 1:
-        raise InvalidReceipt("the model's receipts come from ledgers with different relations or deltas")
-    acc = RDPAccountant(NeighbouringRelation(relations.pop()))
-    for r in receipts:
-        acc.compose(event_from_json(r.event))
-    delta = deltas.pop()
-    return float(acc.get_epsilon(delta)), float(delta)
-
-
 def audit_model(path: str | os.PathLike, *, ledger_public_key: str | os.PathLike | Ed25519PublicKey | None = None,
                 ledger: str | os.PathLike | None = None,
                 officer_public_key: str | os.PathLike | Ed25519PublicKey | None = None) -> ModelAudit:
@@ -115,9 +100,9 @@ def audit_model(path: str | os.PathLike, *, ledger_public_key: str | os.PathLike
     file or export.  Raises InvalidReceipt (or ValueError for an unreadable file)."""
     model = load_model(path, device="cpu")
     receipts = list(model.receipts)
-    epsilon, delta = _receipts_epsilon(receipts)
-    audit = ModelAudit(os.fspath(path), model_kind(path), receipts, epsilon, delta,
-                       receipts[0].ledger_key_id)
+    # Computed by the accountant from the receipts' events, not taken from the model's fit.
+    audit = ModelAudit(os.fspath(path), model_kind(path), receipts, receipts_epsilon(receipts),
+                       receipts[0].delta, receipts[0].ledger_key_id)
     pinned = None
     if ledger_public_key is not None:
         pinned = ledger_public_key if isinstance(ledger_public_key, Ed25519PublicKey) else \

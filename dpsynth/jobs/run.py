@@ -23,6 +23,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from accountant.gate import receipts_epsilon  # re-exported: a run's own ε
+
 from .spec import JobError, JobSpec, load_job
 
 __all__ = ["PreparedRun", "RunResult", "prepare", "run_job", "receipts_epsilon"]
@@ -74,17 +76,6 @@ class RunResult:
     @property
     def report_path(self) -> Path:
         return self.spec.report
-
-
-def receipts_epsilon(receipts: list, relation: Any, delta: float) -> float:
-    """ε at `delta` of the events the receipts name, composed over the full RDP curve."""
-    from accountant.accountant import RDPAccountant
-    from accountant.events import event_from_json
-
-    acc = RDPAccountant(relation)
-    for r in receipts:
-        acc.compose(event_from_json(r.event))
-    return float(acc.get_epsilon(delta)) if receipts else 0.0
 
 
 # --------------------------------------------------------------------------- validation
@@ -335,7 +326,7 @@ def execute(prepared: PreparedRun, *, progress: Progress | None = None, evaluate
             utility_models=spec.models, seed=spec.seed or 0, metadata=meta))
     result = RunResult(
         spec=spec, generator=gen, receipts=receipts,
-        epsilon_run=receipts_epsilon(receipts, gate.relation, md.delta),
+        epsilon_run=receipts_epsilon(receipts, md.delta),
         epsilon_ledger=float(receipts[-1].epsilon_filter) if receipts else math.nan,
         epsilon_budget=float(md.epsilon), delta=float(md.delta), evaluation=evaluation, seconds=seconds)
     timed("report", lambda: write_run_report(result, spec.report))

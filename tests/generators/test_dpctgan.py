@@ -109,6 +109,19 @@ def test_a_plan_for_the_whole_budget_is_admitted(tmp_path):
     assert model.receipts[-1].epsilon_filter <= 2.0 + 1e-9
 
 
+def test_a_whole_budget_plan_reports_a_full_curve_epsilon_within_its_target():
+    # Adult-like: 9 categorical columns, q = 0.01, 30 epochs, the whole ε = 1 (calibrated at
+    # the filter's α*, off the plain grid: the grid alone gave 1.0000118).
+    f = RenyiFilter(1.0, 1e-6)
+    plan = make_plan(epsilon=1.0, delta=1e-6, order=f.order, max_records=50_000, epochs=30, batch_size=500,
+                     n_categorical_columns=9)
+    assert plan.epsilon_after(plan.steps) <= 1.0
+    acc = RDPAccountant()  # the plain grid: looser here, and never below the plan's figure
+    for e in plan.events:
+        acc.compose(e)
+    assert acc.get_epsilon(1e-6) >= plan.epsilon_after(plan.steps)
+
+
 # -- bad parameters ------------------------------------------------------------------------
 def test_batch_larger_than_the_data_bound(tmp_path):
     g = gate(tmp_path, max_records=100)

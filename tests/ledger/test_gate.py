@@ -65,6 +65,23 @@ def test_full_curve_epsilon_matches_independent_conversion(ledger):
     assert r.epsilon_filter >= r.epsilon_curve - 1e-12  # the fixed order can only be looser
 
 
+def test_a_dpsgd_run_filling_the_budget_has_full_curve_epsilon_within_it(tmp_path):
+    # The run is calibrated at the filter's α* (22.0 for ε = 1, δ = 1e-6), which the plain
+    # grid lacks: its neighbours gave ε = 1.0000118.  The ledger's grid holds α*, so the
+    # full-curve figure is never above the filter's for a run that fills the budget there.
+    from accountant import PoissonSubsampledGaussianEvent, calibrate_dpsgd_noise
+    from accountant.orders import DEFAULT_ORDERS
+
+    tl = make_test_gate(tmp_path, epsilon=1.0, delta=1e-6)
+    order = tl.gate.filter.order
+    assert order not in DEFAULT_ORDERS and order in tl.gate.metadata.curve_orders
+    sigma = calibrate_dpsgd_noise(1.0, 1e-6, 0.01, 3000, order=order)
+    r = tl.gate.charge(PoissonSubsampledGaussianEvent(0.01, sigma, 3000), purpose="DP-SGD", generator="external")
+    assert r.epsilon_filter == pytest.approx(1.0, abs=1e-9)
+    assert r.epsilon_curve <= r.epsilon_filter
+    assert verify_path(tl.ledger_path, ledger_public_key=tl.ledger_pub).ok
+
+
 def test_budget_exceeded_says_what_and_writes_nothing(ledger):
     ledger.gate.charge(GaussianEvent(10.0), purpose="first", generator="mst")
     before = _entries(ledger)

@@ -27,6 +27,7 @@ from accountant import PoissonSubsampledGaussianEvent, RDPAccountant, calibrate_
 from accountant.conversions import epsilon_at_order, rdp_budget_at_order
 from accountant.events import GaussianEvent
 from accountant.filter import RenyiFilter
+from accountant.orders import orders_with
 from accountant.rdp import event_rdp
 
 __all__ = ["TrainingPlan", "make_plan", "run_order", "PlanError"]
@@ -82,7 +83,7 @@ class TrainingPlan:
     def epsilon_after(self, steps_done: int) -> float:
         """Full-curve ε at δ of the counts plus the first `steps_done` DP-SGD steps
         (post-processing of public parameters: shown in the progress bar)."""
-        acc = RDPAccountant()
+        acc = RDPAccountant(orders=orders_with(self.order))
         if self.frequency_event is not None:
             acc.compose(self.frequency_event)
         if steps_done > 0:
