@@ -142,6 +142,27 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def fit_and_sample(model, fit, gate, n: int) -> tuple[dict, object]:
+    """Time `fit()` (wall, CPU, load around it), sample n rows, read the run's spend from its
+    ledger; returns (figures, synthetic table)."""
+    load_before = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    fit()
+    fit_s, fit_cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    load_after = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    synthetic = model.sample(n)
+    figures = {
+        "fit_seconds": fit_s, "fit_cpu_seconds": fit_cpu, "load_average_1min": [load_before, load_after],
+        "sample_seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb(),
+        # The ledger's ε after the run's last charge (fresh ledger per run), and its filter's.
+        "epsilon_spent": model.receipts[-1].epsilon_curve,
+        "epsilon_spent_filter": gate.filter.epsilon_spent(gate.spent_costs()),
+        "ledger_charges": len(gate.spent_costs()),
+    }
+    return figures, synthetic
+
+
 def run_one(epsilon: float, epochs: int, batch_size: int, threads: int, device: str) -> dict:
     """Fit, sample, score one ε (called in a subprocess)."""
     sys.path.insert(0, str(REPO))
@@ -156,27 +177,16 @@ def run_one(epsilon: float, epochs: int, batch_size: int, threads: int, device: 
     with tempfile.TemporaryDirectory() as tmp:
         gate = make_test_gate(tmp, epsilon=epsilon, delta=DELTA, max_records=MAX_RECORDS).gate
         model = DPCTGAN(epsilon=epsilon, epochs=epochs, batch_size=batch_size, device=device, progress=True)
-        load_before = os.getloadavg()[0]
-        t0, c0 = time.perf_counter(), cpu_seconds()
-        model.fit(FrameAccess(train, schema()), gate)
-        fit_s, fit_cpu = time.perf_counter() - t0, cpu_seconds() - c0
-        load_after = os.getloadavg()[0]
-        t0 = time.perf_counter()
-        synthetic = model.sample(len(train))
-        sample_s = time.perf_counter() - t0
-        rss = peak_rss_mb()
-        ledger_curve = model.receipts[-1].epsilon_curve       # the ledger's ε after the run's last charge
-        ledger_filter = gate.filter.epsilon_spent(gate.spent_costs())
-        charges = len(gate.spent_costs())
+        figures, synthetic = fit_and_sample(model, lambda: model.fit(FrameAccess(train, schema()), gate), gate,
+                                            len(train))
     plan = model.plan
     return {
         "system": "dpsynth DPCTGAN", "epsilon_target": epsilon, "delta": DELTA, "epochs": epochs,
         "batch_size": batch_size, "max_records": MAX_RECORDS, "steps": plan.steps,
         "sampling_rate": plan.sampling_rate, "noise_multiplier": plan.noise_multiplier,
-        "frequency_noise_multiplier": plan.frequency_noise_multiplier, "ledger_charges": charges,
-        "fit_seconds": fit_s, "seconds_per_epoch": fit_s / epochs, "cpu_seconds_per_epoch": fit_cpu / epochs,
-        "load_average_1min": [load_before, load_after], "sample_seconds": sample_s,
-        "peak_rss_mb": rss, "epsilon_spent": ledger_curve, "epsilon_spent_filter": ledger_filter,
+        "frequency_noise_multiplier": plan.frequency_noise_multiplier, **figures,
+        "seconds_per_epoch": figures["fit_seconds"] / epochs,
+        "cpu_seconds_per_epoch": figures["fit_cpu_seconds"] / epochs,
         "final_losses": list(model.log.epoch_losses[-1]), "threads": threads, "device": str(model.device),
         "tstr": tstr(synthetic, test),
     }
@@ -201,25 +211,11 @@ def run_marginal(method: str, epsilon: float, threads: int, aim: dict) -> dict:
         gate = make_test_gate(tmp, epsilon=epsilon, delta=DELTA, max_records=MAX_RECORDS).gate
         table = PrivateTable(train, marginal_schema(), gate)   # real (CSPRNG) noise
         model = (AIM if method == "aim" else MST)(epsilon=epsilon, **kwargs)
-        load_before = os.getloadavg()[0]
-        t0, c0 = time.perf_counter(), cpu_seconds()
-        model.fit(table)
-        fit_s, fit_cpu = time.perf_counter() - t0, cpu_seconds() - c0
-        load_after = os.getloadavg()[0]
-        t0 = time.perf_counter()
-        synthetic = model.sample(len(train))
-        sample_s = time.perf_counter() - t0
-        rss = peak_rss_mb()
-        ledger_curve = model.receipts[-1].epsilon_curve
-        ledger_filter = gate.filter.epsilon_spent(gate.spent_costs())
-        charges = len(gate.spent_costs())
+        figures, synthetic = fit_and_sample(model, lambda: model.fit(table), gate, len(train))
     return {
         "system": f"dpsynth {method.upper()}", "epsilon_target": epsilon, "delta": DELTA,
         "max_records": MAX_RECORDS, "settings": {k: v for k, v in kwargs.items()}, "bins": BINS,
-        "ledger_charges": charges, "fit_seconds": fit_s, "fit_cpu_seconds": fit_cpu,
-        "load_average_1min": [load_before, load_after], "sample_seconds": sample_s, "peak_rss_mb": rss,
-        "epsilon_spent": ledger_curve, "epsilon_spent_filter": ledger_filter,
-        "epsilon_spent_receipts": model.epsilon_spent(), "threads": threads,
+        **figures, "epsilon_spent_receipts": model.epsilon_spent(), "threads": threads,
         "fit_log": {k: v for k, v in getattr(model, "fit_log", {}).items() if isinstance(v, (int, float, str))},
         "tstr": tstr(synthetic, test),
     }

@@ -62,7 +62,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 BENCH = REPO / "benchmarks"
 if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+    # Appended, not prepended: benchmarks/accountant.py must not shadow the accountant package.
+    sys.path.append(str(BENCH))
 
 DEFAULT_DATASET = "adult_hd"
 DATASETS = ("adult_hd", "titanic_hd", "salary_hd", "nltcs")
