@@ -23,14 +23,14 @@ from .events import (
     event_from_json,
 )
 from .filter import RenyiFilter
-from .gate import BudgetExceeded, Gate, Receipt
+from .gate import BudgetExceeded, Gate, InsecureModeWarning, LedgerIntegrityError, Receipt, init_ledger
 from .orders import DEFAULT_ORDERS
 from .rdp import event_delta, event_rdp, event_rho
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Gate", "Receipt", "BudgetExceeded",
+    "Gate", "Receipt", "BudgetExceeded", "LedgerIntegrityError", "InsecureModeWarning", "init_ledger",
     "RDPAccountant", "GridEdgeWarning", "RenyiFilter", "DEFAULT_ORDERS",
     "calibrate_dpsgd_noise", "gaussian_sigma", "analytic_gaussian_sigma",
     "rdp_epsilon", "rdp_delta", "zcdp_epsilon", "zcdp_delta", "zcdp_rho",

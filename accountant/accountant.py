@@ -45,6 +45,18 @@ class RDPAccountant:
         self._delta_terms: list[float] = []
         self.events: list[DpEvent] = []
 
+    def copy(self) -> "RDPAccountant":
+        """An independent accountant with the same events (events are immutable: no deep copy)."""
+        other = RDPAccountant.__new__(RDPAccountant)
+        other.relation = self.relation
+        other.orders = self.orders
+        other._rho_terms = list(self._rho_terms)
+        other._other = self._other.copy()
+        other._has_other = self._has_other
+        other._delta_terms = list(self._delta_terms)
+        other.events = list(self.events)
+        return other
+
     def compose(self, event: DpEvent, count: int = 1) -> "RDPAccountant":
         """Add `count` runs of `event` (chosen before or after seeing earlier outputs
         — RDP composition of fixed-parameter mechanisms holds under adaptivity)."""

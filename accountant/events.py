@@ -34,6 +34,8 @@ __all__ = [
     "event_from_dict",
     "event_from_json",
     "canonical_json",
+    "MAX_NESTING",
+    "MAX_LEAVES",
 ]
 
 
@@ -81,6 +83,18 @@ def _relation(cls_name: str, value: Any) -> NeighbouringRelation:
 
 
 _REGISTRY: dict[str, type["DpEvent"]] = {}
+
+#: How deeply composed / self-composed events may nest.  Every interpretation of an
+#: event (its RDP curve, its JSON, its leaves) recurses through the nesting, so an
+#: unbounded depth would let one accepted event make every later read of the ledger
+#: fail with RecursionError.  Real compositions are one or two levels deep.
+MAX_NESTING = 16
+#: How many atomic events one composed event may hold (a bound on the work of reading it).
+MAX_LEAVES = 10_000
+
+
+def _nesting(event: "DpEvent") -> int:
+    return getattr(event, "_depth", 0)
 
 
 @dataclass(frozen=True)
@@ -283,6 +297,7 @@ class ComposedEvent(DpEvent):
                 "ComposedEvent mixes neighbouring relations "
                 f"{sorted(r.value for r in relations)}; compose events of one relation"
             )
+        _check_size(self, events)
         object.__setattr__(self, "events", events)
 
     @property
@@ -315,6 +330,7 @@ class SelfComposedEvent(DpEvent):
         if not isinstance(self.event, DpEvent):
             raise TypeError(f"SelfComposedEvent.event must be a DpEvent, got {type(self.event).__name__}")
         super().__post_init__()
+        _check_size(self, (self.event,))
 
     @property
     def relation(self) -> NeighbouringRelation:  # type: ignore[override]
@@ -333,6 +349,35 @@ class SelfComposedEvent(DpEvent):
         return tuple((e, m * self.count) for e, m in self.event.leaves())
 
 
+def _check_size(event: DpEvent, children: tuple[DpEvent, ...]) -> None:
+    """Refuse nesting deeper than MAX_NESTING or more than MAX_LEAVES atomic events."""
+    depth = 1 + max(_nesting(c) for c in children)
+    if depth > MAX_NESTING:
+        raise ValueError(f"events nest {depth} levels deep; at most {MAX_NESTING} are accepted "
+                         "(flatten the composition)")
+    leaves = sum(getattr(c, "_leaf_count", 1) for c in children)
+    if leaves > MAX_LEAVES:
+        raise ValueError(f"a composed event may hold at most {MAX_LEAVES} atomic events, got {leaves} "
+                         "(use SelfComposedEvent for repeats)")
+    object.__setattr__(event, "_depth", depth)
+    object.__setattr__(event, "_leaf_count", leaves)
+
+
+def _json_depth(data: Any, limit: int) -> int:
+    """Nesting depth of parsed JSON, iteratively (never recursing), stopping past `limit`."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, Mapping):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node)
+    return deepest
+
+
 def event_from_dict(data: Mapping[str, Any]) -> DpEvent:
     """Inverse of `DpEvent.to_dict`; rejects unknown types and fields."""
     if not isinstance(data, Mapping):
@@ -346,8 +391,13 @@ def event_from_dict(data: Mapping[str, Any]) -> DpEvent:
 
 def event_from_json(text: str) -> DpEvent:
     """Parse an event from JSON (canonical or not)."""
+    if not isinstance(text, str):
+        raise TypeError(f"an event's JSON must be a string, got {type(text).__name__}")
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"event JSON does not parse: {exc}") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"event JSON does not parse: {type(exc).__name__}") from None
+    # Each event level is two JSON levels (an object and its list of events).
+    if _json_depth(data, 2 * MAX_NESTING + 2) > 2 * MAX_NESTING + 2:
+        raise ValueError(f"event JSON nests deeper than {MAX_NESTING} composed events")
     return event_from_dict(data)

@@ -34,11 +34,11 @@ def delta_costs(entries: Iterable[Entry]) -> list[float]:
     from .events import event_from_json
     from .rdp import event_delta
 
-    return [event_delta(event_from_json(e.event)) for e in entries]
+    return [event_delta(event_from_json(e.event)) if e.kind == "charge" else 0.0 for e in entries]
 
 
 def to_jsonl(snapshot: LedgerSnapshot) -> str:
-    lines = [canonical_json({"record": "metadata", **snapshot.metadata.body()})]
+    lines = [canonical_json({"record": "metadata", **snapshot.metadata.to_dict()})]
     lines += [canonical_json({"record": "entry", **e.to_dict()}) for e in snapshot.entries]
     lines.append(canonical_json({"record": "head", **snapshot.head.to_dict()}))
     return "\n".join(lines) + "\n"
@@ -91,7 +91,8 @@ def read_jsonl(path: str | os.PathLike):
 
 
 CSV_COLUMNS = [
-    "sequence", "timestamp", "actor", "purpose", "generator", "run_id", "noise_source", "insecure",
+    "sequence", "timestamp", "kind", "refs", "commitment", "actor", "purpose", "generator", "run_id", "noise_source",
+    "insecure", "code_sha256", "ledger_id",
     "event", "cost", "rho", "filter_total", "filter_budget", "filter_order", "epsilon_filter",
     "epsilon_curve", "delta", "dataset_fingerprint", "parameters", "policy_sha256", "prev_hash",
     "entry_hash", "ledger_key_id", "signature", "delta_cost", "delta_spent",
@@ -108,12 +109,13 @@ def to_csv(snapshot: LedgerSnapshot) -> str:
     w.writerow(CSV_COLUMNS)
     deltas = delta_costs(snapshot.entries)
     for i, e in enumerate(snapshot.entries):
-        d = e.to_dict()
+        d = {"kind": "charge", "refs": None, "commitment": None, "code_sha256": None, "ledger_id": None,
+             **e.to_dict()}
         d["delta_cost"], d["delta_spent"] = deltas[i], sum_up(deltas[: i + 1])
         row = []
         for c in CSV_COLUMNS:
             v = d[c]
-            if isinstance(v, dict):
+            if isinstance(v, (dict, list)):
                 v = canonical_json(v)
             elif isinstance(v, float):
                 v = repr(v)
@@ -128,6 +130,8 @@ def spend_by(entries: Iterable[Entry], key: str) -> dict[str, dict[str, Any]]:
     """Entries, filter cost (fsum) and share of the budget, grouped by an entry field."""
     groups: dict[str, list[Entry]] = defaultdict(list)
     for e in entries:
+        if e.kind != "charge":
+            continue
         groups[str(getattr(e, key) if getattr(e, key) is not None else "(none)")].append(e)
     out = {}
     for name, es in sorted(groups.items()):

@@ -108,9 +108,18 @@ class RenyiFilter:
         return math.fsum(costs)
 
     def admits(self, costs: Sequence[float], new_cost: float) -> bool:
-        if not (new_cost >= 0) or math.isnan(new_cost):
-            raise ValueError(f"a cost must be >= 0, got {new_cost!r}")
-        return math.fsum([*costs, new_cost]) <= self.budget
+        """True iff the exact (rational) sum of the costs, the new one included, is <= B.
+
+        Exact, not a rounded sum: after the budget is used up, a cost below half an ulp of
+        B (a subnormal ρ, say) would vanish in a rounded sum and be admitted for free."""
+        if not (new_cost >= 0) or math.isnan(new_cost) or math.isinf(new_cost):
+            raise ValueError(f"a cost must be a finite number >= 0, got {new_cost!r}")
+        return self.exceeds(costs, new_cost) is False
+
+    def exceeds(self, costs: Sequence[float], new_cost: float = 0.0) -> bool:
+        """True iff the exact sum of the costs (and `new_cost`) is above the budget B."""
+        exact = sum((Fraction(c) for c in costs), Fraction(new_cost))
+        return exact > Fraction(self.budget)
 
     def remaining(self, costs: Sequence[float]) -> float:
         """RDP at α* still available."""

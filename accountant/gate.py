@@ -7,24 +7,44 @@ writes a hash-chained, Ed25519-signed ledger entry in one exclusive
 transaction, and only after the commit returns a `Receipt`.  Over budget, it
 raises `BudgetExceeded` and writes nothing.  See proofs/filter.md for why
 this is sound under adaptive choice of runs and under concurrent processes.
+
+What the gate reads it verifies first (proofs/threat_model.md): on opening and
+inside every transaction it re-reads the entries it has not seen, checks each
+one's hash, chain link, signature and recomputed cost (`ledger.chain`), checks
+the signed head, that the file is still the one it opened, and that this
+machine never saw the ledger further along (`witness`).  Any failure keeps the
+gate shut: a ledger without a key cannot be cut, rewritten or swapped under it.
+
+Beside charges the gate writes three kinds of zero-cost entries:
+`open` / `release` (a charge's output left the table; the release commits to
+its SHA-256, and a charge is released once) and `seal` (a fitted model's state
+digest, paid for by released charges).
 """
 
 from __future__ import annotations
 
-import copy
 import getpass
 import math
 import os
 import warnings
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .accountant import RDPAccountant
 from .conversions import epsilon_at_order
-from .events import ComposedEvent, DpEvent, NeighbouringRelation, event_from_json
+from .errors import (
+    BudgetExceeded,
+    DatasetMismatch,
+    InsecureModeWarning,
+    InvalidReceipt,
+    LedgerIntegrityError,
+    PolicyViolation,
+    RunCapExceeded,
+)
+from .events import ComposedEvent, DpEvent, NeighbouringRelation
 from .filter import RenyiFilter
 from .fingerprint import fingerprints_match
+from .genesis import genesis_is_signed_by, init_ledger
 from .keys import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
@@ -32,35 +52,18 @@ from .keys import (
     load_private_key,
     load_public_key,
     public_key_from_pem,
-    public_key_pem,
     sign,
     signature_is_valid,
 )
-from .ledger.entry import (
-    ENTRY_PURPOSE,
-    FORMAT,
-    HEAD_PURPOSE,
-    NOISE_SOURCES,
-    Entry,
-    Head,
-    LedgerMetadata,
-    coarse_timestamp,
-)
+from .ledger.chain import ChainState, is_sha256_hex
+from .ledger.entry import ENTRY_PURPOSE, HEAD_PURPOSE, NOISE_SOURCES, Entry, Head, LedgerMetadata, coarse_timestamp
 from .ledger.hashing import normalise_json_value
 from .ledger.sqlite import SQLiteLedgerStore
 from .ledger.store import LedgerStore
-from .orders import orders_with
-from .policy import (
-    Policy,
-    PolicyError,
-    PolicySignature,
-    parse_policy,
-    policy_hash,
-    read_signature,
-    signature_path_for,
-    verify_policy_signature,
-)
+from .policy import Policy, PolicyError, PolicySignature, parse_policy, policy_hash, verify_policy_signature
 from .rdp import event_rdp, split, sum_up
+from .receipt import Receipt, full_curve_epsilon, receipts_epsilon
+from .witness import Witness
 
 __all__ = [
     "Gate",
@@ -71,121 +74,13 @@ __all__ = [
     "InvalidReceipt",
     "DatasetMismatch",
     "LedgerIntegrityError",
+    "InsecureModeWarning",
     "init_ledger",
     "receipts_epsilon",
     "filter_for",
     "run_filter_for",
     "full_curve_epsilon",
 ]
-
-
-class PolicyViolation(ValueError):
-    """The charge breaks a rule of the policy (relation, generator, noise source…)."""
-
-
-class BudgetExceeded(RuntimeError):
-    """The charge would take the spend over the budget; nothing was written."""
-
-    def __init__(self, message: str, *, requested: float, remaining: float, budget: float, order: float,
-                 epsilon_spent: float, epsilon_budget: float, delta: float, delta_requested: float = 0.0,
-                 delta_remaining: float = 0.0, delta_reserve: float = 0.0) -> None:
-        super().__init__(message)
-        self.delta_requested = delta_requested
-        self.delta_remaining = delta_remaining
-        self.delta_reserve = delta_reserve
-        self.requested = requested
-        self.remaining = remaining
-        self.budget = budget
-        self.order = order
-        self.epsilon_spent = epsilon_spent
-        self.epsilon_budget = epsilon_budget
-        self.delta = delta
-
-
-class RunCapExceeded(BudgetExceeded):
-    """The charge would take one run over the policy's per-run cap; nothing was written."""
-
-
-class InvalidReceipt(ValueError):
-    """A receipt does not verify (bad signature, unknown entry, other dataset)."""
-
-
-class DatasetMismatch(ValueError):
-    """The table's fingerprint differs from the one the policy governs."""
-
-
-class LedgerIntegrityError(RuntimeError):
-    """The stored ledger is inconsistent with itself (tampered or corrupt); the gate stays shut."""
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """Proof that a charge was recorded: returned only after the entry is committed.
-
-    It carries every field of its ledger entry, so the signed `entry_hash` binds all of
-    them: an offline check recomputes the hash from the receipt's own fields, and a
-    receipt whose event, cost or ε was edited no longer verifies."""
-
-    sequence: int
-    entry_hash: str
-    signature: str
-    ledger_key_id: str | None
-    dataset_fingerprint: str
-    policy_sha256: str
-    timestamp: str
-    purpose: str
-    generator: str | None
-    run_id: str | None
-    event: str
-    cost: float
-    filter_total: float
-    epsilon_filter: float
-    epsilon_curve: float
-    insecure: bool
-    actor: str
-    parameters: dict
-    relation: str
-    noise_source: str
-    filter_order: float
-    rho: float
-    curve: list
-    filter_budget: float
-    delta: float
-    prev_hash: str
-
-    __hash__ = None  # type: ignore[assignment]  # dict and list fields
-
-    @classmethod
-    def of_entry(cls, entry: Entry) -> "Receipt":
-        return cls(**entry.to_dict())
-
-    def entry(self) -> Entry:
-        """The ledger entry this receipt is a copy of."""
-        return Entry(**asdict(self))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Receipt":
-        names = set(cls.__dataclass_fields__)
-        if not isinstance(data, Mapping) or set(data) != names:
-            raise InvalidReceipt(f"a receipt must have exactly the fields {sorted(names)}")
-        return cls(**dict(data))
-
-    def verify(self, public_key: Ed25519PublicKey) -> None:
-        """Check the ledger's signature over the entry hash; raises InvalidReceipt."""
-        if self.insecure or not self.signature:
-            raise InvalidReceipt(f"receipt #{self.sequence} is unsigned (insecure development mode)")
-        if self.entry().compute_hash() != self.entry_hash:
-            raise InvalidReceipt(f"receipt #{self.sequence}: its fields do not hash to its entry_hash "
-                                 "(the receipt was altered)")
-        if self.ledger_key_id != key_id(public_key):
-            raise InvalidReceipt(
-                f"receipt #{self.sequence} was signed by {self.ledger_key_id}, not by {key_id(public_key)}"
-            )
-        if not signature_is_valid(public_key, ENTRY_PURPOSE, self.entry_hash.encode(), self.signature):
-            raise InvalidReceipt(f"receipt #{self.sequence}: signature does not verify")
 
 
 def filter_for(metadata: LedgerMetadata, policy: Policy | None = None) -> RenyiFilter:
@@ -203,107 +98,6 @@ def run_filter_for(policy: Policy) -> RenyiFilter | None:
     if policy.max_epsilon_per_run is None:
         return None
     return RenyiFilter(policy.max_epsilon_per_run, policy.delta, delta_reserve=policy.delta_reserve)
-
-
-def receipts_epsilon(receipts: Sequence[Receipt], delta: float | None = None) -> float:
-    """ε at `delta` (default: their policy's δ) of the events the receipts name, composed
-    over the full RDP curve on the ledger's grid plus its filter order (see `orders_with`).
-
-    This is what those charges cost as a run of their own; the ledger's filter figure is
-    what they cost against the adaptive budget."""
-    receipts = list(receipts)
-    if not receipts:
-        return 0.0
-    relations = {r.relation for r in receipts}
-    deltas = {r.delta for r in receipts}
-    if len(relations) != 1 or len(deltas) != 1:
-        raise InvalidReceipt("the receipts come from ledgers with different neighbouring relations or deltas")
-    accountant = RDPAccountant(NeighbouringRelation(relations.pop()),
-                               orders=orders_with(*{r.filter_order for r in receipts}))
-    for r in receipts:
-        accountant.compose(event_from_json(r.event))
-    return full_curve_epsilon(accountant, deltas.pop() if delta is None else delta)
-
-
-def full_curve_epsilon(accountant: RDPAccountant, delta: float) -> float:
-    """ε from the whole RDP curve (tight if the runs had been fixed in advance)."""
-    if not accountant.events:
-        return 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(accountant.get_epsilon(delta))
-
-
-def init_ledger(
-    path: str | os.PathLike,
-    policy_path: str | os.PathLike,
-    *,
-    officer_public_key: str | os.PathLike | Ed25519PublicKey | None,
-    ledger_key: str | os.PathLike | Ed25519PrivateKey | None,
-    signature_path: str | os.PathLike | None = None,
-    insecure: bool = False,
-    store: LedgerStore | None = None,
-) -> LedgerMetadata:
-    """Create a ledger governed by a signed policy.
-
-    Verifies the policy's signature with the officer's public key, pins the
-    filter order, and records the policy text, both public keys and the filter
-    in the ledger's metadata.  With `insecure=True` (development only) an
-    unsigned policy and a missing ledger key are accepted and the ledger is
-    marked insecure for ever.
-    """
-    raw = Path(policy_path).read_bytes()
-    try:
-        policy = parse_policy(raw)
-    except PolicyError as exc:
-        raise PolicyError(f"{policy_path}: {exc}") from None
-    sig: PolicySignature | None = None
-    officer: Ed25519PublicKey | None = None
-    if officer_public_key is not None:
-        officer = officer_public_key if isinstance(officer_public_key, Ed25519PublicKey) else load_public_key(
-            officer_public_key)
-    sig_path = Path(signature_path) if signature_path is not None else signature_path_for(policy_path)
-    if sig_path.exists():
-        sig = read_signature(sig_path)
-    if not insecure:
-        if officer is None:
-            raise PolicyError("the officer's public key is required (it verifies the policy signature)")
-        if sig is None:
-            raise PolicyError(f"{policy_path} is not signed (no {sig_path}); run `dpsynth policy sign`")
-        verify_policy_signature(raw, sig, officer)
-        if ledger_key is None:
-            raise PolicyError("the ledger's private key is required to sign entries")
-    elif sig is not None and officer is not None:
-        verify_policy_signature(raw, sig, officer)
-    lkey = _private(ledger_key)
-    filt = RenyiFilter(policy.epsilon, policy.delta, order=policy.order, delta_reserve=policy.delta_reserve)
-    metadata = LedgerMetadata(
-        format=FORMAT,
-        created=coarse_timestamp(),
-        policy_toml=raw.decode("utf-8"),
-        policy_sha256=policy_hash(raw),
-        policy_signature=None if sig is None else sig.to_dict(),
-        officer_public_key=None if officer is None else public_key_pem(officer),
-        officer_key_id=None if officer is None else key_id(officer),
-        ledger_public_key=None if lkey is None else public_key_pem(lkey),
-        ledger_key_id=None if lkey is None else key_id(lkey),
-        dataset_fingerprint=policy.dataset_fingerprint,
-        relation=policy.relation.value,
-        epsilon=policy.epsilon,
-        delta=policy.delta,
-        filter_order=filt.order,
-        filter_budget=filt.budget,
-        # The filter's α* joins the grid: a run filling the budget at α* then also has a
-        # full-curve ε at most the filter's (older ledgers keep the plain grid they recorded).
-        curve_orders=[float(a) for a in orders_with(filt.order)],
-        insecure=bool(insecure),
-    )
-    head = Head(sequence=0, entry_hash=metadata.hash,
-                signature="" if (insecure or lkey is None) else sign(lkey, HEAD_PURPOSE,
-                                                                     f"0:{metadata.hash}".encode()))
-    store = store if store is not None else SQLiteLedgerStore(path)
-    store.initialise(metadata, head)
-    return metadata
 
 
 def _private(key: str | os.PathLike | Ed25519PrivateKey | None) -> Ed25519PrivateKey | None:
@@ -324,6 +118,16 @@ def _as_event(events: DpEvent | Sequence[DpEvent]) -> DpEvent:
     return items[0] if len(items) == 1 else ComposedEvent(items)
 
 
+def _text(value: Any, name: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise PolicyViolation(f"{name} must be a non-empty string{' or None' if optional else ''}")
+    if len(value) > 1000:
+        raise PolicyViolation(f"{name} is longer than 1000 characters")
+    return value.strip()
+
+
 class Gate:
     """The only way to spend privacy budget on a dataset.
 
@@ -332,17 +136,31 @@ class Gate:
     """
 
     def __init__(self, store: LedgerStore, *, ledger_key: Ed25519PrivateKey | None, insecure: bool = False,
-                 officer_public_key: Ed25519PublicKey | None = None) -> None:
+                 officer_public_key: Ed25519PublicKey | None = None, witness: Witness | None = None) -> None:
         self._store = store
-        self.metadata = store.metadata()
+        md = store.metadata()
+        self.metadata = md
         self.insecure = bool(insecure)
-        md = self.metadata
+        if md.is_legacy:
+            raise LedgerIntegrityError(
+                f"this is a {md.format} ledger: it still verifies (`dpsynth ledger verify`), but charging needs "
+                "a ledger with an officer-signed genesis; the officer creates one with `dpsynth ledger init`")
         if md.insecure and not self.insecure:
             raise PolicyError("this ledger was created in insecure development mode; open it with insecure=True")
+        if self.insecure and not md.insecure:
+            raise PolicyError("this ledger was created secure: insecure development mode cannot be switched on "
+                              "for it (its entries are always signed)")
+        if self.insecure:
+            warnings.warn("INSECURE DEVELOPMENT MODE: this ledger's entries are unsigned and prove nothing",
+                          InsecureModeWarning, stacklevel=2)
         raw = md.policy_toml.encode("utf-8")
         if policy_hash(raw) != md.policy_sha256:
             raise LedgerIntegrityError("the ledger's policy text does not match its recorded hash")
         self.policy = parse_policy(raw)
+        if self.policy.ledger_id is not None and self.policy.ledger_id != md.ledger_id:
+            raise LedgerIntegrityError(f"the policy governs ledger {self.policy.ledger_id}, but this ledger is "
+                                       f"{md.ledger_id}")
+        self._verifying_key: Ed25519PublicKey | None = None
         if not self.insecure:
             if md.officer_public_key is None or md.policy_signature is None:
                 raise PolicyError("the ledger's policy is unsigned")
@@ -350,37 +168,50 @@ class Gate:
             if officer_public_key is not None and key_id(officer_public_key) != key_id(officer):
                 raise PolicyError("the ledger's officer key is not the officer key you trust")
             verify_policy_signature(raw, PolicySignature.from_dict(md.policy_signature), officer)
+            if not genesis_is_signed_by(md, officer):
+                raise LedgerIntegrityError("the ledger's genesis is not signed by its officer: it was not "
+                                           "created by `dpsynth ledger init` with the officer's key")
             if ledger_key is None:
                 raise PolicyError("the ledger's private key is required to sign entries (or use insecure mode)")
-            if md.ledger_key_id != key_id(ledger_key):
+            if md.ledger_key_id != key_id(ledger_key) or md.ledger_public_key is None:
                 raise PolicyError(
                     f"the ledger key given ({key_id(ledger_key)}) is not this ledger's key ({md.ledger_key_id})"
                 )
+            self._verifying_key = public_key_from_pem(md.ledger_public_key)
+            if key_id(self._verifying_key) != md.ledger_key_id:
+                raise LedgerIntegrityError("the genesis' ledger key id does not match its ledger public key")
         self._key = None if self.insecure else ledger_key
         self.filter = filter_for(md, self.policy)
         if self.filter.budget != md.filter_budget:
             raise LedgerIntegrityError("the ledger's recorded filter budget does not match its policy")
         self.run_filter = run_filter_for(self.policy)
         self._orders = list(md.curve_orders)
-        # Cache of what has been read from the append-only store (entries never change).
-        self._seen = 0
-        self._last: Entry | None = None
-        self._costs: list[float] = []
-        self._delta_costs: list[float] = []
-        self._run_events: dict[str, list[DpEvent]] = {}
-        self._accountant = RDPAccountant(self.relation, orders=md.curve_orders)
+        self._genesis_hash = md.hash
+        self._state = ChainState(md, self.policy, self.filter, self.run_filter, self._verifying_key, thorough=False)
+        self._witness = witness if witness is not None else Witness()
+        self._witness.check(md.ledger_id, self._genesis_hash, lambda: store.tip()[0].sequence, store.entry)
+        snapshot = store.snapshot()
+        self._catch_up(list(snapshot.entries))
+        self._check_head(snapshot.head)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | os.PathLike, *, ledger_key: str | os.PathLike | Ed25519PrivateKey | None = None,
              insecure: bool = False, officer_public_key: str | os.PathLike | Ed25519PublicKey | None = None,
-             ) -> "Gate":
-        """Open the SQLite ledger at `path` for charging."""
+             witness: Witness | str | os.PathLike | None = None) -> "Gate":
+        """Open the SQLite ledger at `path` for charging (verifying all of it first)."""
         officer = officer_public_key
         if officer is not None and not isinstance(officer, Ed25519PublicKey):
             officer = load_public_key(officer)
-        return cls(SQLiteLedgerStore(path), ledger_key=_private(ledger_key), insecure=insecure,
-                   officer_public_key=officer)
+        if witness is not None and not isinstance(witness, Witness):
+            witness = Witness(witness)
+        store = SQLiteLedgerStore(path)
+        try:
+            return cls(store, ledger_key=_private(ledger_key), insecure=insecure, officer_public_key=officer,
+                       witness=witness)
+        except BaseException:
+            store.close()
+            raise
 
     @classmethod
     def for_testing(cls, epsilon: float = 1.0, delta: float = 1e-6, relation=NeighbouringRelation.ADD_OR_REMOVE_ONE,
@@ -403,21 +234,33 @@ class Gate:
         return self.policy.dataset_fingerprint
 
     @property
+    def ledger_id(self) -> str:
+        return self.metadata.ledger_id
+
+    @property
     def ledger_public_key(self) -> Ed25519PublicKey | None:
-        pem = self.metadata.ledger_public_key
-        return None if pem is None else public_key_from_pem(pem)
+        """The key this ledger's entries are signed with (checked against the private key
+        the gate was opened with, and named in the officer-signed genesis)."""
+        return self._verifying_key
 
     def check_dataset(self, fingerprint: str) -> None:
         """Raise DatasetMismatch unless `fingerprint` is the governed dataset's."""
-        if not fingerprints_match(fingerprint, self.dataset_fingerprint):
+        if not isinstance(fingerprint, str) or not fingerprints_match(fingerprint, self.dataset_fingerprint):
             raise DatasetMismatch(
                 f"this table is not the dataset the policy governs ({self.policy.dataset_name!r}): "
                 "its keyed fingerprint differs"
             )
 
+    def _sync(self) -> None:
+        """Read (and verify) what other processes appended since the last read."""
+        with self._store.exclusive() as tx:
+            self._catch_up(tx.entries_after(self._state.count))
+            self._check_head(tx.head())
+
     def spent_costs(self) -> list[float]:
-        """The filter costs of every entry, in order (a fresh read)."""
-        return [e.cost for e in self._store.snapshot().entries]
+        """The filter costs of every charge, in order (a fresh, verified read)."""
+        self._sync()
+        return list(self._state.costs)
 
     def remaining_rho(self) -> float:
         """The largest ρ a zCDP event may still cost and be admitted by the total budget
@@ -429,8 +272,9 @@ class Gate:
         return self.filter.remaining(self.spent_costs())
 
     def spent_delta_costs(self) -> list[float]:
-        """The approximation δ of every entry, in order, recomputed from the entries' events."""
-        return [self.filter.delta_cost(event_from_json(e.event)) for e in self._store.snapshot().entries]
+        """The approximation δ of every charge, in order, recomputed from the entries' events."""
+        self._sync()
+        return list(self._state.delta_costs)
 
     def delta_spent(self) -> float:
         """Σδ of the approximation parts charged so far (exact sum), paid from delta_reserve."""
@@ -440,18 +284,46 @@ class Gate:
         """δ still available in the policy's delta_reserve."""
         return self.filter.remaining_delta(self.spent_delta_costs())
 
-    # -- charging -------------------------------------------------------------------------
+    # -- reading the chain ----------------------------------------------------------------
+    def _catch_up(self, new_entries: Sequence[Entry]) -> None:
+        state = self._state
+        for e in new_entries:
+            problems = state.apply(e)
+            if problems:
+                raise LedgerIntegrityError(f"ledger entry #{state.count}: {problems[0]}; run `dpsynth ledger "
+                                           "verify`; the gate stays shut")
+
+    def _check_head(self, head: Head) -> None:
+        state = self._state
+        last_hash = state.last.entry_hash if state.last is not None else self._genesis_hash
+        if head.sequence != state.count or head.entry_hash != last_hash:
+            raise LedgerIntegrityError("the ledger head does not match its last entry (the ledger was cut short "
+                                       "or rewritten); the gate stays shut")
+        if state.count and self._verifying_key is not None and not signature_is_valid(
+                self._verifying_key, HEAD_PURPOSE, head.message(), head.signature):
+            raise LedgerIntegrityError("the ledger head's signature does not verify (the ledger was cut short or "
+                                       "rewritten without the ledger key); the gate stays shut")
+        if self.metadata.ledger_id is not None:
+            self._witness.record(self.metadata.ledger_id, self._genesis_hash, head.sequence, head.entry_hash)
+
+    def _begin(self, tx: Any) -> None:
+        """Inside an exclusive transaction: the same ledger, verified up to its head."""
+        if tx.metadata.hash != self._genesis_hash:
+            raise LedgerIntegrityError("the ledger file now holds another ledger (its genesis changed); the gate "
+                                       "stays shut")
+        self._catch_up(tx.entries_after(self._state.count))
+        self._check_head(tx.head())
+
+    # -- writing ----------------------------------------------------------------------------
     def _validate(self, event: DpEvent, purpose: str, generator: str | None, noise_source: str) -> None:
-        if not isinstance(purpose, str) or not purpose.strip():
-            raise PolicyViolation("purpose must be a non-empty string saying why privacy is spent")
+        _text(purpose, "purpose")
         for leaf, _ in event.leaves():
             if leaf.relation is not self.relation:
                 raise PolicyViolation(
                     f"event {leaf.kind} was analysed under {leaf.relation.value}, but the policy's relation "
                     f"is {self.relation.value}"
                 )
-        if generator is not None and (not isinstance(generator, str) or not generator.strip()):
-            raise PolicyViolation("generator must be a non-empty name or None")
+        _text(generator, "generator", optional=True)
         if not self.policy.allows_generator(generator):
             raise PolicyViolation(
                 f"generator {generator!r} is not allowed by the policy (allowed: {', '.join(self.policy.generators)})"
@@ -461,19 +333,44 @@ class Gate:
         if noise_source == "seeded-test" and not self.policy.allow_seeded_noise:
             raise PolicyViolation("seeded-test noise is reproducible and not private; the policy does not allow it")
 
-    def _catch_up(self, new_entries: list[Entry]) -> None:
-        for e in new_entries:
-            expected_prev = self._last.entry_hash if self._last is not None else self.metadata.hash
-            if e.sequence != self._seen + 1 or e.prev_hash != expected_prev or e.compute_hash() != e.entry_hash:
-                raise LedgerIntegrityError(f"ledger entry #{e.sequence} breaks the hash chain; run `dpsynth ledger "
-                                           "verify`; the gate stays shut")
-            event = event_from_json(e.event)
-            self._accountant.compose(event)
-            self._costs.append(e.cost)
-            self._delta_costs.append(self.filter.delta_cost(event))
-            if e.run_id is not None:
-                self._run_events.setdefault(e.run_id, []).append(event)
-            self._seen, self._last = e.sequence, e
+    @staticmethod
+    def _actor(actor: str | None) -> str:
+        if actor is None:
+            try:
+                return getpass.getuser()
+            except Exception:  # noqa: BLE001 - no user database in some containers
+                return "unknown"
+        return _text(actor, "actor")
+
+    def _write(self, tx: Any, entry: Entry) -> Entry:
+        entry_hash = entry.compute_hash()
+        signature = "" if self._key is None else sign(self._key, ENTRY_PURPOSE, entry_hash.encode())
+        new_head = Head(entry.sequence, entry_hash, "")
+        if self._key is not None:
+            new_head = Head(entry.sequence, entry_hash, sign(self._key, HEAD_PURPOSE, new_head.message()))
+        entry = Entry(**{**entry.to_dict(), "entry_hash": entry_hash, "signature": signature})
+        tx.append(entry, new_head)
+        return entry
+
+    def _common(self) -> dict[str, Any]:
+        md = self.metadata
+        state = self._state
+        return dict(sequence=state.count + 1, dataset_fingerprint=self.dataset_fingerprint,
+                    relation=self.relation.value, filter_order=self.filter.order, filter_budget=self.filter.budget,
+                    delta=md.delta, policy_sha256=md.policy_sha256,
+                    prev_hash=state.last.entry_hash if state.last is not None else self._genesis_hash,
+                    ledger_key_id=None if self._key is None else md.ledger_key_id, insecure=self._key is None,
+                    ledger_id=md.ledger_id,
+                    timestamp=max(coarse_timestamp(), state.last.timestamp if state.last else ""))
+
+    def _commit(self, entry: Entry) -> Receipt:
+        """Fold the committed entry into the state (it was verified as it was built)."""
+        problems = self._state.apply(entry)
+        if problems:  # pragma: no cover - would be a bug in the gate itself
+            raise LedgerIntegrityError(f"the gate wrote an entry it cannot verify: {problems[0]}")
+        if self.metadata.ledger_id is not None:
+            self._witness.record(self.metadata.ledger_id, self._genesis_hash, entry.sequence, entry.entry_hash)
+        return Receipt.of_entry(entry)
 
     def charge(
         self,
@@ -485,24 +382,27 @@ class Gate:
         actor: str | None = None,
         noise_source: str = "secure",
         run_id: str | None = None,
+        code_sha256: str | None = None,
     ) -> Receipt:
         """Check the policy and the filter, write the signed entry, then return its receipt.
 
-        Several events are recorded as one entry (their composition).  `run_id`
-        groups the charges of one run for the policy's per-run cap (a charge
-        without one is a run of its own).  Raises PolicyViolation or
+        Several events are recorded as one entry (their composition).  `run_id` groups
+        the charges of one run for the policy's per-run cap (a charge without one is a
+        run of its own).  `code_sha256` names caller-supplied code that will read the
+        rows (only where the policy says allow_custom_code).  Raises PolicyViolation or
         BudgetExceeded, writing nothing, when the charge is refused.
         """
         event = _as_event(events)
         self._validate(event, purpose, generator, noise_source)
         params = normalise_json_value(dict(parameters or {}), field="parameters")
-        if actor is None:
-            try:
-                actor = getpass.getuser()
-            except Exception:  # noqa: BLE001 - no user database in some containers
-                actor = "unknown"
-        if run_id is not None and (not isinstance(run_id, str) or not run_id):
-            raise PolicyViolation("run_id must be a non-empty string or None")
+        actor = self._actor(actor)
+        run_id = _text(run_id, "run_id", optional=True)
+        if code_sha256 is not None:
+            if not is_sha256_hex(code_sha256):
+                raise PolicyViolation("code_sha256 must be a SHA-256 digest (64 lower-case hex digits)")
+            if not self.policy.allow_custom_code:
+                raise PolicyViolation("caller-supplied code may not read the rows: the policy does not set "
+                                      "allow_custom_code = true")
         cost = self.filter.cost(event)
         if not (math.isfinite(cost) and cost >= 0):
             raise PolicyViolation(f"event has no finite RDP at order {self.filter.order}: cost {cost!r}")
@@ -511,73 +411,127 @@ class Gate:
         rho = math.fsum(split(event).rho_terms)
 
         with self._store.exclusive() as tx:
-            self._catch_up(tx.entries_after(self._seen))
-            head = tx.head()
-            last_hash = self._last.entry_hash if self._last is not None else self.metadata.hash
-            if head.sequence != self._seen or head.entry_hash != last_hash:
-                raise LedgerIntegrityError("the ledger head does not match its last entry; the gate stays shut")
+            self._begin(tx)
+            state = self._state
             self._check_run_cap(event, run_id)
-            if not self.filter.admits(self._costs, cost):
+            if not self.filter.admits(state.costs, cost):
                 raise self._exceeded(cost)
-            if not self.filter.admits_delta(self._delta_costs, delta_cost):
+            if not self.filter.admits_delta(state.delta_costs, delta_cost):
                 raise self._delta_exceeded(cost, delta_cost)
-            costs = [*self._costs, cost]
-            accountant = copy.deepcopy(self._accountant)
+            costs = [*state.costs, cost]
+            accountant = state.accountant.copy()
             accountant.compose(event)
-            timestamp = max(coarse_timestamp(), self._last.timestamp if self._last else "")
             entry = Entry(
-                sequence=self._seen + 1, timestamp=timestamp, dataset_fingerprint=self.dataset_fingerprint,
-                actor=str(actor), purpose=purpose.strip(), generator=generator, parameters=params, run_id=run_id,
-                event=event.to_json(), relation=self.relation.value, noise_source=noise_source,
-                filter_order=self.filter.order, cost=cost, rho=rho, curve=curve,
-                filter_total=self.filter.total(costs), filter_budget=self.filter.budget,
-                epsilon_filter=self.filter.epsilon_spent(costs),
-                epsilon_curve=full_curve_epsilon(accountant, self.metadata.delta), delta=self.metadata.delta,
-                policy_sha256=self.metadata.policy_sha256, prev_hash=last_hash,
-                ledger_key_id=None if self._key is None else self.metadata.ledger_key_id,
-                insecure=self._key is None,
+                **self._common(), actor=actor, purpose=purpose.strip(), generator=generator, parameters=params,
+                run_id=run_id, event=event.to_json(), noise_source=noise_source, cost=cost, rho=rho, curve=curve,
+                filter_total=self.filter.total(costs), epsilon_filter=self.filter.epsilon_spent(costs),
+                epsilon_curve=full_curve_epsilon(accountant, self.metadata.delta), kind="charge", refs=[],
+                commitment=None, code_sha256=code_sha256,
             )
-            entry_hash = entry.compute_hash()
-            signature = "" if self._key is None else sign(self._key, ENTRY_PURPOSE, entry_hash.encode())
-            new_head = Head(entry.sequence, entry_hash, "")
-            if self._key is not None:
-                new_head = Head(entry.sequence, entry_hash, sign(self._key, HEAD_PURPOSE, new_head.message()))
-            entry = Entry(**{**entry.to_dict(), "entry_hash": entry_hash, "signature": signature})
-            tx.append(entry, new_head)
+            entry = self._write(tx, entry)
         # Committed: only now does the caller learn it may run the mechanism.
-        self._catch_up_committed(entry, event, accountant, delta_cost)
-        return Receipt.of_entry(entry)
+        return self._commit(entry)
 
-    def _catch_up_committed(self, entry: Entry, event: DpEvent, accountant: RDPAccountant,
-                            delta_cost: float) -> None:
-        self._accountant = accountant
-        self._costs.append(entry.cost)
-        self._delta_costs.append(delta_cost)
-        if entry.run_id is not None:
-            self._run_events.setdefault(entry.run_id, []).append(event)
-        self._seen, self._last = entry.sequence, entry
+    def _lifecycle_entry(self, kind: str, charges: Sequence[Receipt], commitment: str | None, *, purpose: str,
+                         generator: str | None, run_id: str | None, actor: str | None,
+                         parameters: Mapping[str, Any] | None) -> Receipt:
+        if commitment is not None and not is_sha256_hex(commitment):
+            raise ValueError("a commitment is a SHA-256 digest: 64 lower-case hex digits")
+        charges = list(charges)
+        if not charges:
+            raise InvalidReceipt(f"a {kind} entry needs the receipt(s) of the charge(s) it refers to")
+        for r in charges:
+            self._check_own(r)
+            if not r.is_charge:
+                raise InvalidReceipt(f"receipt #{r.sequence} is a {r.kind} entry, not a charge")
+        params = normalise_json_value(dict(parameters or {}), field="parameters")
+        first = charges[0]
+        with self._store.exclusive() as tx:
+            self._begin(tx)
+            state = self._state
+            for r in charges:
+                if state.charge_hashes.get(r.sequence) != r.entry_hash:
+                    raise InvalidReceipt(f"receipt #{r.sequence} names a charge this ledger does not hold")
+                lifecycle = state.lifecycle.get(r.sequence)
+                if kind == "open" and lifecycle != "charged":
+                    raise InvalidReceipt(f"receipt #{r.sequence} was already {lifecycle}: a receipt buys one release")
+                if kind == "release" and lifecycle == "released":
+                    raise InvalidReceipt(f"receipt #{r.sequence} was already released: a receipt buys one release")
+                if kind == "seal" and (lifecycle != "released" or r.sequence in state.sealed):
+                    raise InvalidReceipt(f"receipt #{r.sequence} cannot be sealed: it is "
+                                         f"{'already sealed' if r.sequence in state.sealed else lifecycle}")
+            entry = Entry(
+                **self._common(), actor=self._actor(actor), purpose=_text(purpose, "purpose"),
+                generator=first.generator if generator is None else generator,
+                parameters=params, run_id=first.run_id if run_id is None else run_id, event=None,
+                noise_source=first.noise_source, cost=0.0, rho=0.0, curve=[], filter_total=state.total,
+                epsilon_filter=state.epsilon_filter, epsilon_curve=state.epsilon_curve, kind=kind,
+                refs=[r.sequence for r in charges], commitment=commitment, code_sha256=None,
+            )
+            entry = self._write(tx, entry)
+        return self._commit(entry)
+
+    def open_release(self, charge: Receipt, *, purpose: str | None = None, actor: str | None = None,
+                     parameters: Mapping[str, Any] | None = None) -> Receipt:
+        """Record that a multi-step release (a DP-SGD or PATE session) starts: the charge is
+        consumed; its `release` later commits to everything the session released."""
+        return self._lifecycle_entry("open", [charge], None, purpose=purpose or f"open #{charge.sequence}",
+                                     generator=None, run_id=None, actor=actor, parameters=parameters)
+
+    def release(self, charge: Receipt, commitment: str, *, purpose: str | None = None, actor: str | None = None,
+                parameters: Mapping[str, Any] | None = None) -> Receipt:
+        """Record that the output the charge paid for leaves the table, committing to its
+        SHA-256.  Refused (InvalidReceipt, nothing written) if the charge was released before."""
+        return self._lifecycle_entry("release", [charge], commitment,
+                                     purpose=purpose or f"release of #{charge.sequence}", generator=None,
+                                     run_id=None, actor=actor, parameters=parameters)
+
+    def seal(self, charges: Sequence[Receipt], commitment: str, *, purpose: str, generator: str | None = None,
+             run_id: str | None = None, actor: str | None = None,
+             parameters: Mapping[str, Any] | None = None) -> Receipt:
+        """Seal a fitted model: a signed entry over the SHA-256 of its whole state, naming the
+        (released) charges that paid for it.  Each charge pays for one sealed model."""
+        return self._lifecycle_entry("seal", charges, commitment, purpose=purpose, generator=generator,
+                                     run_id=run_id, actor=actor, parameters=parameters)
+
+    def confirm(self, receipt: Receipt) -> None:
+        """A cheap check before output leaves: the ledger is still the one opened, it still
+        holds `receipt`'s entry, and it was not rolled back.  Raises LedgerIntegrityError."""
+        self._check_own(receipt)
+        try:
+            md = self._store.metadata()
+            head, _ = self._store.tip()
+            stored = self._store.entry(receipt.sequence)
+        except Exception as exc:  # noqa: BLE001 - any failure to read keeps the gate shut
+            raise LedgerIntegrityError(f"the ledger cannot be read ({exc}); nothing is released") from None
+        if md.hash != self._genesis_hash:
+            raise LedgerIntegrityError("the ledger file now holds another ledger; nothing is released")
+        if head.sequence < self._state.count or stored is None or stored.entry_hash != receipt.entry_hash:
+            raise LedgerIntegrityError(f"the ledger no longer holds entry #{receipt.sequence} (it was rolled back or "
+                                       "replaced); nothing is released")
 
     def _check_run_cap(self, event: DpEvent, run_id: str | None) -> None:
         rf = self.run_filter
         if rf is None:
             return
-        previous = self._run_events.get(run_id, []) if run_id is not None else []
+        previous = self._state.events_of_run(run_id)
         costs = [rf.cost(e) for e in previous]
         new = rf.cost(event)
         if not rf.admits(costs, new):
             remaining = rf.remaining(costs)
             raise RunCapExceeded(
-                f"per-run cap exceeded for {'run ' + repr(run_id) if run_id else 'this charge (a run of its own)'}: this charge costs {new:.6g} (RDP at order "
-                f"{rf.order:.4g}), the run has {remaining:.6g} of {rf.budget:.6g} left "
-                f"(max_epsilon_per_run = {rf.epsilon} at delta = {rf.delta}); nothing was written",
+                f"per-run cap exceeded for {'run ' + repr(run_id) if run_id else 'this charge (a run of its own)'}: "
+                f"this charge costs {new:.6g} (RDP at order {rf.order:.4g}), the run has {remaining:.6g} of "
+                f"{rf.budget:.6g} left (max_epsilon_per_run = {rf.epsilon} at delta = {rf.delta}); nothing was written",
                 requested=new, remaining=remaining, budget=rf.budget, order=rf.order,
                 epsilon_spent=rf.epsilon_spent(costs), epsilon_budget=rf.epsilon, delta=rf.delta,
             )
 
     def _exceeded(self, cost: float) -> BudgetExceeded:
         f = self.filter
-        remaining = f.remaining(self._costs)
-        spent = f.epsilon_spent(self._costs)
+        costs = self._state.costs
+        remaining = f.remaining(costs)
+        spent = f.epsilon_spent(costs)
         alone = max(0.0, float(epsilon_at_order(f.order, cost, f.delta)))
         return BudgetExceeded(
             f"privacy budget exceeded: this charge costs {cost:.6g} (RDP at order {f.order:.4g}; about "
@@ -589,37 +543,43 @@ class Gate:
 
     def _delta_exceeded(self, cost: float, delta_cost: float) -> BudgetExceeded:
         f = self.filter
-        remaining = f.remaining_delta(self._delta_costs)
+        costs, delta_costs = self._state.costs, self._state.delta_costs
+        remaining = f.remaining_delta(delta_costs)
         if f.delta_reserve == 0:
             why = ("the policy sets no budget.delta_reserve (it is 0), so no approximate mechanism "
                    "can be paid for; the officer must set delta_reserve (0 <= delta_reserve < delta)")
         else:
             why = (f"only {remaining:.6g} of the policy's budget.delta_reserve = {f.delta_reserve:g} remains "
-                   f"(delta spent so far {sum_up(self._delta_costs):.6g})")
+                   f"(delta spent so far {sum_up(delta_costs):.6g})")
         return BudgetExceeded(
             f"privacy budget exceeded: this charge has an approximation part delta = {delta_cost:.6g} "
             f"(e.g. thresholded key discovery), but {why}; nothing was written",
-            requested=cost, remaining=f.remaining(self._costs), budget=f.budget, order=f.order,
-            epsilon_spent=f.epsilon_spent(self._costs), epsilon_budget=f.epsilon, delta=f.delta,
+            requested=cost, remaining=f.remaining(costs), budget=f.budget, order=f.order,
+            epsilon_spent=f.epsilon_spent(costs), epsilon_budget=f.epsilon, delta=f.delta,
             delta_requested=delta_cost, delta_remaining=remaining, delta_reserve=f.delta_reserve,
         )
 
     # -- receipts -------------------------------------------------------------------------
-    def verify_receipt(self, receipt: Receipt) -> None:
-        """Raise InvalidReceipt unless the receipt is signed by this ledger's key and names
-        an entry, with the same hash, that this ledger holds for this dataset."""
+    def _check_own(self, receipt: Receipt) -> None:
         if not isinstance(receipt, Receipt):
             raise InvalidReceipt(f"expected a Receipt, got {type(receipt).__name__}")
-        key = self.ledger_public_key
-        if key is None:
+        if receipt.ledger_id != self.metadata.ledger_id:
+            raise InvalidReceipt(f"receipt #{receipt.sequence} is from ledger {receipt.ledger_id}, not this ledger "
+                                 f"{self.metadata.ledger_id}")
+        if self._verifying_key is not None:
+            receipt.verify(self._verifying_key)
+        elif receipt.entry().compute_hash() != receipt.entry_hash:
+            raise InvalidReceipt(f"receipt #{receipt.sequence}: its fields do not hash to its entry_hash")
+
+    def verify_receipt(self, receipt: Receipt) -> None:
+        """Raise InvalidReceipt unless the receipt is signed by this ledger's key and names
+        an entry, with the same hash, that this ledger holds (a fresh, verified read)."""
+        if self._verifying_key is None:
             raise InvalidReceipt("this ledger has no signing key (insecure development mode)")
-        receipt.verify(key)
+        self._check_own(receipt)
         if not fingerprints_match(receipt.dataset_fingerprint, self.dataset_fingerprint):
             raise InvalidReceipt(f"receipt #{receipt.sequence} is for another dataset")
-        entries = self._store.snapshot().entries
-        if not 1 <= receipt.sequence <= len(entries):
-            raise InvalidReceipt(f"receipt #{receipt.sequence} names an entry this ledger does not hold")
-        entry = entries[receipt.sequence - 1]
-        if entry.sequence != receipt.sequence or entry.entry_hash != receipt.entry_hash \
-                or entry.compute_hash() != receipt.entry_hash:
+        self._sync()
+        stored = self._store.entry(receipt.sequence)
+        if stored is None or stored.entry_hash != receipt.entry_hash or stored.to_dict() != receipt.entry().to_dict():
             raise InvalidReceipt(f"receipt #{receipt.sequence} does not match the ledger's entry")

@@ -27,6 +27,7 @@ __all__ = [
     "write_keypair",
     "load_private_key",
     "load_public_key",
+    "load_verifying_key",
     "public_key_pem",
     "public_key_from_pem",
     "key_id",
@@ -127,6 +128,18 @@ def load_public_key(path: str | os.PathLike) -> Ed25519PublicKey:
         return public_key_from_pem(text)
     except KeyFileError as exc:
         raise KeyFileError(f"{p}: {exc}") from None
+
+
+def load_verifying_key(path: str | os.PathLike) -> Ed25519PublicKey:
+    """The public key in a PEM file that holds either a public key or a private key."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key {p}: {exc.strerror}") from None
+    if b"PRIVATE KEY" in data:
+        return load_private_key(p).public_key()
+    return load_public_key(p)
 
 
 def _message(purpose: str, payload: bytes) -> bytes:

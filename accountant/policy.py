@@ -5,6 +5,10 @@ Layout (every key not listed here is an error)::
     officer = "Ada Officer"                 # who is accountable for this budget
     generators = ["mst", "aim"]             # allowed generator names; "*" allows any
     allow_seeded_noise = false              # optional; true only for test ledgers
+    allow_custom_code = false               # optional: may researchers run their own code on
+                                            # the rows (each entry records the code's hash)?
+    ledger_id = "0f…"                       # optional: the one ledger this policy governs
+                                            # (`dpsynth ledger new-id`); init then uses it
 
     [dataset]
     name = "adult"
@@ -62,6 +66,8 @@ __all__ = [
     "read_signature",
     "signature_path_for",
     "render_policy",
+    "is_ledger_id",
+    "new_ledger_id",
 ]
 
 SIGNATURE_PURPOSE = "policy-v1"
@@ -88,6 +94,8 @@ class Policy:
     max_epsilon_per_run: float | None = None
     allow_seeded_noise: bool = False
     delta_reserve: float = 0.0
+    allow_custom_code: bool = False
+    ledger_id: str | None = None
     source_sha256: str = field(default="", compare=False)
 
     def allows_generator(self, name: str | None) -> bool:
@@ -106,10 +114,13 @@ class Policy:
                        "delta_reserve": self.delta_reserve},
             "generators": list(self.generators),
             "allow_seeded_noise": self.allow_seeded_noise,
+            "allow_custom_code": self.allow_custom_code,
+            "ledger_id": self.ledger_id,
         }
 
 
-_TOP = {"officer", "generators", "allow_seeded_noise", "dataset", "budget"}
+_TOP = {"officer", "generators", "allow_seeded_noise", "allow_custom_code", "ledger_id", "dataset", "budget"}
+LEDGER_ID_DIGITS = 32
 _DATASET = {"name", "fingerprint", "max_records"}
 _BUDGET = {"epsilon", "delta", "relation", "order", "max_epsilon_per_run", "delta_reserve"}
 
@@ -223,14 +234,35 @@ def parse_policy(text: str | bytes) -> Policy:
     seeded = data.get("allow_seeded_noise", False)
     if not isinstance(seeded, bool):
         raise PolicyError(f"allow_seeded_noise must be true or false, got {seeded!r}")
+    custom = data.get("allow_custom_code", False)
+    if not isinstance(custom, bool):
+        raise PolicyError(f"allow_custom_code must be true or false, got {custom!r}")
+    ledger_id = data.get("ledger_id")
+    if ledger_id is not None and not is_ledger_id(ledger_id):
+        raise PolicyError(f"ledger_id must be {LEDGER_ID_DIGITS} lower-case hex digits "
+                          "(make one with `dpsynth ledger new-id`)")
 
     policy = Policy(
         officer=officer, dataset_name=name, dataset_fingerprint=fingerprint, max_records=n,
         epsilon=epsilon, delta=delta, relation=relation, generators=tuple(g.strip() for g in gens),
-        order=order, max_epsilon_per_run=cap, allow_seeded_noise=seeded, delta_reserve=reserve, source_sha256=sha256_hex(raw),
+        order=order, max_epsilon_per_run=cap, allow_seeded_noise=seeded, delta_reserve=reserve,
+        allow_custom_code=custom, ledger_id=ledger_id, source_sha256=sha256_hex(raw),
     )
     _check_filter(policy)
     return policy
+
+
+def is_ledger_id(value: Any) -> bool:
+    """A ledger id: 32 lower-case hex digits (128 random bits)."""
+    return (isinstance(value, str) and len(value) == LEDGER_ID_DIGITS
+            and all(c in "0123456789abcdef" for c in value))
+
+
+def new_ledger_id() -> str:
+    """128 random bits from the operating system's CSPRNG, as 32 hex digits."""
+    import secrets
+
+    return secrets.token_hex(LEDGER_ID_DIGITS // 2)
 
 
 def _check_filter(policy: Policy) -> None:
@@ -338,12 +370,19 @@ def render_policy(*, epsilon: float, delta: float, relation: str, fingerprint: s
                 generators: Sequence[str] = ("*",), order: float | None = None,
                   max_epsilon_per_run: float | None = None, allow_seeded_noise: bool = False,
                   officer: str = "Test Officer", dataset_name: str = "test-dataset",
-                  delta_reserve: float | None = None) -> str:
+                  delta_reserve: float | None = None, allow_custom_code: bool | None = None,
+                  ledger_id: str | None = None) -> str:
     """Policy TOML text with the given settings (validate it with `parse_policy`)."""
     lines = [
         f"officer = {json.dumps(officer, ensure_ascii=False)}",
         "generators = " + json.dumps(list(generators), ensure_ascii=False),
         f"allow_seeded_noise = {'true' if allow_seeded_noise else 'false'}",
+    ]
+    if allow_custom_code is not None:
+        lines.append(f"allow_custom_code = {'true' if allow_custom_code else 'false'}")
+    if ledger_id is not None:
+        lines.append(f'ledger_id = "{ledger_id}"')
+    lines += [
         "",
         "[dataset]",
         f"name = {json.dumps(dataset_name, ensure_ascii=False)}",

@@ -110,10 +110,12 @@ def render_html(snapshot: LedgerSnapshot, report=None) -> str:
     delta_line = f"; δ spent {sum_up(deltas):.6g} of reserve {reserve:.6g}"
     rows = []
     for e in entries:
-        detail = json.dumps({"parameters": e.parameters, "event": json.loads(e.event)}, indent=1, sort_keys=True)
+        detail = json.dumps({"kind": e.kind, "refs": e.refs, "commitment": e.commitment, "code_sha256": e.code_sha256,
+                             "parameters": e.parameters, "event": None if e.event is None else json.loads(e.event)},
+                            indent=1, sort_keys=True)
         rows.append(
             f"<tr><td>{e.sequence}</td><td>{_e(e.timestamp)}</td><td>{_e(e.actor)}</td><td>{_e(e.purpose)}</td>"
-            f"<td>{_e(e.generator or '')}</td><td>{_e(e.run_id or '')}</td><td>{e.cost:.6g}</td>"
+            f"<td>{_e(e.kind)}</td><td>{_e(e.generator or '')}</td><td>{_e(e.run_id or '')}</td><td>{e.cost:.6g}</td>"
             f"<td>{e.epsilon_filter:.6g}</td><td>{e.epsilon_curve:.6g}</td><td>{deltas[e.sequence - 1] if 0 < e.sequence <= len(deltas) else 0.0:.6g}</td>"
             f"<td>{_e(e.noise_source)}{' <b>UNSIGNED</b>' if e.insecure else ''}</td>"
             f"<td><details><summary>details</summary><pre>{_e(detail)}</pre>"
@@ -133,6 +135,8 @@ def render_html(snapshot: LedgerSnapshot, report=None) -> str:
         f"<tr><th>policy SHA-256</th><td><code>{_e(md.policy_sha256)}</code></td></tr>"
         f"<tr><th>officer key</th><td><code>{_e(md.officer_key_id)}</code></td></tr>"
         f"<tr><th>ledger key</th><td><code>{_e(md.ledger_key_id)}</code></td></tr>"
+        f"<tr><th>ledger id</th><td><code>{_e(md.ledger_id)}</code></td></tr>"
+        f"<tr><th>genesis hash</th><td><code>{_e(md.hash)}</code></td></tr>"
         f"<tr><th>created</th><td>{_e(md.created)}</td></tr></table>"
         f"<details><summary>policy text</summary><pre>{_e(md.policy_toml)}</pre></details>"
         f"<details><summary>public keys</summary><pre>{_e(md.officer_public_key)}\n{_e(md.ledger_public_key)}</pre>"
@@ -142,7 +146,7 @@ def render_html(snapshot: LedgerSnapshot, report=None) -> str:
         f"{_group_table('generator', spend_by(entries, 'generator'))}"
         f"{_group_table('actor', spend_by(entries, 'actor'))}"
         "<h2>Entries</h2><table><tr><th>#</th><th>time (UTC, minute)</th><th>actor</th><th>purpose</th>"
-        "<th>generator</th><th>run</th><th>RDP cost</th><th>ε filter</th><th>ε curve</th><th>δ part</th><th>noise</th>"
+        "<th>kind</th><th>generator</th><th>run</th><th>RDP cost</th><th>ε filter</th><th>ε curve</th><th>δ part</th><th>noise</th>"
         f"<th></th></tr>{''.join(rows)}</table>"
         "</body></html>\n"
     )

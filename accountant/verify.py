@@ -1,11 +1,14 @@
 """Offline verification of a ledger (SQLite file or JSON Lines export).
 
-Checks, in order: the metadata (format, policy text against its hash, the
-officer's signature on the policy, both public keys against the ones the
-auditor pinned), then every entry (sequence, hash chain, its own hash, the
-ledger's signature, the policy rules, and every cost and running total
-recomputed from the events — bit for bit, with `math.fsum`), then the signed
-head (which catches an export or file cut short at the end).
+Checks, in order: the genesis (format, policy text against its hash, the
+officer's signatures on the policy and on the genesis, both public keys against
+the ones the auditor pinned), then every entry (`ledger.chain`: sequence, hash
+chain, its own hash, the ledger's signature, the policy rules, every cost and
+running total recomputed from the events — bit for bit — and each charge's life
+cycle: released once, sealed once), then the signed head (which catches an
+export or file cut short at the end), then what the auditor holds from outside
+the ledger: heads pinned earlier, the officer's signed checkpoints and receipts
+from model files, each of which the ledger must still hold.
 
 The first problem found names the first bad entry; verification continues so
 the report lists everything, but one edit produces one problem (the chain is
@@ -14,26 +17,24 @@ followed through the stored hashes).
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from .accountant import RDPAccountant
-from .events import event_from_json
-from .gate import filter_for, full_curve_epsilon, run_filter_for
+from .checkpoint import Checkpoint, check_checkpoint
+from .gate import filter_for, run_filter_for
+from .genesis import genesis_is_signed_by
 from .keys import Ed25519PublicKey, key_id, load_public_key, public_key_from_pem, signature_is_valid
-from .ledger.entry import ENTRY_PURPOSE, FORMAT, HEAD_PURPOSE, NOISE_SOURCES, Entry
+from .ledger.chain import ChainState
+from .ledger.entry import FORMAT, FORMATS, HEAD_PURPOSE
 from .ledger.sqlite import SQLiteLedgerStore
 from .ledger.store import LedgerSnapshot, LedgerStoreError
-from .policy import PolicyError, PolicySignature, parse_policy, policy_hash, verify_policy_signature
-from .rdp import event_rdp, split, sum_up
+from .policy import PolicyError, PolicySignature, is_ledger_id, parse_policy, policy_hash, verify_policy_signature
+from .receipt import Receipt
 
 __all__ = ["Problem", "VerificationReport", "verify_snapshot", "verify_path", "load_snapshot"]
 
-_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\dZ$")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class VerificationReport:
     epsilon_curve: float = 0.0
     delta_spent: float = 0.0      # Σδ of approximation parts, recomputed from the events
     delta_reserve: float = 0.0    # the policy's budget.delta_reserve
+    ledger_id: str | None = None
+    genesis_hash: str | None = None
+    head: tuple[int, str] | None = None
+    kinds: dict[str, int] = field(default_factory=dict)
+    receipts_checked: int = 0
 
     def fail(self, sequence: int | None, message: str) -> None:
         self.ok = False
@@ -86,9 +92,15 @@ class VerificationReport:
             )
         lines.extend(f"warning: {w}" for w in self.warnings)
         if self.ok:
-            lines.append(f"OK: {self.entries} entries verified; epsilon spent {self.epsilon_filter:.6g} (filter), "
-                         f"{self.epsilon_curve:.6g} (full curve); delta spent {self.delta_spent:.6g} of "
-                         f"reserve {self.delta_reserve:.6g}")
+            kinds = ", ".join(f"{v} {k}" for k, v in sorted(self.kinds.items()))
+            lines.append(f"OK: {self.entries} entries verified ({kinds or 'none'}); epsilon spent "
+                         f"{self.epsilon_filter:.6g} (filter), {self.epsilon_curve:.6g} (full curve); delta spent "
+                         f"{self.delta_spent:.6g} of reserve {self.delta_reserve:.6g}")
+            if self.ledger_id is not None and self.head is not None:
+                lines.append(f"ledger {self.ledger_id}, head {self.head[0]}:{self.head[1]} (pin it: "
+                             "--expect-head)")
+            if self.receipts_checked:
+                lines.append(f"{self.receipts_checked} receipt(s) found in the ledger, field for field")
         else:
             first = self.first_problem
             bad = self.first_bad_entry
@@ -114,19 +126,46 @@ def verify_snapshot(
     allow_insecure: bool = False,
     report: VerificationReport | None = None,
     head_present: bool = True,
+    expect_heads: Sequence[tuple[int, str]] = (),
+    checkpoints: Sequence[Checkpoint] = (),
+    receipts: Sequence[Receipt] = (),
 ) -> VerificationReport:
-    """Verify a whole ledger; pass the officer's and the ledger's published public keys."""
+    """Verify a whole ledger; pass the officer's and the ledger's published public keys.
+
+    `expect_heads` are (sequence, hash) pairs the auditor pinned earlier (sequence 0 is
+    the genesis); `checkpoints` are the officer's signed checkpoints; `receipts` are
+    receipts issued by this ledger (from model files): the ledger must hold every one
+    of them, or it was rolled back, re-initialised or replaced."""
     r = report if report is not None else VerificationReport()
+    try:
+        _verify(snapshot, r, officer_public_key=officer_public_key, ledger_public_key=ledger_public_key,
+                allow_insecure=allow_insecure, head_present=head_present, expect_heads=expect_heads,
+                checkpoints=checkpoints, receipts=receipts)
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        r.fail(None, f"malformed ledger ({type(exc).__name__}: {exc})")
+    return r
+
+
+def _verify(snapshot: LedgerSnapshot, r: VerificationReport, *, officer_public_key, ledger_public_key,
+            allow_insecure: bool, head_present: bool, expect_heads, checkpoints, receipts) -> None:
     md = snapshot.metadata
     officer_pin, ledger_pin = _pub(officer_public_key), _pub(ledger_public_key)
     r.keys_pinned = officer_pin is not None and ledger_pin is not None
+    r.ledger_id = md.ledger_id
+    r.genesis_hash = md.hash
     if not r.keys_pinned:
         r.warnings.append("public keys taken from the ledger itself: pass the published officer and ledger keys "
                           "to detect a ledger whose keys were swapped and every entry re-signed")
 
-    # -- metadata -----------------------------------------------------------------------
-    if md.format != FORMAT:
+    # -- metadata (the genesis) ------------------------------------------------------------
+    if md.format not in FORMATS:
         r.fail(0, f"unknown format {md.format!r} (expected {FORMAT})")
+        return
+    if md.is_legacy:
+        r.warnings.append(f"a {md.format} ledger: no officer-signed genesis and no ledger id, so a rollback or a "
+                          "re-initialisation cannot be detected from it")
+    elif not is_ledger_id(md.ledger_id):
+        r.fail(0, f"ledger_id {md.ledger_id!r} is not 32 lower-case hex digits")
     raw = md.policy_toml.encode("utf-8")
     if policy_hash(raw) != md.policy_sha256:
         r.fail(0, "the policy text does not match its recorded SHA-256 (policy altered)")
@@ -134,7 +173,7 @@ def verify_snapshot(
         policy = parse_policy(raw)
     except PolicyError as exc:
         r.fail(0, f"the recorded policy is invalid: {exc}")
-        return r
+        return
     for name, value, expected in (
         ("dataset_fingerprint", md.dataset_fingerprint, policy.dataset_fingerprint),
         ("relation", md.relation, policy.relation.value),
@@ -143,6 +182,8 @@ def verify_snapshot(
     ):
         if value != expected:
             r.fail(0, f"metadata {name} {value!r} differs from the policy's {expected!r}")
+    if policy.ledger_id is not None and md.ledger_id != policy.ledger_id:
+        r.fail(0, f"the policy governs ledger {policy.ledger_id}, but this ledger is {md.ledger_id}")
     if policy.order is not None and md.filter_order != policy.order:
         r.fail(0, f"filter order {md.filter_order!r} differs from the order the policy pins ({policy.order!r})")
     if md.insecure:
@@ -174,136 +215,91 @@ def verify_snapshot(
             verify_policy_signature(raw, PolicySignature.from_dict(md.policy_signature), officer)
         except PolicyError as exc:
             r.fail(0, f"policy signature: {exc}")
+    if not md.is_legacy and not md.insecure:
+        if officer is None or not genesis_is_signed_by(md, officer):
+            r.fail(0, "the genesis is not signed by the officer: the ledger was not started with the officer's "
+                      "key (`dpsynth ledger init`), or its metadata was edited")
     try:
         filt = filter_for(md, policy)
     except ValueError as exc:
         r.fail(0, f"filter cannot be rebuilt: {exc}")
-        return r
+        return
     if filt.budget != md.filter_budget:
         r.fail(0, f"filter budget {md.filter_budget!r} is not the budget of the policy at order {filt.order!r}")
-    run_filter = run_filter_for(policy)
-    orders = md.curve_orders
     r.delta_reserve = filt.delta_reserve
-
-    # -- entries ------------------------------------------------------------------------
-    expected_prev = md.hash
-    costs: list[float] = []
-    delta_costs: list[float] = []
-    run_costs: dict[str, list[float]] = {}
     try:
-        accountant = RDPAccountant(policy.relation, orders=orders)
+        state = ChainState(md, policy, filt, run_filter_for(policy), None if md.insecure else ledger_key)
     except (TypeError, ValueError) as exc:
         r.fail(0, f"curve_orders is not a grid of Rényi orders: {exc}")
-        return r
-    last_time = ""
+        return
+
+    # -- entries ----------------------------------------------------------------------------
     for position, e in enumerate(snapshot.entries, start=1):
         r.entries = position
-
-        def bad(msg: str, _p: int = position) -> None:
-            r.fail(_p, msg)
-
-        if e.sequence != position:
-            bad(f"holds sequence number {e.sequence!r}: an entry was deleted, inserted or reordered")
-        if e.prev_hash != expected_prev:
-            bad("prev_hash does not match the previous entry's hash: the chain is broken here "
-                "(an entry before it was deleted, inserted or reordered)")
-        if e.compute_hash() != e.entry_hash:
-            bad("its content does not match its hash: a field was edited")
-        expected_prev = e.entry_hash
         if e.insecure:
             r.insecure_entries.append(position)
-            if not allow_insecure:
-                bad("UNSIGNED: written in insecure development mode")
-        elif ledger_key is None:
-            bad("signed, but the ledger has no public key to check it")
-        else:
-            if e.ledger_key_id != key_id(ledger_key):
-                bad(f"signed by key {e.ledger_key_id}, not by the ledger key {key_id(ledger_key)}")
-            if not signature_is_valid(ledger_key, ENTRY_PURPOSE, e.entry_hash.encode(), e.signature):
-                bad("signature does not verify under the ledger's public key")
-        for name, value, expected in (
-            ("policy_sha256", e.policy_sha256, md.policy_sha256),
-            ("dataset_fingerprint", e.dataset_fingerprint, md.dataset_fingerprint),
-            ("relation", e.relation, md.relation),
-            ("delta", e.delta, md.delta),
-            ("filter_order", e.filter_order, filt.order),
-            ("filter_budget", e.filter_budget, filt.budget),
-        ):
-            if value != expected:
-                bad(f"{name} {value!r} differs from the ledger's {expected!r}")
-        if not isinstance(e.timestamp, str) or not _TIMESTAMP.match(e.timestamp):
-            bad(f"timestamp {e.timestamp!r} is not a minute-resolution UTC time")
-        elif e.timestamp < last_time:
-            bad(f"timestamp {e.timestamp} is earlier than the previous entry's {last_time}")
-        else:
-            last_time = e.timestamp
-        if e.noise_source not in NOISE_SOURCES:
-            bad(f"noise_source {e.noise_source!r} is not one of {NOISE_SOURCES}")
-        elif e.noise_source == "seeded-test" and not policy.allow_seeded_noise:
-            bad("uses seeded-test noise, which the policy does not allow")
-        if not policy.allows_generator(e.generator):
-            bad(f"generator {e.generator!r} is not allowed by the policy")
-        try:
-            event = event_from_json(e.event)
-        except (ValueError, TypeError) as exc:
-            bad(f"event does not parse: {exc}")
-            continue
-        if event.to_json() != e.event:
-            bad("event JSON is not canonical")
-        if any(leaf.relation is not policy.relation for leaf, _ in event.leaves()):
-            bad("event is analysed under another neighbouring relation than the policy's")
-            continue
-        cost = filt.cost(event)
-        if cost != e.cost:
-            bad(f"cost {e.cost!r} differs from the event's RDP at order {filt.order!r}: {cost!r}")
-        if math.fsum(split(event).rho_terms) != e.rho:
-            bad(f"rho {e.rho!r} differs from the event's zCDP part")
-        if [float(x) for x in event_rdp(event, orders)] != list(e.curve):
-            bad("curve differs from the event's RDP curve")
-        costs.append(cost)
-        total = filt.total(costs)
-        if total != e.filter_total:
-            bad(f"running total {e.filter_total!r} differs from the recomputed {total!r}")
-        if total > filt.budget:
-            bad(f"running total {total!r} is above the budget {filt.budget!r}: the filter would have refused it")
-        # The δ part has no stored field: it is recomputed from the signed event JSON.
-        delta_cost = filt.delta_cost(event)
-        if delta_cost > 0 and not filt.admits_delta(delta_costs, delta_cost):
-            bad(f"its approximation delta {delta_cost!r} takes the delta spent over the policy's "
-                f"budget.delta_reserve = {filt.delta_reserve!r}: the filter would have refused it")
-        delta_costs.append(delta_cost)
-        r.delta_spent = sum_up(delta_costs)
-        eps_f = filt.epsilon_spent(costs)
-        if eps_f != e.epsilon_filter:
-            bad(f"epsilon_filter {e.epsilon_filter!r} differs from the recomputed {eps_f!r}")
-        accountant.compose(event)
-        eps_c = full_curve_epsilon(accountant, md.delta)
-        if eps_c != e.epsilon_curve:
-            bad(f"epsilon_curve {e.epsilon_curve!r} differs from the recomputed {eps_c!r}")
-        r.epsilon_filter, r.epsilon_curve = eps_f, eps_c
-        if run_filter is not None and e.run_id is not None:
-            rc = run_costs.setdefault(e.run_id, [])
-            rc.append(run_filter.cost(event))
-            if run_filter.total(rc) > run_filter.budget:
-                bad(f"run {e.run_id!r} exceeds the policy's max_epsilon_per_run")
+        for problem in state.apply(e):
+            r.fail(position, problem)
+        r.kinds[e.kind] = r.kinds.get(e.kind, 0) + 1
+    r.delta_spent = state.delta_spent
+    r.epsilon_filter, r.epsilon_curve = state.epsilon_filter, state.epsilon_curve
+    opened = sorted(s for s, life in state.lifecycle.items() if life == "open")
+    if opened:
+        r.warnings.append(f"session(s) opened but never closed by a release (their run stopped early): "
+                          f"#{', #'.join(map(str, opened))}")
 
-    # -- head -----------------------------------------------------------------------------
+    # -- head -------------------------------------------------------------------------------
     n = len(snapshot.entries)
     h = snapshot.head
     if not head_present:
         r.fail(n + 1, "no signed head record at the end: the export is truncated")
-        return r
-    if h.sequence != n or h.entry_hash != expected_prev:
+        return
+    if h.sequence != n or h.entry_hash != state.prev_hash:
         if h.sequence > n:
             r.fail(n + 1, f"the signed head records {h.sequence} entries but only {n} are present: "
                           "the ledger was truncated")
         else:
             r.fail(max(h.sequence, 0) + 1, f"the signed head points at entry {h.sequence}, but the ledger holds "
                                            f"{n} entries ending in another hash")
-    if ledger_key is not None and not (md.insecure or (n and snapshot.entries[-1].insecure)):
-        if not signature_is_valid(ledger_key, HEAD_PURPOSE, h.message(), h.signature):
+    if md.insecure:
+        pass
+    elif md.is_legacy and n and snapshot.entries[-1].insecure:
+        pass  # format 1 allowed an unsigned tail; the entries' own problems report it
+    elif n > 0:
+        if ledger_key is None or not signature_is_valid(ledger_key, HEAD_PURPOSE, h.message(), h.signature):
             r.fail(None, "the head's signature does not verify")
-    return r
+    r.head = (h.sequence, h.entry_hash)
+
+    # -- what the auditor holds from outside the ledger --------------------------------------------
+    def holds(sequence: int, entry_hash: str) -> bool:
+        if sequence == 0:
+            return entry_hash == md.hash
+        return 1 <= sequence <= n and snapshot.entries[sequence - 1].entry_hash == entry_hash
+
+    for seq, expected in expect_heads:
+        if not holds(seq, expected):
+            r.fail(None, f"the ledger does not extend the pinned head {seq}:{expected[:16]}…: it was rolled back, "
+                         "rewritten or re-initialised")
+    for cp in checkpoints:
+        for problem in check_checkpoint(cp, md, officer):
+            r.fail(None, problem)
+        if cp.ledger_id == md.ledger_id and not holds(cp.sequence, cp.entry_hash):
+            r.fail(None, f"the ledger does not extend the officer's checkpoint at #{cp.sequence} "
+                         f"({cp.created}): it was rolled back, rewritten or re-initialised")
+    for receipt in receipts:
+        if receipt.ledger_id != md.ledger_id:
+            if receipt.dataset_fingerprint == md.dataset_fingerprint:
+                r.fail(None, f"receipt #{receipt.sequence} for this dataset was issued by ledger {receipt.ledger_id}, "
+                             f"not by this ledger {md.ledger_id}: the budget's record was re-initialised or "
+                             "replaced")
+            else:
+                r.warnings.append(f"receipt #{receipt.sequence} belongs to another ledger ({receipt.ledger_id}); "
+                                  "not checked here")
+            continue
+        r.receipts_checked += 1
+        if not (1 <= receipt.sequence <= n) or snapshot.entries[receipt.sequence - 1] != receipt.entry():
+            r.fail(None, f"receipt #{receipt.sequence} ({receipt.entry_hash[:16]}…) was issued by this ledger but "
+                         "the ledger does not hold it: the ledger was rolled back or rewritten")
 
 
 def load_snapshot(path: str | os.PathLike) -> tuple[LedgerSnapshot | None, list[Problem], bool]:

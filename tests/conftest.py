@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,3 +19,10 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs {path} (the project's shared data folder, absent on this machine)")
     return path
+
+
+def pytest_configure(config):
+    """The gate's rollback witness (accountant.witness) lives in a folder of this test run,
+    never in the user's home; subprocesses (the CLI tests) inherit it."""
+    if "DPSYNTH_WITNESS_DIR" not in os.environ:
+        os.environ["DPSYNTH_WITNESS_DIR"] = tempfile.mkdtemp(prefix="dpsynth-witness-")

@@ -95,6 +95,24 @@ class SQLiteLedgerStore(LedgerStore):
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None
+        self._identity: tuple[int, int] | None = None
+
+    def _file_identity(self) -> tuple[int, int]:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            raise LedgerStoreError(f"the ledger file {self.path} vanished while it was open; the gate stays "
+                                   "shut") from None
+        return st.st_dev, st.st_ino
+
+    def check_identity(self) -> None:
+        """Raise LedgerStoreError unless the path still names the file this store opened.
+
+        An open SQLite connection keeps writing to a file that was deleted or replaced
+        (renamed over) under it; the charges would then go to a ledger nobody can see."""
+        if self._identity is not None and self._pid == os.getpid() and self._file_identity() != self._identity:
+            raise LedgerStoreError(f"the ledger file {self.path} was replaced while it was open; the gate "
+                                   "stays shut")
 
     # -- connection -------------------------------------------------------------------------
     def _connect(self, create: bool = False) -> sqlite3.Connection:
@@ -115,12 +133,14 @@ class SQLiteLedgerStore(LedgerStore):
         except sqlite3.DatabaseError as exc:
             raise LedgerStoreError(f"cannot open ledger {self.path}: {exc}") from None
         self._conn, self._pid = conn, os.getpid()
+        self._identity = self._file_identity()
         return conn
 
     def close(self) -> None:
         if self._conn is not None and self._pid == os.getpid():
             self._conn.close()
         self._conn = None
+        self._identity = None
 
     # -- interface --------------------------------------------------------------------------
     def initialise(self, metadata: LedgerMetadata, head: Head) -> None:
@@ -131,7 +151,7 @@ class SQLiteLedgerStore(LedgerStore):
             conn.execute("BEGIN IMMEDIATE")
             for statement in _split(_SCHEMA):
                 conn.execute(statement)
-            conn.execute("INSERT INTO metadata (id, body) VALUES (1, ?)", (canonical_json(metadata.body()),))
+            conn.execute("INSERT INTO metadata (id, body) VALUES (1, ?)", (canonical_json(metadata.to_dict()),))
             conn.execute("INSERT INTO head (id, body) VALUES (1, ?)", (canonical_json(head.to_dict()),))
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
@@ -141,7 +161,9 @@ class SQLiteLedgerStore(LedgerStore):
 
     def metadata(self) -> LedgerMetadata:
         try:
-            row = self._connect().execute("SELECT body FROM metadata WHERE id = 1").fetchone()
+            conn = self._connect()
+            self.check_identity()
+            row = conn.execute("SELECT body FROM metadata WHERE id = 1").fetchone()
         except sqlite3.DatabaseError as exc:
             raise LedgerStoreError(f"cannot read ledger {self.path}: {exc}") from None
         if row is None:
@@ -153,6 +175,7 @@ class SQLiteLedgerStore(LedgerStore):
 
     def snapshot(self) -> LedgerSnapshot:
         conn = self._connect()
+        self.check_identity()
         try:
             conn.execute("BEGIN")  # one read transaction: a consistent WAL snapshot
             try:
@@ -171,9 +194,41 @@ class SQLiteLedgerStore(LedgerStore):
             raise LedgerStoreError(f"ledger head: {exc}") from None
         return LedgerSnapshot(metadata, tuple(_entry(seq, body) for seq, body in rows), head)
 
+    def tip(self) -> tuple[Head, Entry | None]:
+        """The head and the entry it names (one consistent read; no full snapshot)."""
+        conn = self._connect()
+        self.check_identity()
+        try:
+            conn.execute("BEGIN")
+            try:
+                head_row = conn.execute("SELECT body FROM head WHERE id = 1").fetchone()
+                if head_row is None:
+                    raise LedgerStoreError("the ledger has no head record")
+                head = Head.from_dict(_parse(head_row[0], "head"))
+                row = conn.execute("SELECT sequence, body FROM entries WHERE sequence = ?",
+                                   (head.sequence,)).fetchone()
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise LedgerStoreError(f"cannot read ledger {self.path}: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise LedgerStoreError(f"ledger head: {exc}") from None
+        return head, (None if row is None else _entry(*row))
+
+    def entry(self, sequence: int) -> Entry | None:
+        """The entry with this sequence number, or None."""
+        conn = self._connect()
+        self.check_identity()
+        try:
+            row = conn.execute("SELECT sequence, body FROM entries WHERE sequence = ?", (int(sequence),)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerStoreError(f"cannot read ledger {self.path}: {exc}") from None
+        return None if row is None else _entry(*row)
+
     @contextmanager
     def exclusive(self) -> Iterator[LedgerWriter]:
         conn = self._connect()
+        self.check_identity()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:

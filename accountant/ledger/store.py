@@ -84,5 +84,16 @@ class LedgerStore(abc.ABC):
     def exclusive(self) -> AbstractContextManager[LedgerWriter]:
         """An exclusive append transaction; commits (durably) on normal exit only."""
 
+    @abc.abstractmethod
+    def tip(self) -> tuple[Head, Entry | None]:
+        """The head record and the entry it names, in one consistent read."""
+
+    @abc.abstractmethod
+    def entry(self, sequence: int) -> Entry | None:
+        """The entry with this sequence number, or None."""
+
+    def check_identity(self) -> None:
+        """Raise LedgerStoreError if the store is no longer the one opened (file replaced)."""
+
     def close(self) -> None:  # pragma: no cover - default no-op
         """Release resources."""

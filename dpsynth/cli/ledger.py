@@ -28,21 +28,40 @@ LEDGER_KEY_ENV = "DPSYNTH_LEDGER_KEY"
 def init(
     ledger: Path = typer.Argument(..., help="Ledger file to create (SQLite)."),
     policy: Path = typer.Option(..., "--policy", help="The signed policy TOML."),
-    officer_key: Optional[Path] = typer.Option(None, "--officer-key", help="The officer's public key."),
-    ledger_key: Optional[Path] = typer.Option(None, "--ledger-key", envvar=LEDGER_KEY_ENV,
-                                              help="The ledger's private key (signs every entry)."),
+    officer_key: Optional[Path] = typer.Option(None, "--officer-key",
+                                               help="The officer's PRIVATE key: it must have signed the policy, "
+                                                    "and it signs the ledger's genesis."),
+    ledger_key: Optional[Path] = typer.Option(None, "--ledger-key",
+                                              help="The ledger's key (its .pub, or the private key file): the "
+                                                   "key every entry will be signed with."),
     signature: Optional[Path] = typer.Option(None, "--signature", help="Policy signature (default: POLICY.sig)."),
+    ledger_id: Optional[str] = typer.Option(None, "--ledger-id", help="The ledger id (default: the policy's "
+                                                                      "ledger_id, else a fresh random id)."),
     insecure: bool = typer.Option(False, "--insecure-development-mode",
-                                  help="Accept an unsigned policy / no ledger key; every entry is marked UNSIGNED."),
+                                  help="Accept an unsigned policy / no keys; every entry is marked UNSIGNED."),
 ) -> None:
-    """Create a ledger governed by a signed policy."""
-    with clean_errors():
-        md = init_ledger(ledger, policy, officer_public_key=officer_key, ledger_key=ledger_key,
-                         signature_path=signature, insecure=insecure)
-        typer.echo(f"created {ledger}: epsilon {md.epsilon:g}, delta {md.delta:g}, filter order "
-                   f"{md.filter_order:.6g}, ledger key {md.ledger_key_id}")
+    """Start a ledger governed by a signed policy (the officer's step: it needs the officer's key)."""
+    import warnings
+
+    from accountant.gate import InsecureModeWarning
+
+    with clean_errors(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureModeWarning)
+        md = init_ledger(ledger, policy, officer_key=officer_key, ledger_key=ledger_key,
+                         signature_path=signature, insecure=insecure, ledger_id=ledger_id)
+        typer.echo(f"created {ledger}: ledger {md.ledger_id}, epsilon {md.epsilon:g}, delta {md.delta:g}, filter "
+                   f"order {md.filter_order:.6g}, ledger key {md.ledger_key_id}")
+        typer.echo(f"genesis {md.hash} (signed by the officer, {md.officer_key_id})")
         if insecure:
             typer.echo("WARNING: INSECURE DEVELOPMENT MODE — entries of this ledger are UNSIGNED", err=True)
+
+
+@app.command("new-id")
+def new_id() -> None:
+    """Print a fresh random ledger id (for a policy's `ledger_id`)."""
+    from accountant.policy import new_ledger_id
+
+    typer.echo(new_ledger_id())
 
 
 @app.command("status")
@@ -53,9 +72,12 @@ def status(
     """Budget, spend and remaining budget, per generator and per actor."""
     with clean_errors():
         store = SQLiteLedgerStore(ledger)
-        snap = store.snapshot()
-        store.close()
+        try:
+            snap = store.snapshot()
+        finally:
+            store.close()
         md, entries = snap.metadata, snap.entries
+        check = verify_snapshot(snap)
         last = entries[-1] if entries else None
         spent = last.filter_total if last else 0.0
         info = {
@@ -69,6 +91,8 @@ def status(
             "delta_spent": sum_up(delta_costs(entries)),
             "by_generator": spend_by(entries, "generator"), "by_actor": spend_by(entries, "actor"),
             "insecure": md.insecure or any(e.insecure for e in entries),
+            "ledger_id": md.ledger_id, "verifies": check.ok,
+            "head": [snap.head.sequence, snap.head.entry_hash],
         }
         if as_json:
             typer.echo(json.dumps(info, indent=2, sort_keys=True))
@@ -82,8 +106,12 @@ def status(
         for title, key in (("generator", "by_generator"), ("actor", "by_actor")):
             for name, g in info[key].items():
                 typer.echo(f"  {title} {name}: {g['entries']} entries, {100 * g['share']:.1f} % of the budget")
+        typer.echo(f"ledger id {md.ledger_id}; head {snap.head.sequence}:{snap.head.entry_hash}")
         if info["insecure"]:
             typer.echo("WARNING: this ledger holds UNSIGNED entries (insecure development mode)", err=True)
+        if not check.ok:
+            typer.echo(f"WARNING: this ledger does NOT verify (its figures cannot be trusted): {check.first_problem}",
+                       err=True)
 
 
 @app.command("charge")
@@ -115,10 +143,20 @@ def charge(
                 fail(f"--parameters is not JSON: {exc}")
             if not isinstance(params, dict):
                 fail("--parameters must be a JSON object")
-        gate = Gate.open(ledger, ledger_key=ledger_key, insecure=insecure)
-        receipt = gate.charge(ev, purpose=purpose, generator=generator, parameters=params, actor=actor,
-                              run_id=run_id)
-        gate.close()
+        import warnings
+
+        from accountant.gate import InsecureModeWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InsecureModeWarning)
+            gate = Gate.open(ledger, ledger_key=ledger_key, insecure=insecure)
+        if insecure:
+            typer.echo("WARNING: INSECURE DEVELOPMENT MODE — this entry is UNSIGNED", err=True)
+        try:
+            receipt = gate.charge(ev, purpose=purpose, generator=generator, parameters=params, actor=actor,
+                                  run_id=run_id)
+        finally:
+            gate.close()
         typer.echo(json.dumps(receipt.to_dict(), indent=2, sort_keys=True))
 
 
@@ -154,15 +192,73 @@ def verify(
     ledger: Path = typer.Argument(..., help="Ledger file (SQLite) or JSON Lines export."),
     officer_key: Optional[Path] = typer.Option(None, "--officer-key", help="The officer's published public key."),
     ledger_pub: Optional[Path] = typer.Option(None, "--ledger-pub", help="The ledger's published public key."),
+    expect_head: list[str] = typer.Option([], "--expect-head", help="SEQ:HASH of a head you pinned earlier "
+                                                                     "(repeatable; 0:HASH is the genesis)."),
+    checkpoint: list[Path] = typer.Option([], "--checkpoint", help="An officer-signed checkpoint file "
+                                                                   "(repeatable)."),
+    receipts: list[Path] = typer.Option([], "--receipts", help="A model file, a receipts JSON file or a folder "
+                                                               "of them (repeatable): the ledger must hold "
+                                                               "every receipt it issued."),
     allow_insecure: bool = typer.Option(False, "--allow-insecure",
-                                        help="Do not fail on unsigned (insecure development mode) entries."),
+                                        help="Accept a ledger CREATED in insecure development mode (unsigned "
+                                             "entries of a secure ledger always fail)."),
 ) -> None:
-    """Check every signature, the hash chain, the policy signature and every running total.
+    """Check every signature, the hash chain, the genesis, every running total, and that the
+    ledger still holds every head, checkpoint and receipt you give it.
 
     Exits 0 when everything verifies, 1 otherwise, naming the first bad entry.
     """
+    from accountant.checkpoint import read_checkpoint
+
+    from ..generators.receipt_files import collect_receipts
+
     with clean_errors():
+        heads = [_head(text) for text in expect_head]
+        cps = [read_checkpoint(p) for p in checkpoint]
+        found, skipped = collect_receipts(receipts)
         report = verify_path(ledger, officer_public_key=officer_key, ledger_public_key=ledger_pub,
-                             allow_insecure=allow_insecure)
+                             allow_insecure=allow_insecure, expect_heads=heads, checkpoints=cps, receipts=found)
+        report.warnings.extend(skipped)
     typer.echo(report.summary(), err=not report.ok)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _head(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    try:
+        n = int(seq)
+    except ValueError:
+        n = -1
+    if n < 0 or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        fail(f"--expect-head must be SEQ:HASH (a sequence number and a 64-hex-digit hash), got {text!r}")
+    return n, digest
+
+
+@app.command("checkpoint")
+def checkpoint(
+    ledger: Path = typer.Argument(..., help="Ledger file (SQLite) or JSON Lines export."),
+    officer_key: Path = typer.Option(..., "--officer-key", help="The officer's PRIVATE key (signs the checkpoint)."),
+    out: Path = typer.Option(..., "--out", help="Checkpoint file to write (JSON)."),
+    ledger_pub: Optional[Path] = typer.Option(None, "--ledger-pub", help="The ledger's published public key."),
+) -> None:
+    """Verify the ledger, then sign its head with the officer's key: publish the file, and
+    `verify --checkpoint` will fail on any ledger that no longer holds that head."""
+    from accountant.checkpoint import make_checkpoint, write_checkpoint
+    from accountant.keys import load_private_key
+    from accountant.verify import load_snapshot
+
+    with clean_errors():
+        key = load_private_key(officer_key)
+        snapshot, problems, head_present = load_snapshot(ledger)
+        if snapshot is None:
+            fail(f"{ledger}: {problems[0] if problems else 'unreadable'}")
+        report = verify_snapshot(snapshot, officer_public_key=key.public_key(), ledger_public_key=ledger_pub,
+                                 head_present=head_present)
+        for p in problems:
+            report.fail(p.sequence, p.message)
+        if not report.ok:
+            fail(f"{ledger} does not verify, so it is not checkpointed: {report.first_problem}")
+        cp = make_checkpoint(snapshot, key)
+        write_checkpoint(cp, out)
+        typer.echo(f"checkpoint {out}: ledger {cp.ledger_id} at #{cp.sequence} ({cp.entry_hash}), signed by "
+                   f"{cp.officer_key_id}")

@@ -1,11 +1,15 @@
-"""Open a saved model of any generator, and audit what paid for it.
+"""Model files: read and write them safely, tell their kind, and audit what paid for them.
 
-`load` of each generator checks a model's receipts against the ledger key stored
-in the same file: that proves the file is consistent, not who signed it.  An
-auditor pins the ledger's published key and, better, the ledger (or its export)
-itself: `audit_model` then checks every receipt's signature and entry hash under
-the pinned key and finds each receipt, field for field, as an entry of a ledger
-that verifies.
+A model file is one `torch.save` archive of plain data — JSON text for the
+metadata and the seal, tensors for the arrays — read back with
+`torch.load(weights_only=True)`, so a crafted file cannot run code; every
+field is then checked for type before a generator rebuilds itself from it.
+
+`audit_model` is `dpsynth model verify`: the model's own verification under a
+key the auditor trusts, then (with the ledger or its export) that the ledger
+verifies and holds every receipt, field for field, and (with `rederive`, for
+marginal models) that re-fitting from the committed noisy measurements gives
+the sealed model back.
 """
 
 from __future__ import annotations
@@ -15,43 +19,79 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from accountant.gate import InvalidReceipt, Receipt, receipts_epsilon
-from accountant.keys import Ed25519PublicKey, key_id, load_public_key
+import numpy as np
+
+from accountant.errors import InvalidReceipt
+from accountant.receipt import Receipt, receipts_epsilon
 from accountant.verify import load_snapshot, verify_snapshot
 
-__all__ = ["load_model", "model_kind", "audit_model", "ModelAudit"]
+__all__ = ["read_model", "write_model", "load_model", "model_kind", "audit_model", "ModelAudit", "MODEL_FORMATS"]
 
-_MARGINAL_FORMAT = "dpsynth.marginal/1"
-_DPCTGAN_FORMAT = "dpsynth.dpctgan/1"
+MODEL_FORMATS = {"dpsynth.marginal/2": None, "dpsynth.dpctgan/2": "dpctgan"}
+_MAX_JSON = 512 * 2**20
 
 
-def model_kind(path: str | os.PathLike) -> str:
-    """The generator name ("mst", "aim", "independent", "dpctgan") a model file holds."""
+def write_model(path: str | os.PathLike, meta: dict, arrays: dict, seal: dict) -> None:
+    import torch
+
+    from .provenance import canonical_meta
+
+    tensors = {}
+    for k, v in arrays.items():
+        t = v.detach().cpu() if hasattr(v, "detach") else torch.as_tensor(np.array(v, copy=True))
+        tensors[k] = t.contiguous()
+    torch.save({"meta": json.dumps(canonical_meta(meta), sort_keys=True), "arrays": tensors,
+                "seal": json.dumps(seal, sort_keys=True)}, os.fspath(path))
+
+
+def read_model(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray], dict]:
+    """(metadata, arrays, seal) of a model file, or ValueError naming what is wrong."""
     import torch
 
     try:
-        blob = torch.load(os.fspath(path), weights_only=True)
-        meta = json.loads(blob["meta"])
+        blob = torch.load(os.fspath(path), weights_only=True, map_location="cpu")
     except FileNotFoundError:
         raise
     except Exception as exc:  # noqa: BLE001 - torch's unpickler raises many kinds for a foreign file
         raise ValueError(f"{path}: not a dpsynth model file ({type(exc).__name__})") from None
-    fmt = meta.get("format") if isinstance(meta, dict) else None
-    if fmt == _MARGINAL_FORMAT:
-        return str(meta["generator"])
-    if fmt == _DPCTGAN_FORMAT:
-        return "dpctgan"
-    raise ValueError(f"{path}: not a dpsynth model file (format {fmt!r})")
+    if not isinstance(blob, dict) or set(blob) != {"meta", "arrays", "seal"}:
+        raise ValueError(f"{path}: not a dpsynth model file (a model file holds meta, arrays and seal)")
+    meta_text, arrays, seal_text = blob["meta"], blob["arrays"], blob["seal"]
+    if not isinstance(meta_text, str) or not isinstance(seal_text, str) or len(meta_text) > _MAX_JSON:
+        raise ValueError(f"{path}: malformed model file (meta and seal are JSON text)")
+    if not isinstance(arrays, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                               for k, v in arrays.items()):
+        raise ValueError(f"{path}: malformed model file (arrays must map names to tensors)")
+    try:
+        meta = json.loads(meta_text)
+        seal = json.loads(seal_text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path}: malformed model file ({type(exc).__name__})") from None
+    if not isinstance(meta, dict) or not isinstance(seal, dict):
+        raise ValueError(f"{path}: malformed model file (meta and seal are JSON objects)")
+    if meta.get("format") not in MODEL_FORMATS:
+        raise ValueError(f"{path}: not a dpsynth model file of a known format ({meta.get('format')!r}); model "
+                         "files from before the sealed format must be fitted again")
+    return meta, {k: v.numpy() for k, v in arrays.items()}, seal
 
 
-def load_model(path: str | os.PathLike, *, device: str = "auto") -> Any:
-    """Load a model saved by any generator (its own `load`, which re-verifies its receipts)."""
+def model_kind(path: str | os.PathLike) -> str:
+    """The generator name ("mst", "aim", "independent", "dpctgan") a model file holds."""
+    meta, _, _ = read_model(path)
+    kind = MODEL_FORMATS[meta["format"]] or meta.get("generator")
+    if not isinstance(kind, str):
+        raise ValueError(f"{path}: malformed model file (no generator name)")
+    return kind
+
+
+def load_model(path: str | os.PathLike, *, trust: Any = None, device: str = "auto") -> Any:
+    """Load a model saved by any generator (its own `load`, which verifies it under `trust`)."""
     from . import GENERATORS
 
     kind = model_kind(path)
     if kind not in GENERATORS:
         raise ValueError(f"{path}: holds a {kind!r} model, which this dpsynth does not know")
-    return GENERATORS[kind].load(path, device=device)
+    return GENERATORS[kind].load(path, trust=trust, device=device)
 
 
 @dataclass
@@ -63,73 +103,75 @@ class ModelAudit:
     receipts: list[Receipt]
     epsilon: float                 # full-curve ε of the receipts' events at the policy's δ
     delta: float
-    ledger_key_id: str | None      # the key the receipts are signed with
-    key_pinned: bool = False
+    ledger_key_id: str | None      # the trusted key the receipts were checked under
+    ledger_id: str | None
+    seal: Receipt | None = None
     ledger_checked: str | None = None
+    rederived: str | None = None
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        seqs = [r.sequence for r in self.receipts]
-        contiguous = len(seqs) > 2 and seqs == list(range(seqs[0], seqs[-1] + 1))
-        named = f"#{seqs[0]}–#{seqs[-1]}" if contiguous else "#" + ", #".join(map(str, seqs))
-        lines = [f"OK: {self.path} is a {self.generator!r} model paid for by {len(seqs)} ledger "
-                 f"entr{'y' if len(seqs) == 1 else 'ies'} ({named}); epsilon "
-                 f"{self.epsilon:.6g} at delta {self.delta:g} (full RDP curve of their events)"]
-        for r in self.receipts:
+        charges = [r for r in self.receipts if r.is_charge]
+        seqs = [r.sequence for r in charges]
+        named = "#" + ", #".join(map(str, seqs)) if len(seqs) <= 6 else f"#{seqs[0]} … #{seqs[-1]}"
+        lines = [f"OK: {self.path} is a {self.generator!r} model sealed by entry #{self.seal.sequence} of ledger "
+                 f"{self.ledger_id}, paid for by {len(seqs)} charge{'' if len(seqs) == 1 else 's'} ({named}), each "
+                 f"released once; epsilon {self.epsilon:.6g} at delta {self.delta:g} (full RDP curve of their events)"]
+        for r in charges:
             lines.append(f"  #{r.sequence} {r.entry_hash[:16]}  {r.timestamp}  {r.actor}  {r.purpose}")
-        if self.key_pinned:
-            lines.append(f"signatures and entry hashes checked under the pinned ledger key {self.ledger_key_id}")
+        lines.append(f"the model's state hashes to its seal; every receipt checked under the trusted ledger key "
+                     f"{self.ledger_key_id}")
         if self.ledger_checked:
             lines.append(f"every receipt is, field for field, an entry of the verified ledger {self.ledger_checked}")
+        if self.rederived:
+            lines.append(self.rederived)
         lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "generator": self.generator, "epsilon": self.epsilon, "delta": self.delta,
-                "ledger_key_id": self.ledger_key_id, "key_pinned": self.key_pinned,
-                "ledger_checked": self.ledger_checked, "warnings": list(self.warnings),
-                "receipts": [{"sequence": r.sequence, "entry_hash": r.entry_hash, "purpose": r.purpose,
-                              "event": json.loads(r.event), "cost": r.cost} for r in self.receipts]}
+                "ledger_key_id": self.ledger_key_id, "ledger_id": self.ledger_id,
+                "seal": None if self.seal is None else {"sequence": self.seal.sequence,
+                                                        "commitment": self.seal.commitment},
+                "ledger_checked": self.ledger_checked, "rederived": self.rederived, "warnings": list(self.warnings),
+                "receipts": [{"sequence": r.sequence, "kind": r.kind, "entry_hash": r.entry_hash,
+                              "purpose": r.purpose, "event": None if r.event is None else json.loads(r.event),
+                              "commitment": r.commitment, "cost": r.cost} for r in self.receipts]}
 
 
-def audit_model(path: str | os.PathLike, *, ledger_public_key: str | os.PathLike | Ed25519PublicKey | None = None,
-                ledger: str | os.PathLike | None = None,
-                officer_public_key: str | os.PathLike | Ed25519PublicKey | None = None) -> ModelAudit:
-    """Load the model (its receipts checked against its own stored key and its fit), then
-    check them against what an auditor pins: the ledger's published key, and the ledger
-    file or export.  Raises InvalidReceipt (or ValueError for an unreadable file)."""
-    model = load_model(path, device="cpu")
-    receipts = list(model.receipts)
-    # Computed by the accountant from the receipts' events, not taken from the model's fit.
-    audit = ModelAudit(os.fspath(path), model_kind(path), receipts, receipts_epsilon(receipts),
-                       receipts[0].delta, receipts[0].ledger_key_id)
-    pinned = None
-    if ledger_public_key is not None:
-        pinned = ledger_public_key if isinstance(ledger_public_key, Ed25519PublicKey) else \
-            load_public_key(ledger_public_key)
-        for r in receipts:
-            r.verify(pinned)
-        audit.key_pinned = True
-        audit.ledger_key_id = key_id(pinned)
-    else:
-        audit.warnings.append("ledger key taken from the model file itself: pass the ledger's published key "
-                              "to detect receipts signed by some other key")
+def audit_model(path: str | os.PathLike, *, trust: Any = None, ledger: str | os.PathLike | None = None,
+                officer_public_key: Any = None, rederive: bool = False) -> ModelAudit:
+    """Load and verify the model under `trust`, then (optionally) against the ledger and by
+    re-deriving it.  Raises InvalidReceipt (or ValueError for an unreadable file)."""
+    model = load_model(path, trust=trust, device="cpu")
+    prov = model.provenance
+    receipts = prov.all_receipts()
+    audit = ModelAudit(os.fspath(path), model_kind(path), receipts, receipts_epsilon(receipts), receipts[0].delta,
+                       None if prov.trusted_key is None else _kid(prov.trusted_key), prov.seal.ledger_id, prov.seal)
     if ledger is not None:
         snapshot, problems, head_present = load_snapshot(ledger)
         if snapshot is None:
             raise InvalidReceipt(f"{ledger}: {problems[0] if problems else 'unreadable'}")
-        report = verify_snapshot(snapshot, ledger_public_key=pinned, officer_public_key=officer_public_key,
-                                 head_present=head_present)
+        report = verify_snapshot(snapshot, ledger_public_key=prov.trusted_key, officer_public_key=officer_public_key,
+                                 head_present=head_present, receipts=receipts)
         for p in problems:
             report.fail(p.sequence, p.message)
         if not report.ok:
             raise InvalidReceipt(f"{ledger} does not verify: {report.first_problem}")
-        entries = snapshot.entries
-        for r in receipts:
-            if not 1 <= r.sequence <= len(entries) or entries[r.sequence - 1] != r.entry():
-                raise InvalidReceipt(f"receipt #{r.sequence} is not an entry of {ledger}")
         audit.ledger_checked = os.fspath(ledger)
         if officer_public_key is None:
             audit.warnings.append("the ledger's policy was checked under the officer key the ledger itself "
                                   "stores: pass the officer's published key to pin it")
+    if rederive:
+        rederive_fn = getattr(model, "rederive", None)
+        if rederive_fn is None:
+            raise ValueError(f"{path}: a {audit.generator!r} model keeps no noisy measurements to re-derive it from "
+                             "(only marginal models do)")
+        audit.rederived = rederive_fn()
     return audit
+
+
+def _kid(key: Any) -> str:
+    from accountant.keys import key_id
+
+    return key_id(key)

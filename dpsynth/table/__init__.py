@@ -1,10 +1,13 @@
 """The private table: the only holder of raw rows; every method is a charged measurement."""
 
-from .dpsgd import AccessError
+from .commitments import release_digest
+from .custom import code_digest
+from .dpsgd import AccessError, DPSGDSession
 from .measurement import Measurement, NoisyMarginal
-from .pate import TeacherEnsemble, keyed_partition
+from .pate import PateSession
 from .private_table import PrivateTable
 from .rows import UnchargedAccess
+from .sensitivity import SensitivityViolation
 
-__all__ = ["PrivateTable", "NoisyMarginal", "Measurement", "UnchargedAccess", "AccessError", "TeacherEnsemble",
-           "keyed_partition"]
+__all__ = ["PrivateTable", "NoisyMarginal", "Measurement", "UnchargedAccess", "AccessError", "DPSGDSession",
+           "PateSession", "SensitivityViolation", "release_digest", "code_digest"]

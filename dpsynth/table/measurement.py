@@ -34,6 +34,8 @@ class Measurement:
     events: what is charged for it (one gate entry).
     sensitivity: the declared bound, per component, for the gate's relation.
     norm: one of NORMS.
+    tolerance: relative float slack a replay allows on the bound (0 for integer answers;
+        DP-SGD's float32 sums are reassociated when the batch changes).
     """
 
     kind: str
@@ -41,6 +43,7 @@ class Measurement:
     events: tuple[DpEvent, ...]
     sensitivity: float | tuple[float, ...]
     norm: str
+    tolerance: float = 0.0
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:

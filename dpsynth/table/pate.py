@@ -1,158 +1,211 @@
-"""The PATE seam: disjoint teacher partitions by a keyed hash, votes through the gate.
+"""PATE inside the private table: teachers on keyed partitions, only noisy votes leave.
 
-Design (for the PATE-GAN issue to implement against):
+`pate_session(teachers=k, teacher=TeacherSpec, noise_multiplier=σ, queries=Q)`
+charges ONE `GNMaxEvent(σ, Q)` for every label query the run will ever ask
+(the number is fixed before any teacher trains), writes an `open` entry, and
+returns a `PateSession`:
 
-* Partition.  Record r goes to teacher HMAC-SHA256(key, canonical(r) ‖ j) mod k,
-  where j counts the earlier identical copies of r (0 for the first).  The
-  assignment of a record depends only on the record, the secret key and how many
-  identical records precede it, never on the other records:
-
-  - adding or removing one record changes the training set of exactly one
-    teacher (identical copies are interchangeable, so removing any copy of r
-    leaves the same multiset as removing the last one);
-  - replacing one record changes at most two teachers (the old one's and the new
-    one's) — GNMax under replace-one must use that sensitivity;
-  - "shuffle, then cut into k slices" would move every record when one is
-    added; re-drawing partitions between iterations hands every record to
-    every teacher (synthcity #275).  Neither is possible here.
-
-  The key is a secret of the data holder (like the dataset key); a public key
-  would let an adversary who knows a record tell which teacher saw it — not a
-  DP leak (teachers are never released) but a needless one.
-
-* Teachers train on their partition inside `train_teachers` and stay inside the
-  returned `TeacherEnsemble`: they are functions of private rows and nothing of
-  them is released except noisy vote counts.  Training is not charged.
-* Votes.  `TeacherEnsemble.noisy_votes(x, noise_multiplier, ...)` charges
-  GNMaxEvent(σ, queries) first (ρ = queries/σ², Papernot et al. 2018, Prop. 8,
-  whose Δ₂ = √2 covers one teacher changing its vote), then releases the vote
-  histograms plus discrete Gaussian noise of scale σ.  Under replace-one two
-  teachers may change, Δ₂ = 2, and the noise scale is multiplied by √2 to keep
-  the charge valid.
+* Partition.  Record r goes to teacher key(r) mod k, key(r) the record's
+  identity under a fresh secret key (`identity.record_keys`), and each
+  partition is kept sorted by key.  Adding or removing one record changes the
+  training set of exactly one teacher and leaves every other teacher's data and
+  its order untouched; replacing one changes at most two teachers.  The
+  partition is fixed once per session; teachers keep training on it.
+* Teachers are the vetted `dpsynth.nn.teacher.Teacher` MLPs the table builds;
+  `train(generated, steps)` trains every teacher on its partition (real) against
+  the caller's generated rows (fake, public).  Each teacher's randomness is its
+  own stream, so one teacher's data never moves another teacher's training.
+  Nothing leaves a `train` call.
+* Votes.  `votes(queries)` answers each query (a generated row) with the
+  teachers' vote histogram plus discrete Gaussian noise: scale σ under
+  add/remove (one teacher moves one vote: Δ₂ = √2, ρ = 1/σ² per query,
+  Papernot et al. 2018, Prop. 8), σ·√2 under replace-one (two teachers: Δ₂ = 2,
+  the same ρ).  At most Q queries are answered, in total; `close()` writes the
+  `release` entry committing to every answer.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-from typing import Any, Callable, Sequence
+import math
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from accountant.events import GNMaxEvent, NeighbouringRelation
 
+from .commitments import RunningDigest
+from .dpsgd import AccessError, _layout
+from .identity import record_keys
 from .measurement import Measurement
 from .params import positive
+from .sensitivity import check_votes
 
-__all__ = ["keyed_partition", "PateMixin", "TeacherEnsemble"]
+__all__ = ["PateMixin", "PateSession", "MAX_TEACHERS", "MAX_QUERIES"]
 
-_MIN_KEY_BYTES = 16
-
-
-def _cell(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and value != value) or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, (bool, int, float, str)):
-        return [type(value).__name__, value]
-    return [type(value).__name__, str(value)]
-
-
-def keyed_partition(frame: pd.DataFrame, n_parts: int, key: bytes) -> np.ndarray:
-    """Teacher index in [0, n_parts) for each row (see the module docstring)."""
-    if not isinstance(key, (bytes, bytearray)) or len(key) < _MIN_KEY_BYTES:
-        raise ValueError(f"the partition key must be at least {_MIN_KEY_BYTES} secret bytes")
-    if not isinstance(n_parts, int) or n_parts < 1:
-        raise ValueError("n_parts must be a positive integer")
-    seen: dict[bytes, int] = {}
-    out = np.empty(len(frame), dtype=np.int64)
-    for i, row in enumerate(frame.itertuples(index=False, name=None)):
-        body = json.dumps([_cell(v) for v in row], separators=(",", ":")).encode()
-        copy = seen.get(body, 0)
-        seen[body] = copy + 1
-        digest = hmac.new(bytes(key), body + b"#" + str(copy).encode(), hashlib.sha256).digest()
-        out[i] = int.from_bytes(digest[:8], "big") % n_parts
-    return out
-
-
-class TeacherEnsemble:
-    """Teachers trained on disjoint partitions; only noisy vote counts come out."""
-
-    def __init__(self, table: Any, teachers: list[Any]) -> None:
-        self.__teachers = teachers
-        self._table = table
-
-    def __repr__(self) -> str:
-        return f"TeacherEnsemble(teachers={len(self.__teachers)}, <private>)"
-
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        raise TypeError("teachers are private; they cannot be pickled or copied")
-
-    @property
-    def n_teachers(self) -> int:
-        return len(self.__teachers)
-
-    def noisy_votes(self, queries: np.ndarray, n_classes: int, noise_multiplier: float, *, purpose: str,
-                    generator: str, run_id: str, parameters: dict | None = None) -> np.ndarray:
-        """Vote histograms (queries × n_classes) plus discrete Gaussian noise, charged as GNMax.
-
-        Each teacher is called as `teacher(queries) -> int labels in [0, n_classes)`; the
-        queries must be public (e.g. generated samples).
-        """
-        table = self._table
-        sigma = positive(noise_multiplier, "noise_multiplier")
-        if not isinstance(n_classes, int) or n_classes < 2:
-            raise ValueError("n_classes must be an integer >= 2")
-        m = int(len(queries))
-        if m < 1:
-            raise ValueError("at least one query is needed")
-        replace = table.relation is NeighbouringRelation.REPLACE_ONE
-        # GNMax's ρ = 1/σ² per query assumes Δ₂ = √2; with Δ₂ = 2 the same ρ needs σ·√2.
-        scale = sigma * (float(np.sqrt(2.0)) if replace else 1.0)
-        spec = Measurement(kind="pate_votes", query={"queries": m, "classes": n_classes, "noise_multiplier": sigma},
-                           events=(GNMaxEvent(sigma, m, relation=table.relation),),
-                           sensitivity=2.0 if replace else float(np.sqrt(2.0)), norm="l2")
-        from dpsynth.noise.discrete_gaussian import sample_discrete_gaussian
-
-        source = table._source
-        teachers = self.__teachers
-
-        def draw() -> np.ndarray:
-            return np.asarray(sample_discrete_gaussian(scale, m * n_classes, source), dtype=np.int64).reshape(
-                m, n_classes)
-
-        def exact(_: Any) -> np.ndarray:
-            votes = np.zeros((m, n_classes), dtype=np.int64)
-            for t in teachers:
-                labels = np.asarray(t(queries), dtype=np.int64)
-                if labels.shape != (m,) or labels.min() < 0 or labels.max() >= n_classes:
-                    raise ValueError("a teacher must return one label in [0, n_classes) per query")
-                votes[np.arange(m), labels] += 1
-            return votes
-
-        return table._measure(spec, purpose=purpose, generator=generator, run_id=run_id, parameters=parameters,
-                              noise=draw, exact=exact, release=lambda v, z: v + z)
+MAX_TEACHERS = 10_000
+MAX_QUERIES = 100_000_000
+_MAX_ROWS_PER_CALL = 1_000_000
 
 
 class PateMixin:
-    """`PrivateTable`'s PATE seam."""
+    """`PrivateTable`'s PATE path."""
 
-    def train_teachers(self, n_teachers: int, train: Callable[[pd.DataFrame], Any], *, key: bytes,
-                       receipt: Any) -> TeacherEnsemble:
-        """Train one teacher per keyed-hash partition; the teachers stay private.
+    def pate_session(self, *, teachers: int, teacher: Any = None, noise_multiplier: float, queries: int,
+                     purpose: str, generator: str | None = None, run_id: str | None = None,
+                     parameters: dict | None = None, device: Any = "cpu") -> "PateSession":
+        """Charge every label query of the run and open a PATE session (module docstring)."""
+        import torch
 
-        `train(partition_frame) -> teacher` runs inside the table; `receipt` is the receipt
-        of the run's charge (the rows open only with one).  Nothing is released here.
-        """
-        if not isinstance(n_teachers, int) or n_teachers < 1:
-            raise ValueError("n_teachers must be a positive integer")
+        from dpsynth.nn.teacher import TeacherSpec
 
-        def fit(rows: Any) -> list[Any]:
+        teacher = TeacherSpec() if teacher is None else teacher
+        if not isinstance(teacher, TeacherSpec):
+            raise TypeError("teacher must be a dpsynth.nn.TeacherSpec (the table builds the teachers)")
+        if isinstance(teachers, bool) or not isinstance(teachers, int) or not 2 <= teachers <= MAX_TEACHERS:
+            raise ValueError(f"teachers must be an int in 2..{MAX_TEACHERS}, got {teachers!r}")
+        if isinstance(queries, bool) or not isinstance(queries, int) or not 1 <= queries <= MAX_QUERIES:
+            raise ValueError(f"queries must be an int in 1..{MAX_QUERIES}, got {queries!r}")
+        sigma = positive(noise_multiplier, "noise_multiplier")
+        layout = _layout(self)
+        event = GNMaxEvent(sigma, queries, relation=self.relation)
+        replace = self.relation is NeighbouringRelation.REPLACE_ONE
+        spec = Measurement(kind="pate_plan", query={"teachers": teachers, "queries": queries,
+                                                    "noise_multiplier": sigma, "teacher": teacher.to_dict()},
+                           events=(event,), sensitivity=2.0 if replace else math.sqrt(2.0), norm="l2")
+        receipt = self._charge(spec, purpose=purpose, generator=generator, run_id=run_id, parameters=parameters)
+        self._open_session(receipt, {"measurement": "pate", "queries": queries, "teachers": teachers})
+        return PateSession(self, receipt, layout, teacher, teachers, event, torch.device(device))
+
+
+class PateSession:
+    """Teachers trained and voting inside the table (see the module docstring).
+
+    Public: `layout`, `event`, `n_teachers`, `queries`, `queries_done`."""
+
+    def __init__(self, table: Any, receipt: Any, layout: Any, spec: Any, n_teachers: int, event: GNMaxEvent,
+                 device: Any) -> None:
+        import torch
+
+        self._table = table
+        self.receipt = receipt
+        self.layout = layout
+        self.event = event
+        self.n_teachers = n_teachers
+        self.queries = event.queries
+        self.queries_done = 0
+        self.device = device
+        self._spec = spec
+        self._closed = False
+        self._digest = RunningDigest()
+        replace = table.relation is NeighbouringRelation.REPLACE_ONE
+        # GNMax's ρ = 1/σ² per query assumes Δ₂ = √2; with Δ₂ = 2 the same ρ needs σ·√2.
+        self._scale = event.noise_multiplier * (math.sqrt(2.0) if replace else 1.0)
+        self._sensitivity = 2.0 if replace else math.sqrt(2.0)
+        source = table._source
+        with table._open_rows(receipt) as rows:
             frame = rows.frame
-            parts = keyed_partition(frame, n_teachers, key)
-            return [train(frame.iloc[np.flatnonzero(parts == i)].reset_index(drop=True)) for i in range(n_teachers)]
+            keys = record_keys(frame, source.words(4).tobytes())
+            features = layout.transform(frame)
+        teacher_of = (keys % np.uint64(n_teachers)).astype(np.int64)
+        parts = []
+        for i in range(n_teachers):
+            members = np.flatnonzero(teacher_of == i)
+            members = members[np.argsort(keys[members], kind="stable")]  # canonical order: by record key
+            parts.append(torch.as_tensor(features[members]).to(device))
+        self.__parts = parts
+        self.__teachers = [spec.build(layout.dim).to(device) for _ in range(n_teachers)]
+        self.__optimizers = [torch.optim.Adam(t.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay)
+                             for t in self.__teachers]
+        seeds = source.words(n_teachers) >> np.uint64(1)
+        self.__streams = []
+        for s in seeds:
+            g = torch.Generator(device=device)
+            g.manual_seed(int(s))
+            self.__streams.append(g)
 
-        return TeacherEnsemble(self, self._read(receipt, fit))
+    def __repr__(self) -> str:
+        return f"PateSession(teachers={self.n_teachers}, queries {self.queries_done}/{self.queries}, <private>)"
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("a PATE session holds private rows and teachers; it cannot be pickled or copied")
+
+    def _public_rows(self, x: Any, name: str) -> Any:
+        import torch
+
+        t = torch.as_tensor(np.asarray(x, dtype=np.float32) if not isinstance(x, torch.Tensor) else x)
+        if t.ndim != 2 or t.shape[1] != self.layout.dim or not 1 <= t.shape[0] <= _MAX_ROWS_PER_CALL:
+            raise ValueError(f"{name} must be a (m, {self.layout.dim}) array of generated rows in the table's "
+                             f"layout, 1 <= m <= {_MAX_ROWS_PER_CALL}")
+        if not torch.all(torch.isfinite(t)):
+            raise ValueError(f"{name} must be finite")
+        return t.to(self.device, torch.float32)
+
+    def train(self, generated: Any, steps: int = 1) -> None:
+        """Each teacher takes `steps` Adam steps: its partition (real) against `generated` (fake)."""
+        import torch
+        from torch.nn import functional as F
+
+        if self._closed:
+            raise AccessError("this PATE session is closed")
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10_000:
+            raise ValueError(f"steps must be an int in 1..10000, got {steps!r}")
+        fake = self._public_rows(generated, "generated")
+        b = self._spec.batch_size
+        with self._table._open_rows(self.receipt):
+            for part, model, opt, g in zip(self.__parts, self.__teachers, self.__optimizers, self.__streams):
+                model.train()
+                for _ in range(steps):
+                    fake_idx = torch.randint(0, fake.shape[0], (b,), generator=g, device=self.device)
+                    logits_fake = model(fake[fake_idx])
+                    loss = F.softplus(logits_fake).mean()
+                    if part.shape[0]:
+                        real_idx = torch.randint(0, part.shape[0], (b,), generator=g, device=self.device)
+                        loss = loss + F.softplus(-model(part[real_idx])).mean()
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+
+    def votes(self, queries: Any) -> np.ndarray:
+        """Noisy vote histograms, shape (m, 2): column 1 counts teachers voting "real"."""
+        import torch
+
+        if self._closed:
+            raise AccessError("this PATE session is closed")
+        x = self._public_rows(queries, "queries")
+        m = int(x.shape[0])
+        if self.queries_done + m > self.queries:
+            raise AccessError(f"the plan paid for {self.queries} label queries; {self.queries - self.queries_done} "
+                              f"remain, {m} were asked")
+        table = self._table
+        source = table._source
+        scale = self._scale
+        start = self.queries_done
+        spec = Measurement(kind="pate_votes", query={"first": start, "queries": m}, events=(self.event,),
+                           sensitivity=self._sensitivity, norm="l2")
+
+        def draw() -> np.ndarray:
+            from dpsynth.noise.discrete_gaussian import sample_discrete_gaussian
+
+            return np.asarray(sample_discrete_gaussian(scale, m * 2, source), dtype=np.int64).reshape(m, 2)
+
+        def exact(_rows: Any) -> np.ndarray:
+            votes = np.zeros((m, 2), dtype=np.int64)
+            with torch.no_grad():
+                for model in self.__teachers:
+                    model.eval()
+                    real = (model(x) > 0).cpu().numpy().astype(np.int64)
+                    votes[np.arange(m), real] += 1
+            check_votes(votes, self.n_teachers)
+            return votes
+
+        out = table._step(spec, self.receipt, self._digest, noise=draw, exact=exact, release=lambda v, z: v + z)
+        self.queries_done += m
+        return np.array(out, copy=True)
+
+    def close(self) -> Any:
+        """Write the release entry committing to every answer; returns its receipt."""
+        if self._closed:
+            raise AccessError("this PATE session is already closed")
+        self._closed = True
+        return self._table._commit_release(self.receipt, self._digest.hexdigest(),
+                                           {"measurement": "pate", "queries_released": self.queries_done})

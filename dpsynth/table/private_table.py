@@ -5,11 +5,19 @@ Every measurement follows the same order (`PrivateTable._measure`):
 1. validate the public arguments (bad input spends nothing);
 2. charge the gate — the signed ledger entry exists before anything is computed;
 3. draw the noise (from the table's random source) — before the data is read;
-4. open the rows (only with the receipt), compute the exact answer;
-5. release exact + noise (or the exponential mechanism's choice).
+4. open the rows (only inside the measurement), compute the exact answer and
+   check it against the sensitivity the charge assumed;
+5. release exact + noise (or the exponential mechanism's choice), after the gate
+   has written a `release` entry committing to the output's SHA-256 — a charge
+   pays for one release, once.
 
-No accessor returns the frame, the codes or the number of rows; `repr` shows
-only the public schema; pickling and copying are refused.
+Multi-step mechanisms (DP-SGD, PATE) run as *sessions* inside the table: one
+charge for the whole plan, an `open` entry, per-step outputs folded into one
+running digest, and a closing `release` entry.  No method returns rows, codes,
+the number of rows or anything computed from them outside a charged mechanism;
+no method takes caller code that sees rows, except `custom_measurement`, which
+the signed policy must allow and whose entry records the code's hash.  `repr`
+shows only the public schema; pickling and copying are refused.
 """
 
 from __future__ import annotations
@@ -24,13 +32,17 @@ from accountant.events import DiscreteGaussianEvent, ExponentialMechanismEvent, 
 from accountant.fingerprint import fingerprint_table
 
 from ..schema import Schema
-from .dpsgd import DPSGDAccessMixin
+from .commitments import RunningDigest, release_digest
+from .custom import CustomMechanismMixin
+from .dpsgd import DPSGDMixin
 from .learning import SchemaLearningMixin
 from .measurement import Measurement, NoisyMarginal
-from .params import positive
+from .params import positive, probability
 from .pate import PateMixin
 from .queries import MAX_MARGINAL_CELLS, marginal_counts, selection_scores
 from .rows import Rows
+from .sensitivity import check_counts_of_records
+from .sources import resolve_source
 
 __all__ = ["PrivateTable"]
 
@@ -42,7 +54,7 @@ def _noise_api():
     return randomness, discrete_gaussian.sample_discrete_gaussian, exponential_mechanism.sample_exponential_mechanism
 
 
-class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
+class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMixin):
     """A private table bound to a gate.
 
     Args:
@@ -50,36 +62,80 @@ class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
         schema: the public schema.  It may be incomplete (categories or bins still to be
             learned through `learn_schema`); measurements on codes need it complete.
         gate: the `accountant.gate.Gate` every measurement is charged to.
-        dataset_key: the data holder's secret key; when given, the table's keyed
-            fingerprint must match the one the gate's policy governs.
-        random_source: where noise comes from; default a `SecureRandomSource` (CSPRNG).
-            A `SeededRandomSource` is for tests: its charges are marked "seeded-test".
+        dataset_key: the data holder's secret key.  The table's keyed fingerprint must be
+            the one the gate's policy governs; required unless the ledger is in insecure
+            development mode.
+        random_source: where noise comes from: None (a fresh `SecureRandomSource`), a
+            `SecureRandomSource`, or — only where the policy allows seeded test noise — a
+            `SeededRandomSource`.  Nothing else.
         actor: recorded in each ledger entry (default: the OS user).
+
+    The number of rows must not exceed the policy's public `dataset.max_records`.
     """
 
     def __init__(self, frame: pd.DataFrame, schema: Schema, gate: Any, *, dataset_key: bytes | None = None,
                  random_source: Any = None, actor: str | None = None) -> None:
+        frame = self._bind(frame, schema, gate, dataset_key=dataset_key, random_source=random_source, actor=actor)
+        self._hold(frame)
+
+    @classmethod
+    def split(cls, frame: pd.DataFrame, schema: Schema, gate: Any, *, holdout: float, dataset_key: bytes | None = None,
+              seed: int | None = None, random_source: Any = None, actor: str | None = None,
+              ) -> tuple["PrivateTable", pd.DataFrame]:
+        """(a table of the rows kept for fitting, the held-out rows).
+
+        The fingerprint is checked on the whole governed table; the split is a uniform random
+        permutation independent of the data (from `seed` for tests, else the OS CSPRNG), so a
+        fit on the kept rows is a fit on a data-independent subset of the governed dataset.
+        The held-out rows go back to the caller, who passed the whole frame in."""
+        import secrets
+
+        share = probability(holdout, "holdout")
+        table = cls.__new__(cls)
+        frame = table._bind(frame, schema, gate, dataset_key=dataset_key, random_source=random_source, actor=actor)
+        n = len(frame)
+        n_hold = int(round(share * n))
+        if n_hold < 1 or n - n_hold < 1:
+            raise ValueError("holdout leaves no rows for the fit or none for the holdout")
+        rng = np.random.default_rng(secrets.randbits(128) if seed is None else seed)
+        order = rng.permutation(n)
+        keep = frame.iloc[np.sort(order[n_hold:])].reset_index(drop=True)
+        table._hold(keep)
+        return table, frame.iloc[np.sort(order[:n_hold])].reset_index(drop=True)
+
+    def _bind(self, frame: pd.DataFrame, schema: Schema, gate: Any, *, dataset_key: bytes | None,
+              random_source: Any, actor: str | None) -> pd.DataFrame:
+        """Every check before the table holds its rows; returns the validated frame."""
         if not isinstance(schema, Schema):
             raise TypeError(f"schema must be a dpsynth.schema.Schema, got {type(schema).__name__}")
-        for name in ("charge", "relation", "verify_receipt"):
+        for name in ("charge", "release", "relation", "policy", "check_dataset"):
             if not hasattr(gate, name):
                 raise TypeError(f"gate must be an accountant.gate.Gate (missing {name})")
-        randomness, _, _ = _noise_api()
-        if random_source is None:
-            random_source = randomness.SecureRandomSource()
-        if not isinstance(random_source, randomness.RandomSource):
-            raise TypeError("random_source must be a dpsynth.noise.randomness.RandomSource")
+        source, label = resolve_source(random_source, gate.policy)
+        if actor is not None and (not isinstance(actor, str) or not actor.strip()):
+            raise ValueError("actor must be a non-empty string or None")
         frame = schema.validate(frame)
-        if dataset_key is not None:
+        if dataset_key is None:
+            if not getattr(gate, "insecure", False):
+                raise ValueError("dataset_key is required: the table must be the dataset the policy governs "
+                                 "(only a ledger in insecure development mode may omit it)")
+        else:
             if not isinstance(dataset_key, (bytes, bytearray)):
                 raise TypeError("dataset_key must be bytes")
             gate.check_dataset(fingerprint_table(frame, bytes(dataset_key)))
-        self.__rows = Rows(frame, schema.encode(frame) if schema.is_complete else None)
+        if len(frame) > gate.policy.max_records:
+            raise ValueError("the table holds more records than the policy's public bound dataset.max_records "
+                             "(every noise scale assumes that bound); the officer must raise it")
         self._schema = schema
         self._gate = gate
-        self._source = random_source
+        self._source = source
+        self._noise_label = label
         self._actor = actor
         self._receipts: list[Any] = []
+        return frame
+
+    def _hold(self, frame: pd.DataFrame) -> None:
+        self.__rows = Rows(frame, self._schema.encode(frame) if self._schema.is_complete else None)
 
     # -- public facts -------------------------------------------------------------------------
     @property
@@ -97,8 +153,8 @@ class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
 
     @property
     def noise_source(self) -> str:
-        """"seeded-test" for a seeded (test) random source, else "secure"."""
-        return "seeded-test" if self._source.is_seeded else "secure"
+        """"seeded-test" for a seeded (test) random source, else "secure" (from the source's type)."""
+        return self._noise_label
 
     @property
     def relation(self) -> NeighbouringRelation:
@@ -106,7 +162,7 @@ class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
 
     @property
     def receipts(self) -> tuple[Any, ...]:
-        """Receipts of every charge this table made, in order."""
+        """Receipts of every entry this table wrote (charges, opens, releases), in order."""
         return tuple(self._receipts)
 
     def receipts_for(self, run_id: str) -> tuple[Any, ...]:
@@ -127,18 +183,27 @@ class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
         return math.sqrt(2.0) if self.relation is NeighbouringRelation.REPLACE_ONE else 1.0
 
     def _charge(self, spec: Measurement, *, purpose: str, generator: str | None, run_id: str | None,
-                parameters: Mapping[str, Any] | None) -> Any:
+                parameters: Mapping[str, Any] | None, code_sha256: str | None = None) -> Any:
         params = {"measurement": spec.kind, **spec.query, **dict(parameters or {})}
         receipt = self._gate.charge(list(spec.events), purpose=purpose, generator=generator, parameters=params,
-                                    actor=self._actor, noise_source=self.noise_source, run_id=run_id)
+                                    actor=self._actor, noise_source=self.noise_source, run_id=run_id,
+                                    code_sha256=code_sha256)
         self._receipts.append(receipt)
         return receipt
 
     def _measure(self, spec: Measurement, *, purpose: str, generator: str | None, run_id: str | None,
                  parameters: Mapping[str, Any] | None, noise: Callable[[], Any] | None,
                  exact: Callable[[Rows], Any], release: Callable[[Any, Any], Any]) -> Any:
-        """Charge, draw noise, read, release — in that order.  The only path to the rows."""
+        """Charge, draw noise, read, check, commit, release — in that order.  The only path to the rows."""
         receipt = self._charge(spec, purpose=purpose, generator=generator, run_id=run_id, parameters=parameters)
+        output = self._answer(spec, receipt, noise=noise, exact=exact, release=release)
+        self._commit_release(receipt, release_digest(output), {"measurement": spec.kind})
+        return output
+
+    def _answer(self, spec: Measurement, receipt: Any, *, noise: Callable[[], Any] | None,
+                exact: Callable[[Rows], Any], release: Callable[[Any, Any], Any]) -> Any:
+        """One output of a charged measurement: noise first, then the rows (exact answers check
+        their own sensitivity bound), then the release function.  Nothing is committed here."""
         drawn = noise() if noise is not None else None
         with self._open_rows(receipt) as rows:
             answer = exact(rows)
@@ -146,11 +211,25 @@ class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
         self._observe(spec, receipt, answer, drawn, output)
         return output
 
-    def _read(self, receipt: Any, fn: Callable[[Rows], Any]) -> Any:
-        """Read the rows for a run already charged (its receipt is verified by the gate first)."""
-        self._gate.verify_receipt(receipt)
-        with self._open_rows(receipt) as rows:
-            return fn(rows)
+    def _commit_release(self, receipt: Any, digest: str, parameters: Mapping[str, Any]) -> Any:
+        """The gate's release entry: the output leaves only after it is written (once per charge)."""
+        rel = self._gate.release(receipt, digest, actor=self._actor, parameters=dict(parameters))
+        self._receipts.append(rel)
+        return rel
+
+    def _open_session(self, receipt: Any, parameters: Mapping[str, Any]) -> Any:
+        rel = self._gate.open_release(receipt, actor=self._actor, parameters=dict(parameters))
+        self._receipts.append(rel)
+        return rel
+
+    def _step(self, spec: Measurement, receipt: Any, digest: RunningDigest, *, noise: Callable[[], Any] | None,
+              exact: Callable[[Rows], Any], release: Callable[[Any, Any], Any]) -> Any:
+        """One output of an open session: the ledger must still hold the session's charge
+        (a ledger replaced or rolled back mid-run stops the session before release)."""
+        self._gate.confirm(receipt)
+        output = self._answer(spec, receipt, noise=noise, exact=exact, release=release)
+        digest.add(output)
+        return output
 
     def _open_rows(self, receipt: Any) -> Any:
         """The rows, readable inside this context only (see dpsynth.table.rows)."""
@@ -261,7 +340,9 @@ class PrivateTable(DPSGDAccessMixin, SchemaLearningMixin, PateMixin):
 
         def exact(rows: Rows) -> list[np.ndarray]:
             codes = self._recoded(rows.codes, maps)
-            return [marginal_counts(codes, j, shape) for j, shape in zip(idx, shapes)]
+            answer = [marginal_counts(codes, j, shape) for j, shape in zip(idx, shapes)]
+            check_counts_of_records(answer, codes.shape[0], "marginals")
+            return answer
 
         def release(answer: list[np.ndarray], noise: list[np.ndarray]) -> list[NoisyMarginal]:
             return [NoisyMarginal(c, (a + z).astype(np.int64), s) for c, a, z, s in zip(cl, answer, noise, sigmas)]

@@ -78,6 +78,8 @@ def _frozen(value: Any) -> Any:
     """A copy of a recorded output that the replayed run cannot mutate into the record."""
     if isinstance(value, np.ndarray):
         return value.copy()
+    if hasattr(value, "detach") and hasattr(value, "clone"):  # a torch tensor
+        return value.detach().clone()
     if isinstance(value, list):
         return [_frozen(v) for v in value]
     return value
@@ -86,13 +88,14 @@ def _frozen(value: Any) -> Any:
 class RecordingTable(PrivateTable):
     """A PrivateTable that logs each measurement (tests only; see the module docstring)."""
 
-    def __init__(self, frame: Any, schema: Any, gate: Any, *, random_source: Any, actor: str | None = None) -> None:
+    def __init__(self, frame: Any, schema: Any, gate: Any, *, random_source: Any, actor: str | None = None,
+                 dataset_key: bytes | None = None) -> None:
         _check_test_setting(gate, random_source)
-        super().__init__(frame, schema, gate, random_source=random_source, actor=actor)
+        super().__init__(frame, schema, gate, random_source=random_source, actor=actor, dataset_key=dataset_key)
         self.log: list[Record] = []
 
     def _observe(self, spec: Measurement, receipt: Any, answer: Any, noise: Any, output: Any) -> None:
-        self.log.append(Record(spec, receipt, answer, noise, _frozen(output)))
+        self.log.append(Record(spec, receipt, _frozen(answer), noise, _frozen(output)))
 
 
 class ReplayTable(PrivateTable):
@@ -105,9 +108,9 @@ class ReplayTable(PrivateTable):
     """
 
     def __init__(self, frame: Any, schema: Any, gate: Any, *, recording: Sequence[Record], random_source: Any,
-                 actor: str | None = None) -> None:
+                 actor: str | None = None, dataset_key: bytes | None = None) -> None:
         _check_test_setting(gate, random_source)
-        super().__init__(frame, schema, gate, random_source=random_source, actor=actor)
+        super().__init__(frame, schema, gate, random_source=random_source, actor=actor, dataset_key=dataset_key)
         self._recording = list(recording)
         self.exact: list[Any] = []
         self.replay_receipts: list[Any] = []
@@ -116,9 +119,8 @@ class ReplayTable(PrivateTable):
     def consumed(self) -> int:
         return len(self.exact)
 
-    def _measure(self, spec: Measurement, *, purpose: str, generator: str | None, run_id: str | None,
-                 parameters: Mapping[str, Any] | None, noise: Callable[[], Any] | None,
-                 exact: Callable[[Any], Any], release: Callable[[Any, Any], Any]) -> Any:
+    def _answer(self, spec: Measurement, receipt: Any, *, noise: Callable[[], Any] | None,
+                exact: Callable[[Any], Any], release: Callable[[Any, Any], Any]) -> Any:
         i = len(self.exact)
         if i >= len(self._recording):
             raise ReplayDivergence(f"measurement #{i} ({spec.kind}) was not in the recorded run: control flow "
@@ -128,7 +130,9 @@ class ReplayTable(PrivateTable):
             raise ReplayDivergence(
                 f"measurement #{i} differs from the recorded run: recorded {_query_key(rec.measurement)}, "
                 f"replayed {_query_key(spec)}")
-        receipt = self._charge(spec, purpose=purpose, generator=generator, run_id=run_id, parameters=parameters)
+        # The noise is drawn (and discarded) so the seeded stream stays aligned with the recording.
+        if noise is not None:
+            noise()
         with self._open_rows(receipt) as rows:
             self.exact.append(exact(rows))
         self.replay_receipts.append(receipt)

@@ -128,7 +128,7 @@ def test_raising_the_reserve_after_signing_is_refused(tmp_path):
     assert "9e-07" in text
     tl.policy_path.write_text(text)
     with pytest.raises(PolicyError, match="altered"):
-        init_ledger(tmp_path / "b.db", tl.policy_path, officer_public_key=tl.officer_pub, ledger_key=tl.ledger_key)
+        init_ledger(tmp_path / "b.db", tl.policy_path, officer_key=tl.officer_key, ledger_key=tl.ledger_pub)
 
     # (2) the policy text inside an existing ledger rewritten (and its hash recomputed)
     from accountant.ledger.hashing import sha256_hex
@@ -156,7 +156,7 @@ def test_a_tampered_policy_cannot_lift_the_reserve_to_pay_for_delta(tmp_path):
     tl.policy_path.write_text(raw)
     sign_policy_file(tl.policy_path, load_private_key(tl.officer_key))
     fresh = tmp_path / "fresh.db"
-    init_ledger(fresh, tl.policy_path, officer_public_key=tl.officer_pub, ledger_key=tl.ledger_key)
+    init_ledger(fresh, tl.policy_path, officer_key=tl.officer_key, ledger_key=tl.ledger_pub)
     from accountant.ledger.sqlite import SQLiteLedgerStore
 
     store = SQLiteLedgerStore(fresh)

@@ -11,6 +11,7 @@ import pytest
 
 from accountant.events import GaussianEvent, LaplaceEvent, NeighbouringRelation, ZCdpEvent
 from accountant.gate import (
+    InsecureModeWarning,
     BudgetExceeded,
     DatasetMismatch,
     Gate,
@@ -186,8 +187,8 @@ def test_gate_refuses_wrong_key_and_unsigned_policy(ledger, tmp_path):
         Gate.open(ledger.ledger_path)
     ledger.signature_path.unlink()
     with pytest.raises(PolicyError, match="not signed"):
-        init_ledger(tmp_path / "new.db", ledger.policy_path, officer_public_key=ledger.officer_pub,
-                    ledger_key=ledger.ledger_key)
+        init_ledger(tmp_path / "new.db", ledger.policy_path, officer_key=ledger.officer_key,
+                    ledger_key=ledger.ledger_pub)
     # an altered policy is refused too
     ledger.policy_path.write_text(ledger.policy_path.read_text().replace("epsilon = 1.0", "epsilon = 9.0"))
     from accountant.keys import load_private_key
@@ -196,18 +197,20 @@ def test_gate_refuses_wrong_key_and_unsigned_policy(ledger, tmp_path):
     sign_policy_file(ledger.policy_path, load_private_key(ledger.officer_key))
     ledger.policy_path.write_text(ledger.policy_path.read_text().replace("epsilon = 9.0", "epsilon = 90.0"))
     with pytest.raises(PolicyError, match="altered"):
-        init_ledger(tmp_path / "new2.db", ledger.policy_path, officer_public_key=ledger.officer_pub,
-                    ledger_key=ledger.ledger_key)
+        init_ledger(tmp_path / "new2.db", ledger.policy_path, officer_key=ledger.officer_key,
+                    ledger_key=ledger.ledger_pub)
 
 
 def test_insecure_development_mode_is_marked_and_reported(tmp_path):
     policy = tmp_path / "policy.toml"
     policy.write_text(policy_toml(epsilon=1.0, delta=1e-6, relation="add_or_remove_one",
                                   fingerprint="hmac-sha256:" + "cd" * 32, max_records=1000))
-    init_ledger(tmp_path / "dev.db", policy, officer_public_key=None, ledger_key=None, insecure=True)
+    with pytest.warns(InsecureModeWarning):
+        init_ledger(tmp_path / "dev.db", policy, officer_key=None, ledger_key=None, insecure=True)
     with pytest.raises(PolicyError, match="insecure"):
         Gate.open(tmp_path / "dev.db")
-    gate = Gate.open(tmp_path / "dev.db", insecure=True)
+    with pytest.warns(InsecureModeWarning, match="INSECURE"):
+        gate = Gate.open(tmp_path / "dev.db", insecure=True)
     r = gate.charge(GaussianEvent(10.0), purpose="dev", generator="mst")
     assert r.insecure and r.signature == ""
     with pytest.raises(InvalidReceipt, match="unsigned"):

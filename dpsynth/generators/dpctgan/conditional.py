@@ -3,18 +3,20 @@
 CTGAN samples a discrete column uniformly, then a category of it with
 probability proportional to its log-frequency, and asks the generator for a row
 with that category.  The frequencies are a statistic of the private table:
-here they arrive already measured with noise and charged (the caller's job),
-and everything below is post-processing of those noisy counts (clip at 0,
-normalise, log-frequency).
+here they arrive already measured with noise and charged (by the private
+table), and everything below is post-processing of those noisy counts (clip at
+0, normalise, log-frequency).
 
 CTGAN also draws the *real* rows conditionally on the sampled category.  That
 is not a Poisson sample, and DP-SGD's analysis needs one.  So real rows come
 from the Poisson sample, each is given the conditional vector of its own value
 in a uniformly chosen column, and its loss term is weighted by
 p_train(c) / p_freq(c) (both from the noisy counts, capped): the weighted real
-loss then has the training-by-sampling distribution in expectation.  A weight
-only scales a record's gradient *before* per-sample clipping, so the
-sensitivity stays the clipping norm.
+loss then has the training-by-sampling distribution in expectation.  The
+private table does that inside its DP-SGD step (`dpsynth.nn.conditioning`);
+this class hands it the public weights (`real_conditioning`).  A weight only
+scales a record's gradient *before* per-sample clipping, so the sensitivity
+stays the clipping norm.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .transformer import CategoricalBlock
+from dpsynth.nn.conditioning import RealConditioning
+from dpsynth.nn.layout import CategoricalBlock
 
 __all__ = ["ConditionalSampler", "probabilities_from_noisy_counts"]
 
@@ -109,19 +112,12 @@ class ConditionalSampler:
         cond[torch.arange(batch, device=device), self.offsets[block_index] + slot] = 1.0
         return cond
 
-    # -- the real rows' conditions (inside the private step) -----------------------------
-    def real_condition(self, rows: torch.Tensor, uniform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Condition each real row on its own value in a column picked by `uniform` (one
-        per row, drawn by the batch source with the row); returns (cond, weight)."""
-        batch = rows.shape[0]
-        if not self.blocks:
-            return rows.new_zeros(batch, 0), rows.new_ones(batch)
-        column = torch.clamp((uniform * self.n_columns).long(), max=self.n_columns - 1)
-        index = torch.as_tensor(self._feature_index, device=rows.device)
-        slot_column = torch.as_tensor(self._column_of_slot, device=rows.device)
-        cond = rows[:, index] * (slot_column.unsqueeze(0) == column.unsqueeze(1)).to(rows.dtype)
-        weight = cond @ torch.as_tensor(self._slot_weight, dtype=rows.dtype, device=rows.device)
-        return cond, weight
+    # -- the real rows' conditions: the private table computes them (dpsynth.nn.conditioning) --
+    def real_conditioning(self) -> RealConditioning:
+        """The public numbers the private table needs to condition the real rows."""
+        return RealConditioning(tuple(int(i) for i in self._feature_index),
+                                tuple(int(c) for c in self._column_of_slot),
+                                tuple(float(w) for w in self._slot_weight))
 
     def condition_loss(self, raw: torch.Tensor, cond: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
         """CTGAN's generator penalty: cross-entropy of the chosen column's block against the

@@ -1,20 +1,21 @@
 """DPCTGAN: CTGAN with a DP-SGD discriminator, charged in full before it trains.
 
     gate = Gate.open("ledger.db", ledger_key="ledger.key")
-    model = DPCTGAN(epsilon=1.0, epochs=10).fit(table)          # gate defaults to table.gate
+    model = DPCTGAN(epsilon=1.0, epochs=10).fit(table)          # table: a PrivateTable on that gate
     synthetic = model.sample(1000)
     rich = model.sample(200, where={"income": ">50K"})
-    model.save("adult.dpctgan"); DPCTGAN.load("adult.dpctgan").sample(10)
+    model.save("adult.dpctgan"); DPCTGAN.load("adult.dpctgan", trust="ledger.pub").sample(10)
 
-See proofs/dpctgan.md for the privacy statement.
+The private steps run inside the private table: the noisy category counts, and
+for each of the T planned DP-SGD steps the Poisson sample, per-record
+gradients, clipping and noise (`PrivateTable.dpsgd_session`).  The model sees
+only noisy outputs; the fitted state is sealed in the ledger.  See
+proofs/dpctgan.md for the privacy statement.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import os
 import secrets
 import uuid
 from typing import Any, Mapping
@@ -24,23 +25,21 @@ import pandas as pd
 import torch
 
 from accountant.events import NeighbouringRelation
-from accountant.gate import BudgetExceeded, InvalidReceipt, Receipt
-from accountant.keys import public_key_from_pem
+from accountant.gate import BudgetExceeded
 
-from .access import DPSGDTableAccess, table_access
+from dpsynth.nn.discriminator import DiscriminatorSpec
+from dpsynth.nn.layout import TableTransformer
+
+from ..provenance import Provenance
+from ..sealed import NotFitted, SealedModel
 from .conditional import ConditionalSampler
 from .networks import Discriminator, Generator, activate
 from .plan import PlanError, TrainingPlan, make_plan, run_order
-from .trainer import Networks, StepHook, TrainingLog, train
-from .transformer import TableTransformer
+from .trainer import Networks, TrainingLog, train
 
 __all__ = ["DPCTGAN", "NotFitted"]
 
-FORMAT = "dpsynth.dpctgan/1"
-
-
-class NotFitted(RuntimeError):
-    """sample/save before fit."""
+FORMAT = "dpsynth.dpctgan/2"
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -52,7 +51,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
-class DPCTGAN:
+class DPCTGAN(SealedModel):
     """Differentially private CTGAN (Xu et al. 2019) with the discriminator trained by DP-SGD.
 
     Args:
@@ -64,10 +63,12 @@ class DPCTGAN:
         frequency_share: fraction of the run's RDP budget for the noisy category counts.
         log_frequency: CTGAN's training-by-sampling on log-frequencies.
         device: "auto" (GPU when present), "cpu", "cuda", …
-        seed: reproducible randomness for tests; the ledger records such runs as seeded.
+        seed: reproducible post-processing randomness (initial weights, generated rows, the
+            generator's steps); the private randomness is the table's own source.
     """
 
     generator_name = "dpctgan"
+    FORMAT = FORMAT
 
     def __init__(self, *, epsilon: float, epochs: int = 10, batch_size: int | None = 500,
                  sampling_rate: float | None = None, max_grad_norm: float = 1.0, frequency_share: float = 0.1,
@@ -109,8 +110,8 @@ class DPCTGAN:
         self.sampler: ConditionalSampler | None = None
         self.plan: TrainingPlan | None = None
         self.generator: Generator | None = None
-        self.receipts: list[Receipt] = []
-        self.ledger_public_key_pem: str | None = None
+        self.discriminator: Discriminator | None = None
+        self.provenance = Provenance()
         self.log: TrainingLog | None = None
 
     # -- fitting --------------------------------------------------------------------------
@@ -125,29 +126,29 @@ class DPCTGAN:
 
     @staticmethod
     def _gate_of(table: Any, gate: Any) -> Any:
-        if gate is None:
-            gate = getattr(table, "gate", None)
-            if gate is None:
-                raise TypeError(f"fit needs a gate: pass gate=..., or a table that carries one "
-                                f"({type(table).__name__} has no .gate)")
-        return gate
+        from dpsynth.table import PrivateTable
 
-    def preflight(self, table: Any, gate: Any = None, *, schema: Any = None) -> TrainingPlan:
+        if not isinstance(table, PrivateTable):
+            raise TypeError(f"DP-CTGAN trains on a dpsynth.table.PrivateTable (its private steps run inside the "
+                            f"table), not on a {type(table).__name__}")
+        if gate is not None and gate is not table.gate:
+            raise ValueError("the gate passed to fit is not the table's gate")
+        return table.gate
+
+    def preflight(self, table: Any, gate: Any = None) -> TrainingPlan:
         """Every check `fit` makes before its first measurement, on public facts only (the
         schema, the policy's bound on n, the ledger); reads no record, charges nothing.
 
         Raises what `fit` would (PlanError, BudgetExceeded); returns the plan fit would charge."""
         gate = self._gate_of(table, gate)
-        return self._checked_plan(table, gate, schema)[2]
+        return self._checked_plan(table, gate)[1]
 
-    def _checked_plan(self, table: Any, gate: Any, schema: Any) -> tuple[DPSGDTableAccess, TableTransformer,
-                                                                         TrainingPlan]:
+    def _checked_plan(self, table: Any, gate: Any) -> tuple[TableTransformer, TrainingPlan]:
         if gate.relation is not NeighbouringRelation.ADD_OR_REMOVE_ONE:
             raise PlanError(
                 "DP-CTGAN's DP-SGD is analysed under add/remove-one (Poisson sampling); the policy's relation "
                 f"is {gate.relation.value}")
-        access: DPSGDTableAccess = table_access(table)
-        transformer = TableTransformer.from_schema(schema if schema is not None else access.schema)
+        transformer = table.layout()
         plan = self.make_plan(gate, len(transformer.categorical_blocks))
         # Check the whole plan fits before anything is charged: the counts alone must not be
         # spent on a run whose DP-SGD part the gate would then refuse.
@@ -167,72 +168,61 @@ class DPCTGAN:
                 raise PlanError(
                     f"DP-CTGAN plan (epsilon {plan.epsilon:g}) exceeds the policy's per-run cap "
                     f"max_epsilon_per_run = {run_filter.epsilon:g}; nothing was charged")
-        return access, transformer, plan
+        DiscriminatorSpec(self.discriminator_dims, self.dropout)  # a bad architecture fails here, uncharged
+        return transformer, plan
 
-    def fit(self, table: Any, gate: Any = None, *, schema: Any = None, actor: str | None = None,
-            _step_hook: StepHook | None = None,
-            _batches: Any = None) -> "DPCTGAN":
-        """Charge the whole plan, measure the noisy counts, train for exactly the planned steps.
-
-        `gate` defaults to `table.gate` (a PrivateTable carries the gate it was opened with);
-        `schema` to the table's own schema."""
+    def fit(self, table: Any, gate: Any = None, *, actor: str | None = None) -> "DPCTGAN":
+        """Charge the whole plan, measure the noisy counts, train for exactly the planned steps
+        (each step's private part inside the table), then seal the model in the ledger."""
         gate = self._gate_of(table, gate)
-        access, transformer, plan = self._checked_plan(table, gate, schema)
+        transformer, plan = self._checked_plan(table, gate)
         blocks = transformer.categorical_blocks
-        seeded = self.seed is not None
-        noise_source = "seeded-test" if seeded else "secure"
-        seeds = np.random.SeedSequence(self.seed).generate_state(4, dtype=np.uint32) if seeded else None
+        seeds = np.random.SeedSequence(self.seed).generate_state(2, dtype=np.uint32) if self.seed is not None \
+            else None
         run_id = f"dpctgan-{uuid.uuid4().hex}"
-        common = dict(generator=self.generator_name, run_id=run_id, noise_source=noise_source, actor=actor)
-        receipts: list[Receipt] = []
         if blocks:
-            counts, receipt = access.noisy_category_counts(
-                transformer, plan.frequency_noise_multiplier, gate=gate,
+            counts = table.noisy_category_counts(
+                None, plan.frequency_noise_multiplier,
                 purpose="DP-CTGAN: noisy category counts for conditional sampling",
-                generator=self.generator_name, run_id=run_id, noise_source=noise_source,
-                parameters={"columns": [b.facts.name for b in blocks]},
-                seed=None if seeds is None else int(seeds[0]))
-            receipts.append(receipt)
+                generator=self.generator_name, run_id=run_id, parameters={"columns": [b.facts.name for b in blocks]})
         else:
             counts = []
         sampler = ConditionalSampler(blocks, counts, log_frequency=self.log_frequency)
-        event = plan.dpsgd_event
-        sgd_receipt = gate.charge(event, purpose="DP-CTGAN: DP-SGD on the discriminator (whole plan)",
-                                  parameters={"max_grad_norm": plan.max_grad_norm, "batch_size": plan.batch_size,
-                                              "epochs": plan.epochs, "max_records": plan.max_records},
-                                  **common)
-        receipts.append(sgd_receipt)
+        spec = DiscriminatorSpec(self.discriminator_dims, self.dropout)
+        session = table.dpsgd_session(
+            discriminator=spec, conditioning=sampler.real_conditioning() if blocks else None,
+            sampling_rate=plan.sampling_rate, noise_multiplier=plan.noise_multiplier, steps=plan.steps,
+            max_grad_norm=plan.max_grad_norm, purpose="DP-CTGAN: DP-SGD on the discriminator (whole plan)",
+            generator=self.generator_name, run_id=run_id,
+            parameters={"max_grad_norm": plan.max_grad_norm, "batch_size": plan.batch_size, "epochs": plan.epochs,
+                        "max_records": plan.max_records},
+            device=self.device)
         # From here the privacy is spent: a failure below keeps the ledger entries.
-        torch_seed = None if seeds is None else int(seeds[1])
-        nets = self._networks(transformer, sampler, torch_seed)
-        d_uniforms = 1 + nets.discriminator.uniform_width
-        batches = _batches if _batches is not None else access.poisson_batches(
-            transformer, event, gate=gate, receipt=sgd_receipt, uniform_width=d_uniforms, device=self.device,
-            seed=None if seeds is None else int(seeds[2]))
-        noise = torch.Generator(device=self.device)
-        noise.manual_seed(secrets.randbits(63) if seeds is None else int(seeds[3]))
+        torch_seed = None if seeds is None else int(seeds[0])
+        nets = self._networks(transformer, sampler, spec, session.input_dim, torch_seed)
         post = torch.Generator(device=self.device)
-        post.manual_seed(secrets.randbits(63) if torch_seed is None else torch_seed + 1)
-        log = train(nets, sampler, transformer, plan, iter(batches), noise=noise, post=post, device=self.device,
+        post.manual_seed(secrets.randbits(63) if seeds is None else int(seeds[1]))
+        log = train(nets, sampler, transformer, plan, session, post=post, device=self.device,
                     generator_lr=self.generator_lr, discriminator_lr=self.discriminator_lr,
-                    weight_decay=self.weight_decay, progress=self.progress, step_hook=_step_hook, seeded=seeded)
-        if log.steps_done != event.steps:  # the charged event is the steps run, exactly
-            raise RuntimeError(f"trained {log.steps_done} steps, charged {event.steps}")
+                    weight_decay=self.weight_decay, progress=self.progress)
+        session.close()
+        if log.steps_done != plan.steps:  # the charged event is the steps run, exactly
+            raise RuntimeError(f"trained {log.steps_done} steps, charged {plan.steps}")
         self.transformer, self.sampler, self.plan, self.generator = transformer, sampler, plan, nets.generator
         self.discriminator = nets.discriminator
-        self.receipts = receipts
-        self.ledger_public_key_pem = gate.metadata.ledger_public_key
         self.log = log
+        self._seal(gate, table, run_id, actor)
         return self
 
-    def _networks(self, transformer: TableTransformer, sampler: ConditionalSampler, seed: int | None) -> Networks:
+    def _networks(self, transformer: TableTransformer, sampler: ConditionalSampler, spec: DiscriminatorSpec,
+                  input_dim: int, seed: int | None) -> Networks:
         init = torch.Generator()
         init.manual_seed(secrets.randbits(63) if seed is None else seed)
         # Initialisation from an explicit generator (public randomness), then moved to the device.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=init)))
             g = Generator(self.embedding_dim + sampler.dim, self.generator_dims, transformer.dim)
-            d = Discriminator(transformer.dim + sampler.dim, self.discriminator_dims, self.dropout)
+            d = spec.build(input_dim)
         return Networks(g.to(self.device), d.to(self.device), self.embedding_dim)
 
     # -- receipts -------------------------------------------------------------------------
@@ -242,22 +232,18 @@ class DPCTGAN:
         self._require_fitted()
         return self.plan.epsilon_after(self.plan.steps)
 
-    def verify(self, gate: Any = None) -> None:
-        """Raise InvalidReceipt unless every receipt is signed by the ledger and they pay for
-        exactly this model's plan (and, with a gate, name entries the ledger holds)."""
+    def _expected_events(self) -> list[str]:
         self._require_fitted()
-        if not self.receipts:
-            raise InvalidReceipt("the model carries no receipts")
-        expected = [e.to_json() for e in (self.plan.frequency_event, self.plan.dpsgd_event) if e is not None]
-        if [r.event for r in self.receipts] != expected:
-            raise InvalidReceipt("the model's receipts do not pay for its training plan")
-        for r in self.receipts:
-            if gate is not None:
-                gate.verify_receipt(r)
-            else:
-                if self.ledger_public_key_pem is None:
-                    raise InvalidReceipt("no ledger key to verify the receipts against (insecure ledger)")
-                r.verify(public_key_from_pem(self.ledger_public_key_pem))
+        return [e.to_json() for e in (self.plan.frequency_event, self.plan.dpsgd_event) if e is not None]
+
+    def _release_digests(self) -> dict[int, str] | None:
+        from dpsynth.table.commitments import release_digest
+
+        charges = self.provenance.charges
+        if self.plan.frequency_event is None or not charges:
+            return {}
+        return {charges[0].sequence: release_digest([np.asarray(c, dtype=np.float64)
+                                                     for c in self.sampler.noisy_counts])}
 
     def _require_fitted(self) -> None:
         if self.generator is None or self.plan is None:
@@ -328,13 +314,12 @@ class DPCTGAN:
         probs = weights / total if total > 0 else np.full(len(slots), 1.0 / len(slots))
         return block_index, slots, probs, col, [by_slot[s] for s in slots]
 
-    # -- persistence ----------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """One file: JSON metadata (layout, noisy counts, plan, receipts) + generator weights.
-        Nothing in it is raw data; the discriminator is not kept."""
+    # -- state (what the seal covers, what a file holds) -------------------------------------
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """JSON metadata (layout, noisy counts, plan) and the generator's weights.  Nothing in it
+        is raw data; the discriminator is not kept."""
         self._require_fitted()
         meta = {
-            "format": FORMAT,
             "config": {k: getattr(self, k) for k in (
                 "epsilon", "epochs", "batch_size", "sampling_rate", "max_grad_norm", "frequency_share",
                 "log_frequency", "embedding_dim", "generator_lr", "discriminator_lr", "weight_decay", "dropout")}
@@ -342,22 +327,12 @@ class DPCTGAN:
             "transformer": self.transformer.to_dict(),
             "sampler": self.sampler.to_dict(),
             "plan": self.plan.to_dict(),
-            "receipts": [r.to_dict() for r in self.receipts],
-            "ledger_public_key": self.ledger_public_key_pem,
         }
-        buffer = io.BytesIO()
-        torch.save({k: v.detach().cpu() for k, v in self.generator.state_dict().items()}, buffer)
-        torch.save({"meta": json.dumps(meta, sort_keys=True, default=_json_default),
-                    "generator": buffer.getvalue()}, os.fspath(path))
+        arrays = {f"generator/{k}": v.detach().cpu() for k, v in self.generator.state_dict().items()}
+        return meta, arrays
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str | torch.device = "auto") -> "DPCTGAN":
-        """Read a model written by `save`; raises InvalidReceipt unless its receipts are signed
-        by the ledger key stored with them and pay for exactly its plan."""
-        blob = torch.load(os.fspath(path), weights_only=True)
-        meta = json.loads(blob["meta"])
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a DP-CTGAN model file ({meta.get('format')!r})")
+    def _from_state(cls, meta: dict[str, Any], arrays: dict[str, Any], device: Any) -> "DPCTGAN":
         cfg = dict(meta["config"])
         cfg["generator_dims"] = tuple(cfg["generator_dims"])
         cfg["discriminator_dims"] = tuple(cfg["discriminator_dims"])
@@ -365,24 +340,11 @@ class DPCTGAN:
         model.transformer = TableTransformer.from_dict(meta["transformer"])
         s = meta["sampler"]
         model.sampler = ConditionalSampler(model.transformer.categorical_blocks,
-                                           [np.asarray(c) for c in s["noisy_counts"]],
+                                           [np.asarray(c, dtype=np.float64) for c in s["noisy_counts"]],
                                            log_frequency=s["log_frequency"], max_weight=s["max_weight"])
         model.plan = TrainingPlan.from_dict(meta["plan"])
-        model.receipts = [Receipt.from_dict(r) for r in meta["receipts"]]
-        model.ledger_public_key_pem = meta["ledger_public_key"]
         g = Generator(model.embedding_dim + model.sampler.dim, model.generator_dims, model.transformer.dim)
-        g.load_state_dict(torch.load(io.BytesIO(blob["generator"]), weights_only=True))
+        state = {k.split("/", 1)[1]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("generator/")}
+        g.load_state_dict(state)
         model.generator = g.to(model.device)
-        # A model file whose receipts do not verify is refused here, not only at sample().
-        model.verify()
         return model
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__}")

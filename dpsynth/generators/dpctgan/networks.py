@@ -1,10 +1,9 @@
-"""CTGAN's networks (Xu et al. 2019, "Modeling Tabular Data using Conditional GAN").
+"""CTGAN's generator (Xu et al. 2019, "Modeling Tabular Data using Conditional GAN").
 
 The generator is CTGAN's residual MLP (each block: Linear -> BatchNorm -> ReLU,
-its output concatenated to its input).  The discriminator is CTGAN's
-LeakyReLU(0.2) + dropout MLP with pack size 1 (one row per input: a pac of k
-rows would make one record move k inputs' gradient together, which the
-per-sample clipping of DP-SGD does not cover without a separate proof).
+its output concatenated to its input).  The discriminator lives with the
+private table's vetted networks (`dpsynth.nn.discriminator`): the table runs
+the DP-SGD step on it, and the generator's side uses the same class.
 
 Every random draw is explicit: dropout takes its uniforms as an argument and
 the Gumbel-softmax takes a `torch.Generator`.  Nothing reads torch's global
@@ -21,7 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .transformer import CategoricalBlock, NumericBlock, TableTransformer
+from dpsynth.nn.discriminator import Discriminator
+from dpsynth.nn.layout import CategoricalBlock, NumericBlock, TableTransformer
 
 __all__ = ["Generator", "Discriminator", "activate", "gumbel_softmax"]
 
@@ -50,39 +50,6 @@ class Generator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.body(x))
-
-
-class Discriminator(nn.Module):
-    """Features and conditional vector in, one logit out.  Dropout masks come from
-    `uniforms` (shape: batch x sum(hidden)), one row of uniforms per input row."""
-
-    def __init__(self, input_dim: int, hidden: Sequence[int], dropout: float = 0.5,
-                 negative_slope: float = 0.2) -> None:
-        super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        layers, width = [], input_dim
-        for h in hidden:
-            layers.append(nn.Linear(width, h))
-            width = h
-        self.hidden = nn.ModuleList(layers)
-        self.out = nn.Linear(width, 1)
-        self.dropout = float(dropout)
-        self.negative_slope = float(negative_slope)
-        self.uniform_width = int(sum(hidden))
-
-    def forward(self, x: torch.Tensor, uniforms: torch.Tensor | None = None) -> torch.Tensor:
-        h, offset = x, 0
-        for layer in self.hidden:
-            h = F.leaky_relu(layer(h), self.negative_slope)
-            width = layer.out_features
-            if self.training and self.dropout > 0:
-                if uniforms is None:
-                    raise ValueError("the discriminator needs dropout uniforms in training mode")
-                keep = (uniforms[:, offset:offset + width] >= self.dropout).to(h.dtype)
-                h = h * keep / (1.0 - self.dropout)
-            offset += width
-        return self.out(h).squeeze(-1)
 
 
 def gumbel_softmax(logits: torch.Tensor, tau: float, generator: torch.Generator) -> torch.Tensor:

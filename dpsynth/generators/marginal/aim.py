@@ -161,7 +161,8 @@ class AIM(MarginalGenerator):
         self.measurements = measurements
         self.model = estimate(domain, measurements, iters=self._final_iters(model.size), warm_start=model,
                               device=self.device)
-        self.fit_log.update({"rounds": log, "seconds": time.perf_counter() - t0})
+        self.fit_log.update({"rounds": log})
+        self.fit_seconds = time.perf_counter() - t0
 
 
     def _round_iters(self, cells: int) -> int:

@@ -1,18 +1,19 @@
-"""What MST, AIM and Independent share: the run budget, receipts, sampling, save/load.
+"""What MST, AIM and Independent share: the run budget, sealing, sampling, re-derivation.
 
 A marginal generator measures noisy marginals of the private table (every
-measurement charged through the gate by the table itself), fits a graphical
-model to them (`dpsynth.pgm.estimate`, post-processing) and samples rows from
-the model.  The fitted model keeps the noisy answers, the model's potentials,
-the public domain compression and the receipts — never a raw row.
+measurement charged through the gate, and its output committed, by the table
+itself), fits a graphical model to them (`dpsynth.pgm.estimate`,
+post-processing) and samples rows from the model.  The fitted model keeps every
+noisy output it was given (in order, with the charge that paid for it), the
+model's potentials, the public domain compression and the receipts — never a
+raw row — and is sealed in the ledger.  Because fitting is post-processing of
+the committed outputs, `rederive()` can fit the model again from them and
+check it against the sealed one (`dpsynth model verify --rederive`).
 """
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import os
 import secrets
 import uuid
 from typing import Any, Mapping, Sequence
@@ -22,20 +23,21 @@ import pandas as pd
 import torch
 
 from accountant.accountant import RDPAccountant
+from accountant.errors import InvalidReceipt
 from accountant.events import NeighbouringRelation, event_from_json
 
-from ..receipts import InvalidReceipt, ReceiptBook
+from ..provenance import Provenance
+from ..sealed import NotFitted, SealedModel
 from .budget import run_rho
 from .compression import Compression
 from .run import MeasurementRun
 
 __all__ = ["MarginalGenerator", "NotFitted"]
 
-FORMAT = "dpsynth.marginal/1"
-
-
-class NotFitted(RuntimeError):
-    """The model has not been fitted (or loaded)."""
+FORMAT = "dpsynth.marginal/2"
+# Re-derivation compares log-potentials: estimation is deterministic on one machine, but a
+# different BLAS or thread count may reassociate sums in the last bits.
+_REDERIVE_TOLERANCE = 1e-6
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -44,10 +46,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
-class MarginalGenerator:
+class MarginalGenerator(SealedModel):
     """Base class; subclasses implement `_fit(run) -> None` (setting the model state)."""
 
     generator_name = "marginal"
+    FORMAT = FORMAT
 
     def __init__(self, *, epsilon: float, device: str | torch.device = "auto", progress: bool = False) -> None:
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not (
@@ -61,19 +64,20 @@ class MarginalGenerator:
         self.model = None
         self.compression: Compression | None = None
         self.measurements: list = []
-        self.book = ReceiptBook()
+        self.releases: list[tuple[int, str, Any]] = []
+        self.provenance = Provenance()
+        self._expected: list[str] = []
         self.delta: float | None = None
         self.relation: NeighbouringRelation | None = None
         self.rho: float | None = None
         self.fit_log: dict[str, Any] = {}
+        # Wall time of the last fit, for the caller's own use: never saved (a shareable model
+        # file keeps no sub-minute timing; proofs/filter.md).
+        self.fit_seconds: float | None = None
 
     # -- configuration (saved with the model) ------------------------------------------------
     def config(self) -> dict[str, Any]:
         return {"epsilon": self.epsilon}
-
-    @property
-    def receipts(self):
-        return list(self.book.receipts)
 
     # -- fitting ---------------------------------------------------------------------------
     @staticmethod
@@ -102,24 +106,27 @@ class MarginalGenerator:
         """Subclasses refuse here, before anything is measured, a run their `_fit` could not finish."""
 
     def fit(self, table: Any, gate: Any = None, *, actor: str | None = None) -> "MarginalGenerator":
-        """Measure the table through its gate and fit the model.  The whole run's ρ is
-        checked against the gate first: a run that cannot fit is refused uncharged."""
+        """Measure the table through its gate, fit the model and seal it in the ledger.  The
+        whole run's ρ is checked against the gate first: a run that cannot fit is refused
+        uncharged."""
         gate = self._gate_of(table, gate)
         rho = run_rho(gate, self.epsilon)
         self._check_run(dict(table.domain), rho, gate.relation)
-        run = MeasurementRun(table, rho, self.generator_name, f"{self.generator_name}-{uuid.uuid4().hex}",
-                             parameters=self.config())
+        run_id = f"{self.generator_name}-{uuid.uuid4().hex}"
+        run = MeasurementRun(table, rho, self.generator_name, run_id, parameters=self.config())
         self.schema = table.schema
         self.delta = gate.metadata.delta
         self.relation = gate.relation
         self.rho = rho
         self.measurements = []
         self.model = None
+        self.fit_log = {}
         self._fit(run)
-        self.book = ReceiptBook.of(run.receipts, gate.metadata.ledger_public_key)
-        self._expected_events = list(run.expected_events)
+        self.releases = list(run.releases)
+        self._expected = list(run.expected_events)
         self.fit_log["rho_granted"] = rho
         self.fit_log["rho_spent"] = run.rho_spent
+        self._seal(gate, table, run_id, actor)
         return self
 
     def _fit(self, run: MeasurementRun) -> None:  # pragma: no cover - abstract
@@ -130,14 +137,17 @@ class MarginalGenerator:
         """ε at the policy's δ of the events this model's receipts name (full RDP curve)."""
         self._require_fitted()
         acc = RDPAccountant(self.relation)
-        for e in self.book.events():
+        for e in self.provenance.events():
             acc.compose(event_from_json(e))
         return acc.get_epsilon(self.delta)
 
-    def verify(self, gate: Any = None) -> None:
-        """Raise InvalidReceipt unless the receipts verify and pay for this model's fit."""
-        self._require_fitted()
-        self.book.verify(self._expected_events, gate)
+    def _expected_events(self) -> list[str]:
+        return list(self._expected)
+
+    def _release_digests(self) -> dict[int, str]:
+        from dpsynth.table.commitments import release_digest
+
+        return {seq: release_digest(output) for seq, _, output in self.releases}
 
     def _require_fitted(self) -> None:
         if self.model is None:
@@ -198,63 +208,122 @@ class MarginalGenerator:
         codes = self.sample_codes(int(n), where, rng=rng, method=method)
         return self.schema.decode(codes, rng)
 
-    # -- persistence -----------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """One file: JSON metadata (config, schema, compression, receipts, noisy answers)
-        and the model's potentials.  Nothing in it is a raw row."""
+    # -- state (what the seal covers, what a file holds) -------------------------------------
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         self._require_fitted()
+        releases, arrays = [], {}
+        for i, (seq, kind, output) in enumerate(self.releases):
+            if kind == "marginals":
+                for j, m in enumerate(output):
+                    arrays[f"release/{i}/{j}"] = np.asarray(m.values, dtype=np.int64)
+                releases.append({"sequence": seq, "kind": kind, "cliques": [list(m.clique) for m in output],
+                                 "sigmas": [float(m.sigma) for m in output]})
+            else:
+                releases.append({"sequence": seq, "kind": kind, "index": int(output)})
+        arrays.update({f"model/{k}": np.asarray(v) for k, v in self.model.to_state_arrays().items()})
         meta = {
-            "format": FORMAT,
-            "generator": self.generator_name,
             "config": self.config(),
             "schema": self.schema.to_dict(),
             "compression": self.compression.to_dict(),
-            "receipts": self.book.to_dict(),
-            "expected_events": self._expected_events,
+            "expected_events": list(self._expected),
             "delta": self.delta,
             "relation": self.relation.value,
             "rho": self.rho,
             "fit_log": self.fit_log,
             "model": self.model.to_state_meta(),
+            "releases": releases,
         }
-        arrays = {f"model/{k}": torch.as_tensor(np.asarray(v)) for k, v in self.model.to_state_arrays().items()}
-        torch.save({"meta": json.dumps(meta, sort_keys=True, default=_json_default), "arrays": arrays},
-                   os.fspath(path))
+        return meta, arrays
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str | torch.device = "auto") -> "MarginalGenerator":
-        """Load a saved model and re-verify its receipts (signatures) before returning it."""
+    def _from_state(cls, meta: dict[str, Any], arrays: dict[str, Any], device: Any) -> "MarginalGenerator":
         from dpsynth.pgm import GraphicalModel
         from dpsynth.schema import Schema
+        from dpsynth.table.measurement import NoisyMarginal
 
-        blob = torch.load(os.fspath(path), weights_only=True)
-        meta = json.loads(blob["meta"])
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a dpsynth marginal model file ({meta.get('format')!r})")
-        if meta["generator"] != cls.generator_name:
-            raise ValueError(f"{path}: holds a {meta['generator']!r} model, not {cls.generator_name!r}")
         model = cls(**meta["config"], device=device)
         model.schema = Schema.from_dict(meta["schema"])
         model.compression = Compression.from_dict(meta["compression"])
-        model.book = ReceiptBook.from_dict(meta["receipts"])
-        model._expected_events = list(meta["expected_events"])
-        model.delta = meta["delta"]
+        model._expected = [str(e) for e in meta["expected_events"]]
+        model.delta = float(meta["delta"])
         model.relation = NeighbouringRelation(meta["relation"])
-        model.rho = meta["rho"]
-        model.fit_log = meta["fit_log"]
-        arrays = {k.split("/", 1)[1]: v.numpy() for k, v in blob["arrays"].items() if k.startswith("model/")}
-        model.model = GraphicalModel.from_state(meta["model"], arrays, device=model.device)
-        model.verify()
+        model.rho = float(meta["rho"])
+        model.fit_log = dict(meta["fit_log"])
+        releases = []
+        for i, r in enumerate(meta["releases"]):
+            if r["kind"] == "marginals":
+                out = [NoisyMarginal(tuple(c), np.asarray(arrays[f"release/{i}/{j}"], dtype=np.int64), float(s))
+                       for j, (c, s) in enumerate(zip(r["cliques"], r["sigmas"]))]
+            elif r["kind"] == "select":
+                out = int(r["index"])
+            else:
+                raise ValueError(f"unknown release kind {r['kind']!r}")
+            releases.append((int(r["sequence"]), r["kind"], out))
+        model.releases = releases
+        model_arrays = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("model/")}
+        model.model = GraphicalModel.from_state(meta["model"], model_arrays, device=model.device)
         return model
 
+    # -- re-derivation (post-processing of the committed outputs) ------------------------------
+    def rederive(self) -> str:
+        """Fit the model again from its committed noisy outputs (their digests checked against
+        the ledger's release entries first) and compare with the sealed model.  Raises
+        InvalidReceipt on a mismatch; returns a one-line report."""
+        self.verify()
+        fresh = type(self)(**self.config(), device="cpu")
+        outputs = _CommittedOutputs(self)
+        run = MeasurementRun(outputs, self.rho, self.generator_name, "rederive", parameters=self.config())
+        fresh.schema, fresh.relation, fresh.delta, fresh.rho = self.schema, self.relation, self.delta, self.rho
+        fresh._fit(run)
+        if outputs.served != len(self.releases):
+            raise InvalidReceipt(f"re-deriving used {outputs.served} of the model's {len(self.releases)} committed "
+                                 "outputs: the model was not fitted from them")
+        mine = {k: np.asarray(v, dtype=np.float64) for k, v in self.model.to_state_arrays().items()}
+        theirs = {k: np.asarray(v, dtype=np.float64) for k, v in fresh.model.to_state_arrays().items()}
+        if set(mine) != set(theirs) or any(mine[k].shape != theirs[k].shape for k in mine):
+            raise InvalidReceipt("re-deriving from the committed measurements gives a model of another shape")
+        worst = max((float(np.max(np.abs(mine[k] - theirs[k]), initial=0.0)) for k in mine), default=0.0)
+        if not worst <= _REDERIVE_TOLERANCE:
+            raise InvalidReceipt(f"re-deriving from the committed measurements gives another model (largest "
+                                 f"difference {worst:.3g}): the sealed model is not the fit of its measurements")
+        return (f"re-derived from the {len(self.releases)} committed noisy outputs: the same model (largest "
+                f"difference {worst:.3g})")
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, tuple):
-        return list(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
+class _CommittedOutputs:
+    """A stand-in for the private table that serves a model's committed noisy outputs, in
+    order, to a fresh fit (post-processing only: it holds no rows)."""
+
+    def __init__(self, model: MarginalGenerator) -> None:
+        self.schema = model.schema
+        self.domain = model.schema.domain()
+        self.gate = type("PublicGate", (), {"relation": model.relation})()
+        self._model = model
+        self._releases = list(model.releases)
+        prov = model.provenance
+        self._charges = {r.sequence: r for r in prov.charges}
+        self._release_receipts = prov.releases()
+        self.receipts: list[Any] = []
+        self.served = 0
+
+    def _next(self, kind: str, events: str | None = None) -> Any:
+        if self.served >= len(self._releases):
+            raise InvalidReceipt("the fit asks for more measurements than the model committed")
+        seq, k, output = self._releases[self.served]
+        if k != kind:
+            raise InvalidReceipt(f"the fit asks for a {kind} measurement where the model committed a {k}")
+        self.served += 1
+        self.receipts.extend([self._charges[seq], self._release_receipts[seq]])
+        return output
+
+    def measure_marginals(self, cliques, sigmas, **_: Any) -> list:
+        out = self._next("marginals")
+        if [tuple(m.clique) for m in out] != [tuple(c) for c in cliques] or \
+                [float(m.sigma) for m in out] != [float(x) for x in sigmas]:
+            raise InvalidReceipt("the fit asks for other marginals than the model committed")
+        return out
+
+    def select_marginal(self, candidates, estimates, epsilon, **_: Any) -> int:
+        index = self._next("select")
+        if not 0 <= index < len(candidates):
+            raise InvalidReceipt("a committed selection names no candidate of the fit")
+        return index

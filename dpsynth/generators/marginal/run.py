@@ -2,9 +2,11 @@
 
 `MeasurementRun` is the only way a marginal generator touches a
 `PrivateTable`.  It forwards each measurement (the table charges the gate
-before it computes), keeps the receipt and the event's ρ, and refuses a
-measurement that would take the run past the ρ it was granted — so a bug in
-a generator's budget split fails loudly instead of borrowing from the
+before it computes and commits to the output before it releases it), keeps
+the charge's event, its ρ and the released output (the model keeps every
+output, so an auditor can re-derive the model from the committed ones), and
+refuses a measurement that would take the run past the ρ it was granted — so a
+bug in a generator's budget split fails loudly instead of borrowing from the
 dataset's remaining budget.
 """
 
@@ -38,6 +40,7 @@ class MeasurementRun:
     receipts: list = field(default_factory=list)
     spent: list[float] = field(default_factory=list)
     expected_events: list[str] = field(default_factory=list)
+    releases: list[tuple[int, str, object]] = field(default_factory=list)   # (charge sequence, kind, output)
 
     @property
     def l2(self) -> float:
@@ -57,13 +60,16 @@ class MeasurementRun:
                 f"{self.generator}: {what} would spend rho {math.fsum(rhos):.6g} but only "
                 f"{self.rho_left:.6g} of the run's {self.rho:.6g} is left")
 
-    def _take_receipt(self, before: int, events: list) -> None:
-        receipts = self.table.receipts
-        if len(receipts) != before + 1:
-            raise RuntimeError("the private table did not record exactly one receipt for the measurement")
-        receipt = receipts[-1]
-        self.receipts.append(receipt)
-        self.expected_events.append(receipt.event)
+    def _take_receipts(self, before: int, kind: str, output: object) -> None:
+        written = list(self.table.receipts)[before:]
+        if len(written) != 2 or written[0].kind != "charge" or written[1].kind != "release" \
+                or written[1].refs != [written[0].sequence]:
+            raise RuntimeError("the private table did not write exactly one charge and its release for the "
+                               "measurement")
+        charge = written[0]
+        self.receipts.extend(written)
+        self.expected_events.append(charge.event)
+        self.releases.append((charge.sequence, kind, output))
 
     def measure(self, cliques: Sequence[tuple[str, ...]], sigmas: Sequence[float], *, purpose: str,
                 recode: Mapping[str, np.ndarray] | None = None) -> list:
@@ -75,7 +81,7 @@ class MeasurementRun:
         kwargs = {"recode": recode} if recode else {}
         answers = self.table.measure_marginals(list(cliques), sigmas, purpose=purpose, generator=self.generator,
                                                run_id=self.run_id, parameters=self.parameters, **kwargs)
-        self._take_receipt(before, [])
+        self._take_receipts(before, "marginals", answers)
         self.spent.extend(rhos)
         return answers
 
@@ -90,6 +96,6 @@ class MeasurementRun:
         index = self.table.select_marginal(list(candidates), list(estimates), float(epsilon), weights=weights,
                                            offsets=offsets, purpose=purpose, generator=self.generator,
                                            run_id=self.run_id, parameters=self.parameters, **kwargs)
-        self._take_receipt(before, [])
+        self._take_receipts(before, "select", int(index))
         self.spent.append(rho)
         return int(index)

@@ -1,4 +1,8 @@
-"""Rows <-> the GAN's feature vectors, built from public facts only.
+"""Rows <-> feature vectors for the neural generators, built from public facts only.
+
+The private table builds this layout from its own schema for every private
+step it runs (DP-SGD, PATE teachers); the generators build the same layout
+from the same public schema to decode what they generate.
 
 CTGAN fits a Gaussian mixture per numeric column on the raw data: a release of
 private information that nobody charges.  Here every number in the layout comes
@@ -231,7 +235,8 @@ class TableTransformer:
     # -- rows -> features (runs inside the private table's access path) ------------------
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Encode rows; an unknown category or a missing value where none is allowed is an
-        error naming the column and the row number (never the value)."""
+        error naming the column (never a row number, never the value: the private table
+        validated its rows against the schema before, so this is a bug guard)."""
         missing_cols = [n for n in self.names if n not in frame.columns]
         if missing_cols:
             raise ValueError(f"the table lacks the schema's columns {missing_cols}")
@@ -243,16 +248,14 @@ class TableTransformer:
             values = frame[c.name]
             isna = values.isna().to_numpy()
             if isna.any() and not c.nullable:
-                raise ValueError(f"column {c.name!r}, row {int(np.flatnonzero(isna)[0])}: missing value, "
-                                 "but the schema does not allow missing values")
+                raise ValueError(f"column {c.name!r}: missing value, but the schema does not allow missing values")
             if isinstance(b, CategoricalBlock):
                 codes = pd.Index(list(c.categories), dtype=object).get_indexer(values.astype(object)).astype(np.int64)
                 bad = (codes < 0) & ~isna
                 if c.other:
                     codes = np.where(bad, len(c.categories) - 1, codes)
                 elif bad.any():
-                    raise ValueError(f"column {c.name!r}, row {int(np.flatnonzero(bad)[0])}: "
-                                     "value is not one of the schema's categories")
+                    raise ValueError(f"column {c.name!r}: a value is not one of the schema's categories")
                 codes = np.where(isna, len(c.categories), codes)
                 out[rows, b.start + codes] = 1.0
             else:
@@ -261,7 +264,7 @@ class TableTransformer:
                 bad = np.isnan(x) & ~isna
                 if bad.any():
                     what = "not a date/time" if c.datetime else "not a number"
-                    raise ValueError(f"column {c.name!r}, row {int(np.flatnonzero(bad)[0])}: {what}")
+                    raise ValueError(f"column {c.name!r}: a value is {what}")
                 x = np.clip(x, c.lower, c.upper)
                 scaled = 2.0 * (x - c.lower) / (c.upper - c.lower) - 1.0
                 out[:, b.start] = np.where(isna, 0.0, scaled)
