@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from .data import app as data_app
 from .keys import app as keys_app
 from .ledger import app as ledger_app
 from .model import app as model_app
@@ -23,6 +24,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(policy_app, name="policy")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(model_app, name="model")
+app.add_typer(data_app, name="data")
 app.command("run")(run)
 app.command("demo")(demo)
 app.command("compare")(compare)

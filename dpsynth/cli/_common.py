@@ -13,7 +13,7 @@ from accountant.ledger.store import LedgerStoreError
 from accountant.policy import PolicyError
 
 EXPECTED_ERRORS = (PolicyError, PolicyViolation, KeyFileError, LedgerStoreError, LedgerIntegrityError,
-                   DatasetMismatch, FileExistsError, FileNotFoundError, ValueError)
+                   DatasetMismatch, FileExistsError, FileNotFoundError, PermissionError, ValueError)
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -21,9 +22,11 @@ def _floats(text: str, option: str) -> list[float]:
 
 
 def compare(
-    data: Optional[Path] = typer.Argument(None, help="The table (CSV or Parquet); omit with --demo."),
-    schema: Optional[Path] = typer.Option(None, "--schema", help="Its public schema (.toml or .json)."),
-    demo: bool = typer.Option(False, "--demo", help="Use the demo table and schema (see `dpsynth demo`)."),
+    job: Optional[Path] = typer.Argument(None, help="A job file (TOML): its [data], [policy] and [ledger] name the "
+                                                    "governed table and the officer's ledger every run is charged "
+                                                    "to.  Omit with --demo."),
+    demo: bool = typer.Option(False, "--demo", help="Use the demo table (made-up data) in a demo setting of its "
+                                                    "own (see `dpsynth demo`)."),
     demo_rows: int = typer.Option(5000, "--demo-rows", help="Rows of the demo table (with --demo)."),
     generators: str = typer.Option("mst,aim", "--generators", help="Comma-separated generator names."),
     parameters: Optional[str] = typer.Option(None, "--parameters",
@@ -36,27 +39,21 @@ def compare(
                                                                     "the train split)."),
     models: str = typer.Option("logistic_regression,gradient_boosting", "--models",
                                help="Utility classifiers (logistic_regression, gradient_boosting)."),
-    out: Path = typer.Option(..., "--out", help="Output folder (results.csv, plots, index.html, ledger/)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="TESTS ONLY: seeded noise, recorded as such."),
+    out: Path = typer.Option(..., "--out", help="Output folder (results.csv, plots, index.html)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="TESTS ONLY: seeded noise, recorded as such (the "
+                                                            "policy must allow it)."),
 ) -> None:
-    """Fit every generator at every ε (repeated), each run charged to a ledger made for the
-    comparison; write a tidy CSV, plots and one HTML page."""
+    """Fit every generator at every ε (repeated), every run charged to the officer's ledger
+    (or, with --demo, to the demo's); write a tidy CSV, plots and one HTML page.
+
+    The whole comparison is checked against the ledger first: nothing is charged when the
+    runs together would overspend (exit 2)."""
     from dpsynth.compare import compare as run_compare
+    from dpsynth.compare.runner import BUDGET_MARGIN, demo_comparison
 
     with clean_errors():
-        if demo == (data is not None):
-            fail("give a DATA table with --schema, or --demo")
-        if demo:
-            from dpsynth.demo import demo_schema, demo_table
-
-            frame, sch = demo_table(demo_rows, seed=0), demo_schema()
-        else:
-            if schema is None:
-                fail("--schema is required with a DATA table")
-            from dpsynth.jobs.tables import read_table
-            from dpsynth.schema import Schema
-
-            frame, sch = read_table(data), Schema.load(schema)
+        if demo == (job is not None):
+            fail("give a JOB file (the governed table and its ledger), or --demo")
         names = [g.strip() for g in generators.split(",") if g.strip()]
         params = {}
         if parameters:
@@ -69,16 +66,47 @@ def compare(
             unknown = sorted(set(params) - set(names))
             if unknown:
                 fail(f"--parameters names {unknown[0]!r}, which is not in --generators")
-        res = run_compare(frame, sch, generators={g: params.get(g, {}) for g in names},
-                          epsilons=_floats(epsilons, "--epsilons"), repeats=repeats, out=out, target=target,
-                          test_fraction=test_fraction, n_samples=n_samples,
-                          utility_models=[m.strip() for m in models.split(",") if m.strip()], seed=seed,
-                          progress=lambda msg: typer.echo(f"  {msg}", err=True))
+        eps = _floats(epsilons, "--epsilons")
+        actor = None
+        if demo:
+            if out.exists() and any(out.iterdir()):
+                fail(f"--out {out} is not empty: a demo comparison makes its own ledger there")
+            setting = demo_comparison(out, n_rows=demo_rows, seeded=seed is not None,
+                                      epsilon_total=BUDGET_MARGIN * repeats * len(names) * math.fsum(eps))
+            gate, key, frame, sch = setting["gate"], setting["dataset_key"], setting["frame"], setting["schema"]
+        else:
+            from accountant.fingerprint import load_dataset_key
+            from dpsynth.jobs import JobError, load_job
+            from dpsynth.jobs.run import _check_policy_file, _load_data, _open_gate
+
+            try:
+                spec = load_job(job)
+                gate = _open_gate(spec)
+            except JobError as exc:
+                fail(f"{job}: {exc}")
+            try:
+                _check_policy_file(spec, gate)
+                sch, frame = _load_data(spec, gate)
+            except JobError as exc:
+                gate.close()
+                fail(f"{job}: {exc}")
+            key = load_dataset_key(spec.dataset_key)
+            actor = spec.actor
+            if spec.seed is not None and seed is None:
+                seed = spec.seed
+        try:
+            res = run_compare(frame, sch, gate=gate, dataset_key=key,
+                              generators={g: params.get(g, {}) for g in names}, epsilons=eps, repeats=repeats,
+                              out=out, target=target, test_fraction=test_fraction, n_samples=n_samples,
+                              utility_models=[m.strip() for m in models.split(",") if m.strip()], seed=seed,
+                              actor=actor, progress=lambda msg: typer.echo(f"  {msg}", err=True))
+        finally:
+            gate.close()
         failed = int((res.results["metric"] == "failed").sum())
         typer.echo(f"results: {res.csv}")
-        for key, path in res.plots.items():
-            typer.echo(f"plot ({key}): {path}")
+        for key_name, path in res.plots.items():
+            typer.echo(f"plot ({key_name}): {path}")
         typer.echo(f"page: {res.page}")
-        typer.echo(f"ledger: {res.ledger} (keys beside it)")
+        typer.echo(f"ledger: {res.ledger} (every run's charges)")
         if failed:
             typer.echo(f"WARNING: {failed} run(s) failed; see the page", err=True)

@@ -6,7 +6,8 @@ What it makes, in the order a real deployment would:
    public schema (`schema.toml`);
 2. the keys: officer and ledger signing keys, the secret dataset key;
 3. the officer's policy for the table (its keyed fingerprint, ε = 3 in
-   total, δ = 1e-6), signed, and a ledger opened under it;
+   total, δ = 1e-6), signed, a ledger started under it (the officer signs its
+   genesis), and a trust file naming the officer's public key;
 4. a `job.toml`, run with `dpsynth.jobs.run_job` — MST when the graphical-model
    core is installed, else DP-CTGAN;
 5. a summary of the outputs and the ledger's status.
@@ -67,7 +68,8 @@ def write_job(path: Path, *, generator: str, parameters: dict, epsilon: float, n
 
 
 def setup_workspace(workspace: Path, *, n_rows: int = 5000, data_seed: int = 0, generators=("mst", "aim",
-                    "independent", "dpctgan"), allow_seeded_noise: bool = False) -> dict[str, Path]:
+                    "independent", "dpctgan"), allow_seeded_noise: bool = False,
+                    epsilon_total: float = DEMO_EPSILON_TOTAL) -> dict[str, Path]:
     """Table, schema, keys, signed policy and ledger in `workspace`; returns their paths."""
     import pandas as pd
 
@@ -79,6 +81,7 @@ def setup_workspace(workspace: Path, *, n_rows: int = 5000, data_seed: int = 0, 
     from .data import demo_table
     from .schema import demo_schema
 
+    workspace = Path(workspace)
     workspace.mkdir(parents=True, exist_ok=True)
     keys = workspace / "keys"
     data = workspace / "data.csv"
@@ -91,16 +94,18 @@ def setup_workspace(workspace: Path, *, n_rows: int = 5000, data_seed: int = 0, 
     fingerprint = fingerprint_table(pd.read_csv(data), load_dataset_key(dataset_key))
     policy = workspace / "policy.toml"
     policy.write_text(render_policy(
-        epsilon=DEMO_EPSILON_TOTAL, delta=DEMO_DELTA, relation="add_or_remove_one", fingerprint=fingerprint,
+        epsilon=epsilon_total, delta=DEMO_DELTA, relation="add_or_remove_one", fingerprint=fingerprint,
         max_records=max(DEMO_MAX_RECORDS, n_rows), generators=list(generators),
         allow_seeded_noise=allow_seeded_noise, officer="Demo Officer", dataset_name="demo-survey"))
     sign_policy_file(policy, load_private_key(officer_key))
     ledger = workspace / "ledger.db"
     if ledger.exists():
         ledger.unlink()
-    init_ledger(ledger, policy, officer_public_key=officer_pub, ledger_key=ledger_key)
+    init_ledger(ledger, policy, officer_key=officer_key, ledger_key=ledger_pub)
+    trust = workspace / "trust.toml"
+    trust.write_text('# the keys this workspace trusts (what an officer publishes)\nkeys = ["keys/officer.pub"]\n')
     return {"data": data, "schema": workspace / "schema.toml", "policy": policy, "ledger": ledger,
-            "officer_pub": officer_pub, "ledger_pub": ledger_pub}
+            "officer_pub": officer_pub, "ledger_pub": ledger_pub, "trust": trust}
 
 
 def run_demo(workspace: str | os.PathLike | None = None, *, generator: str | None = None,
@@ -136,7 +141,10 @@ def run_demo(workspace: str | os.PathLike | None = None, *, generator: str | Non
     echo(ledger_status(paths["ledger"]))
     echo("")
     echo(f"next: dpsynth ledger verify {paths['ledger']} --officer-key {paths['officer_pub']} "
-         f"--ledger-pub {paths['ledger_pub']}")
+         f"--ledger-pub {paths['ledger_pub']} --receipts {result.model_path}")
+    echo(f"      dpsynth model verify {result.model_path} --trust {paths['officer_pub']} --ledger {paths['ledger']} "
+         "--rederive" if generator in ("mst", "aim", "independent") else
+         f"      dpsynth model verify {result.model_path} --trust {paths['officer_pub']} --ledger {paths['ledger']}")
     return DemoResult(workspace=ws, job=job, run=result, ledger=paths["ledger"])
 
 

@@ -61,6 +61,14 @@ def describe_event(event_json: str) -> str:
     return "; ".join(f"{n} × {label}" if n > 1 else label for label, n in counts.items())
 
 
+def coarse_duration(seconds: float) -> str:
+    """A duration to the minute ("under a minute", "about 3 minutes")."""
+    minutes = int(round(seconds / 60.0))
+    if minutes < 1:
+        return "under a minute"
+    return f"about {minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def render_run_report(result: Any) -> str:
     spec = result.spec
     esc = html.escape
@@ -78,24 +86,30 @@ def render_run_report(result: Any) -> str:
     if spec.seed is not None:
         parts.append(_row(["noise", "SEEDED TEST NOISE (recorded as seeded-test in the ledger)"]))
     parts.append("</table>")
-    parts.append("<h2>Receipts</h2><p>Each receipt names a signed ledger entry that paid for a measurement "
-                 "of this run; the model file carries them, and sampling verifies them.</p><table>")
-    parts.append(_row(["#", "purpose", "event", "cost (RDP at α*)", "ledger ε after", "entry hash", "signature"],
-                      "th"))
+    parts.append("<h2>Receipts</h2><p>Each receipt names a signed ledger entry of this run: a charge paid for a "
+                 "measurement, its release committed to the SHA-256 of the noisy output, and the seal binds the "
+                 "model file's whole state.  The model file carries them; sampling and loading verify them.</p>"
+                 "<table>")
+    parts.append(_row(["#", "kind", "purpose", "event / commitment", "cost (RDP at α*)", "ledger ε after",
+                       "entry hash", "signature"], "th"))
     for r in result.receipts:
-        parts.append(_row([r.sequence, r.purpose, describe_event(r.event), f"{r.cost:.6g}",
+        what = describe_event(r.event) if r.kind == "charge" else (
+            f"refs #{', #'.join(map(str, r.refs))}" + (f"; sha256 {r.commitment[:16]}…" if r.commitment else ""))
+        parts.append(_row([r.sequence, r.kind, r.purpose, what, f"{r.cost:.6g}",
                            f"{r.epsilon_filter:.6g}", r.entry_hash[:16] + "…",
                            (r.signature or "UNSIGNED")[:16] + "…"]))
     parts.append("</table><details><summary>the events as recorded (JSON)</summary>")
     for r in result.receipts:
-        parts.append(f"<p>#{r.sequence}: <code>{esc(r.event)}</code></p>")
+        if r.event is not None:
+            parts.append(f"<p>#{r.sequence}: <code>{esc(r.event)}</code></p>")
     parts.append("</details>")
     parts.append("<h2>Outputs</h2><table>")
     for label, path in (("synthetic table", spec.synthetic), ("model (with receipts)", spec.model),
                         ("this report", spec.report)):
         parts.append(_row([label, path]))
-    for step, s in result.seconds.items():
-        parts.append(_row([f"time: {step}", f"{s:.2f} s"]))
+    # Whole minutes only: a shareable report keeps no sub-minute timing (proofs/filter.md).
+    total = sum(result.seconds.values())
+    parts.append(_row(["time (whole run)", coarse_duration(total)]))
     parts.append("</table>")
     if result.evaluation is not None:
         parts.append("<h2>Quality</h2>")

@@ -182,16 +182,6 @@ def _load_data(spec: JobSpec, gate: Any):
         raise JobError("data.path", f"cannot read Parquet: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - the parser's message may quote private values
         raise JobError("data.path", f"cannot read the table ({type(exc).__name__})") from None
-    if spec.dataset_key is not None:
-        try:
-            key = load_dataset_key(spec.dataset_key)
-        except (ValueError, OSError) as exc:
-            raise JobError("data.dataset_key", str(exc)) from None
-        # The fingerprint is of the table as read (as `dpsynth policy fingerprint` computes it).
-        if fingerprint_table(frame, key) != gate.dataset_fingerprint:
-            raise JobError("data.dataset_key", "this key and the table (data.path) do not give the keyed "
-                                               f"fingerprint the policy governs ({gate.policy.dataset_name!r}): "
-                                               "wrong table or wrong key")
     for name in schema.names:
         if name not in frame.columns:
             raise JobError("data.path", f"the table has no column {name!r} (named in the schema)")
@@ -199,29 +189,29 @@ def _load_data(spec: JobSpec, gate: Any):
     if extra:
         raise JobError("data.path", f"column {extra[0]!r} is not in the schema (declare it, or drop it from the "
                                     "table)")
-    # Check every value against the schema before the split, so that a row number in the
-    # error is the table's own (and no value is echoed: the schema's errors never do).
+    # Every value against the schema: the error names the column and the problem, never a row
+    # or a value (the holder lists the rows with `dpsynth data check`).
     from dpsynth.schema import EncodingError
 
     try:
-        frame = schema.validate(frame[list(schema.names)])
+        checked = schema.validate(frame)
     except (EncodingError, SchemaError, ValueError) as exc:
-        raise JobError("data.path", str(exc)) from None
+        raise JobError("data.path", f"{exc} (the data holder lists the rows with `dpsynth data check "
+                                    f"{spec.data.name} --schema {spec.schema.name}`)") from None
+    if spec.dataset_key is None:
+        raise JobError("data.dataset_key", "is required: the table must be shown to be the dataset the policy "
+                                           "governs")
+    try:
+        key = load_dataset_key(spec.dataset_key)
+    except (ValueError, OSError) as exc:
+        raise JobError("data.dataset_key", str(exc)) from None
+    # The fingerprint is of the table as read (as `dpsynth policy fingerprint` computes it).
+    if fingerprint_table(frame, key) != gate.dataset_fingerprint:
+        raise JobError("data.dataset_key", "this key and the table (data.path) do not give the keyed "
+                                           f"fingerprint the policy governs ({gate.policy.dataset_name!r}): "
+                                           "wrong table or wrong key")
+    frame = checked
     return schema, frame
-
-
-def _split(frame: pd.DataFrame, holdout: float, seed: int | None):
-    if holdout <= 0:
-        return frame, None
-    n = len(frame)
-    n_hold = int(round(holdout * n))
-    if n_hold < 1 or n - n_hold < 1:
-        raise JobError("evaluate.holdout", "leaves no rows for the fit or none for the holdout")
-    # The split must not depend on the data: a uniform permutation from a secret (or the test) seed.
-    rng = np.random.default_rng(secrets.randbits(128) if seed is None else seed)
-    order = rng.permutation(n)
-    return (frame.iloc[np.sort(order[n_hold:])].reset_index(drop=True),
-            frame.iloc[np.sort(order[:n_hold])].reset_index(drop=True))
 
 
 def prepare(job: JobSpec | str | Path, *, progress: bool = False) -> PreparedRun:
@@ -239,8 +229,7 @@ def prepare(job: JobSpec | str | Path, *, progress: bool = False) -> PreparedRun
                                    "a seed is for tests only")
         generator = build_generator(cls, spec.epsilon, dict(spec.parameters), seed=spec.seed, progress=progress)
         schema, frame = _load_data(spec, gate)
-        train, holdout = _split(frame, spec.holdout, spec.seed)
-        table = _private_table(train, schema, gate, spec)
+        table, train, holdout = _private_table(frame, schema, gate, spec)
         _preflight(generator, table, spec)
         return PreparedRun(spec, gate, schema, table, generator, train, holdout)
     except BaseException:
@@ -270,15 +259,28 @@ def _preflight(generator: Any, table: Any, spec: JobSpec) -> None:
 
 
 def _private_table(frame: pd.DataFrame, schema: Any, gate: Any, spec: JobSpec):
+    """(the private table of the rows the fit may use, those rows, the held-out rows or None).
+
+    The table is bound to the governed dataset by the dataset key; with a holdout, the
+    split is a uniform random permutation independent of the data (`PrivateTable.split`)."""
+    from accountant.fingerprint import load_dataset_key
     from dpsynth.noise.randomness import SeededRandomSource
     from dpsynth.table import PrivateTable
 
+    if spec.dataset_key is None:
+        raise JobError("data.dataset_key", "is required: the table must be shown to be the dataset the policy "
+                                           "governs")
+    key = load_dataset_key(spec.dataset_key)
     source = SeededRandomSource(spec.seed) if spec.seed is not None else None
     try:
-        return PrivateTable(frame, schema, gate, random_source=source, actor=spec.actor)
+        if spec.holdout > 0:
+            return PrivateTable.split(frame, schema, gate, holdout=spec.holdout, dataset_key=key, seed=spec.seed,
+                                      random_source=source, actor=spec.actor)
+        return PrivateTable(frame, schema, gate, dataset_key=key, random_source=source, actor=spec.actor), frame, None
     except (ValueError, KeyError) as exc:
-        # Encoding errors name the column and row, never the value.
-        raise JobError("data.path", str(exc)) from None
+        # Encoding errors name the column, never a row or a value.
+        text = str(exc)
+        raise JobError("evaluate.holdout" if text.startswith("holdout") else "data.path", text) from None
 
 
 # --------------------------------------------------------------------------- the run

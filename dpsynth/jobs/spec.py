@@ -8,7 +8,8 @@ A job file (paths are relative to the job file's folder)::
     [data]
     path = "data.csv"                    # .csv or .parquet
     schema = "schema.toml"               # the public schema (.toml or .json)
-    dataset_key = "keys/dataset.key"     # optional: check the table is the governed one
+    dataset_key = "keys/dataset.key"     # the data holder's secret key: the table must be the
+                                         # dataset the policy governs (its keyed fingerprint)
 
     [policy]
     path = "policy.toml"                 # the officer's signed policy ...
@@ -25,7 +26,7 @@ A job file (paths are relative to the job file's folder)::
     parameters = { iters = 500 }         # passed to the generator's constructor
 
     [output]
-    synthetic = "out/synthetic.csv"      # .csv or .parquet
+    synthetic = "out/synthetic.csv"      # .csv or .parquet (Parquet needs pyarrow, checked first)
     model = "out/model.pt"
     report = "out/report.html"
     n_samples = 5000
@@ -36,7 +37,8 @@ A job file (paths are relative to the job file's folder)::
     target = "income"                    # classification target for utility
     models = ["logistic_regression", "gradient_boosting"]   # the default
 
-`load_job` checks types, ranges, unknown keys and that the input files exist;
+`load_job` checks types, ranges, unknown keys, that the input files exist and
+that every output can be written (folder writable, Parquet writer installed);
 `dpsynth.jobs.run.prepare` then checks everything that needs the files
 (signature, ledger key, schema against the data, generator parameters).  Both
 run before any measurement; every error is a `JobError` naming its field.
@@ -56,7 +58,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["JobError", "JobSpec", "load_job", "parse_job", "TABLE_SUFFIXES"]
+__all__ = ["JobError", "JobSpec", "load_job", "parse_job", "TABLE_SUFFIXES", "parquet_writer_available"]
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 
@@ -97,7 +99,7 @@ class JobSpec:
     report: Path
     n_samples: int
     parameters: Mapping[str, Any] = field(default_factory=dict)
-    dataset_key: Path | None = None
+    dataset_key: Path | None = None     # required by parse_job; None only for hand-built specs
     officer_key: Path | None = None
     overwrite: bool = False
     holdout: float = 0.0
@@ -144,7 +146,7 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
     schema_path = _input_file(d, "data", "schema", base)
     if schema_path.suffix.lower() not in (".toml", ".json"):
         raise JobError("data.schema", f"must end in .toml or .json, got {schema_path.name!r}")
-    dataset_key = _input_file(d, "data", "dataset_key", base, required=False)
+    dataset_key = _input_file(d, "data", "dataset_key", base)
 
     policy_path = _input_file(pol, "policy", "path", base)
     signature = _input_file(pol, "policy", "signature", base, required=False)
@@ -173,6 +175,9 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
         outputs[key] = _output_path(out, key, base)
     if outputs["synthetic"].suffix.lower() not in TABLE_SUFFIXES:
         raise JobError("output.synthetic", f"must end in {' or '.join(TABLE_SUFFIXES)}")
+    if outputs["synthetic"].suffix.lower() == ".parquet" and not parquet_writer_available():
+        raise JobError("output.synthetic", "a .parquet output needs pyarrow (pip install pyarrow), and it is not "
+                                           "installed; nothing was charged")
     if outputs["report"].suffix.lower() not in (".html", ".htm"):
         raise JobError("output.report", "must end in .html")
     seen: dict[Path, str] = {}
@@ -222,6 +227,13 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
 
 
 # --------------------------------------------------------------------------- helpers
+
+def parquet_writer_available() -> bool:
+    """True when pandas can write Parquet (pyarrow installed)."""
+    import importlib.util
+
+    return importlib.util.find_spec("pyarrow") is not None
+
 
 def _no_unknown(table: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
     for key in table:

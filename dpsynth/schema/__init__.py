@@ -2,7 +2,8 @@
 
 from .column import BINNED_KINDS, DISCRETE_KINDS, KINDS, Column
 from .decode import OTHER
+from .diagnose import Finding, diagnose
 from .errors import EncodingError, SchemaError
 from .schema import Schema
 
-__all__ = ["Schema", "Column", "SchemaError", "EncodingError", "OTHER", "KINDS", "DISCRETE_KINDS", "BINNED_KINDS"]
+__all__ = ["Schema", "Column", "diagnose", "Finding", "SchemaError", "EncodingError", "OTHER", "KINDS", "DISCRETE_KINDS", "BINNED_KINDS"]

@@ -1,13 +1,19 @@
 """Raw values -> integer codes, one column at a time.
 
-Runs inside the private table only.  Every error names the column and the row
-(0-based position) and never the value: error messages leave the process.
+Runs inside the private table only.  An error names the column and what is
+wrong with it — never a value, and never a row number or a count of rows:
+error messages leave the process (logs, tickets, a service's answers), and a
+row number would turn a schema into a query about chosen rows.  The data
+holder, who can read the data anyway, gets the rows from `diagnose` (the
+`dpsynth data check` command), which reads the file directly.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -15,12 +21,33 @@ import pandas as pd
 from .column import Column
 from .errors import EncodingError
 
-__all__ = ["encode_column", "check_frame", "missing_mask", "numeric_axis"]
+__all__ = ["encode_column", "check_frame", "missing_mask", "numeric_axis", "collecting", "Collected"]
+
+# Set only by the holder's diagnostic (dpsynth.schema.diagnose): where to record the rows.
+_COLLECT: ContextVar[list | None] = ContextVar("dpsynth_encode_collect", default=None)
 
 
-def _fail(col: Column, rows: np.ndarray, what: str) -> EncodingError:
-    row = int(np.flatnonzero(rows)[0])
-    return EncodingError(f"column {col.name!r}, row {row}: {what}", column=col.name, row=row)
+class Collected(Exception):
+    """Raised instead of EncodingError while collecting: the problem (with its rows) was recorded."""
+
+
+@contextmanager
+def collecting(into: list) -> Iterator[None]:
+    token = _COLLECT.set(into)
+    try:
+        yield
+    finally:
+        _COLLECT.reset(token)
+
+
+def _fail(col: Column, rows: np.ndarray, what: str) -> None:
+    """Raise an error naming the column (no row, no value) — or, inside the holder's own
+    diagnostic, record which rows break the rule first."""
+    collect = _COLLECT.get()
+    if collect is not None:
+        collect.append((col.name, np.asarray(rows, dtype=bool).copy(), what))
+        raise Collected(what)
+    raise EncodingError(f"column {col.name!r}: {what}", column=col.name)
 
 
 def missing_mask(values: pd.Series) -> np.ndarray:
@@ -47,7 +74,7 @@ def check_frame(frame: Any, names: tuple[str, ...]) -> pd.DataFrame:
 
 def _check_missing(col: Column, isna: np.ndarray) -> None:
     if isna.any() and not col.nullable:
-        raise _fail(col, isna, "missing value, but the schema does not allow missing values (nullable = false)")
+        _fail(col, isna, "missing value, but the schema does not allow missing values (nullable = false)")
 
 
 def _discrete_codes(col: Column, values: pd.Series, isna: np.ndarray, learning: bool) -> np.ndarray | None:
@@ -58,13 +85,13 @@ def _discrete_codes(col: Column, values: pd.Series, isna: np.ndarray, learning: 
                           or (isinstance(v, (int, np.integer)) and v in (0, 1)) for v in obj), bool, len(obj))
         bad = present & ~ok
         if bad.any():
-            raise _fail(col, bad, "wrong type: a boolean column takes true/false (or 0/1)")
+            _fail(col, bad, "wrong type: a boolean column takes true/false (or 0/1)")
         return np.where(isna, -1, obj.astype(object) == True).astype(np.int64)  # noqa: E712
     obj = values.astype(object).to_numpy()
     wrong = np.fromiter((not isinstance(v, (str, int, float, bool, np.generic)) for v in obj), bool, len(obj))
     bad = present & wrong
     if bad.any():
-        raise _fail(col, bad, "wrong type: a category must be a string or a number")
+        _fail(col, bad, "wrong type: a category must be a string or a number")
     if learning and col.categories is None:
         return None
     index = pd.Index(list(col.categories), dtype=object)
@@ -72,7 +99,7 @@ def _discrete_codes(col: Column, values: pd.Series, isna: np.ndarray, learning: 
     unknown = present & (codes < 0)
     if unknown.any():
         if col.out_of_range != "other":
-            raise _fail(col, unknown, "value is not one of the schema's categories "
+            _fail(col, unknown, "value is not one of the schema's categories "
                                       "(declare it, or set out_of_range = \"other\")")
         codes[unknown] = col.other_code
     return codes
@@ -87,11 +114,11 @@ def numeric_axis(col: Column, values: pd.Series, isna: np.ndarray) -> np.ndarray
     present = ~isna
     if col.kind == "datetime":
         if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
-            raise _fail(col, present, "wrong type: a datetime column takes dates/times")
+            _fail(col, present, "wrong type: a datetime column takes dates/times")
         if values.dtype == object:
             odd = present & _elementwise(values, lambda v: not isinstance(v, (str, _dt.date, np.datetime64)))
             if odd.any():
-                raise _fail(col, odd, "wrong type: a datetime column takes dates/times (or ISO text)")
+                _fail(col, odd, "wrong type: a datetime column takes dates/times (or ISO text)")
         try:
             if pd.api.types.is_datetime64_any_dtype(values.dtype):
                 parsed = pd.to_datetime(values, utc=True)
@@ -101,24 +128,24 @@ def numeric_axis(col: Column, values: pd.Series, isna: np.ndarray) -> np.ndarray
             parsed = pd.Series([pd.NaT] * len(values))
         bad = present & parsed.isna().to_numpy()
         if bad.any():
-            raise _fail(col, bad, "wrong type: not a date/time")
+            _fail(col, bad, "wrong type: not a date/time")
         ns = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(np.int64)
         return np.where(isna, np.nan, ns / 1e9)
     if pd.api.types.is_bool_dtype(values.dtype):
-        raise _fail(col, present, f"wrong type: a {col.kind} column takes numbers, not true/false")
+        _fail(col, present, f"wrong type: a {col.kind} column takes numbers, not true/false")
     if values.dtype == object:
         odd = present & _elementwise(values, lambda v: isinstance(v, (bool, np.bool_)))
         if odd.any():
-            raise _fail(col, odd, f"wrong type: a {col.kind} column takes numbers, not true/false")
+            _fail(col, odd, f"wrong type: a {col.kind} column takes numbers, not true/false")
     x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = present & np.isnan(x)
     if bad.any():
-        raise _fail(col, bad, f"wrong type: a {col.kind} column takes numbers")
+        _fail(col, bad, f"wrong type: a {col.kind} column takes numbers")
     if col.kind == "integer":
         finite = present & np.isfinite(x)
         frac = finite & (np.floor(np.where(finite, x, 0.0)) != np.where(finite, x, 0.0))
         if frac.any():
-            raise _fail(col, frac, "not a whole number in an integer column")
+            _fail(col, frac, "not a whole number in an integer column")
     return x
 
 
@@ -127,14 +154,14 @@ def _binned_codes(col: Column, values: pd.Series, isna: np.ndarray, learning: bo
     if learning and not col.is_complete:
         inf = ~isna & ~np.isfinite(x)
         if inf.any():
-            raise _fail(col, inf, "infinite value")
+            _fail(col, inf, "infinite value")
         return None
     edges = np.asarray(col.edges)
     present = ~isna
     outside = present & ((x < edges[0]) | (x > edges[-1]) | ~np.isfinite(x))
     if outside.any():
         if col.out_of_range != "clip":
-            raise _fail(col, outside, "value outside the schema's bounds (or set out_of_range = \"clip\")")
+            _fail(col, outside, "value outside the schema's bounds (or set out_of_range = \"clip\")")
         x = np.clip(x, edges[0], edges[-1])
     codes = np.searchsorted(edges, np.where(present, x, edges[0]), side="right") - 1
     return np.clip(codes, 0, len(edges) - 2).astype(np.int64)

@@ -19,8 +19,9 @@ returns a `PateSession`:
 * Votes.  `votes(queries)` answers each query (a generated row) with the
   teachers' vote histogram plus discrete Gaussian noise: scale σ under
   add/remove (one teacher moves one vote: Δ₂ = √2, ρ = 1/σ² per query,
-  Papernot et al. 2018, Prop. 8), σ·√2 under replace-one (two teachers: Δ₂ = 2,
-  the same ρ).  At most Q queries are answered, in total; `close()` writes the
+  Papernot et al. 2018, Prop. 8), 2σ under replace-one (two teachers may both
+  move their vote the same way: Δ₂ = 2√2, and 2σ keeps ρ = (2√2)²/(2·4σ²) =
+  1/σ²).  At most Q queries are answered, in total; `close()` writes the
   `release` entry committing to every answer.
 """
 
@@ -71,7 +72,8 @@ class PateMixin:
         replace = self.relation is NeighbouringRelation.REPLACE_ONE
         spec = Measurement(kind="pate_plan", query={"teachers": teachers, "queries": queries,
                                                     "noise_multiplier": sigma, "teacher": teacher.to_dict()},
-                           events=(event,), sensitivity=2.0 if replace else math.sqrt(2.0), norm="l2")
+                           events=(event,), sensitivity=2.0 * math.sqrt(2.0) if replace else math.sqrt(2.0),
+                           norm="l2")
         receipt = self._charge(spec, purpose=purpose, generator=generator, run_id=run_id, parameters=parameters)
         self._open_session(receipt, {"measurement": "pate", "queries": queries, "teachers": teachers})
         return PateSession(self, receipt, layout, teacher, teachers, event, torch.device(device))
@@ -98,9 +100,11 @@ class PateSession:
         self._closed = False
         self._digest = RunningDigest()
         replace = table.relation is NeighbouringRelation.REPLACE_ONE
-        # GNMax's ρ = 1/σ² per query assumes Δ₂ = √2; with Δ₂ = 2 the same ρ needs σ·√2.
-        self._scale = event.noise_multiplier * (math.sqrt(2.0) if replace else 1.0)
-        self._sensitivity = 2.0 if replace else math.sqrt(2.0)
+        # GNMax's ρ = 1/σ² per query assumes Δ₂ = √2 (one teacher moves one vote).  Under
+        # replace-one two teachers may move their votes the same way: Δ₂ = 2√2, twice the
+        # bound, so the same ρ needs twice the noise (proofs/gnmax.md).
+        self._scale = event.noise_multiplier * (2.0 if replace else 1.0)
+        self._sensitivity = 2.0 * math.sqrt(2.0) if replace else math.sqrt(2.0)
         source = table._source
         with table._open_rows(receipt) as rows:
             frame = rows.frame

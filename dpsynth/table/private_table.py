@@ -81,13 +81,14 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
     @classmethod
     def split(cls, frame: pd.DataFrame, schema: Schema, gate: Any, *, holdout: float, dataset_key: bytes | None = None,
               seed: int | None = None, random_source: Any = None, actor: str | None = None,
-              ) -> tuple["PrivateTable", pd.DataFrame]:
-        """(a table of the rows kept for fitting, the held-out rows).
+              ) -> tuple["PrivateTable", pd.DataFrame, pd.DataFrame]:
+        """(a table of the rows kept for fitting, those rows, the held-out rows).
 
         The fingerprint is checked on the whole governed table; the split is a uniform random
         permutation independent of the data (from `seed` for tests, else the OS CSPRNG), so a
         fit on the kept rows is a fit on a data-independent subset of the governed dataset.
-        The held-out rows go back to the caller, who passed the whole frame in."""
+        Both parts go back to the caller — the data holder, who passed the whole frame in —
+        for their own evaluation; nothing of them is released."""
         import secrets
 
         share = probability(holdout, "holdout")
@@ -101,7 +102,7 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
         order = rng.permutation(n)
         keep = frame.iloc[np.sort(order[n_hold:])].reset_index(drop=True)
         table._hold(keep)
-        return table, frame.iloc[np.sort(order[:n_hold])].reset_index(drop=True)
+        return table, keep.copy(), frame.iloc[np.sort(order[:n_hold])].reset_index(drop=True)
 
     def _bind(self, frame: pd.DataFrame, schema: Schema, gate: Any, *, dataset_key: bytes | None,
               random_source: Any, actor: str | None) -> pd.DataFrame:
@@ -164,6 +165,11 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
     def receipts(self) -> tuple[Any, ...]:
         """Receipts of every entry this table wrote (charges, opens, releases), in order."""
         return tuple(self._receipts)
+
+    @property
+    def charges(self) -> tuple[Any, ...]:
+        """Receipts of the charges this table made (what was spent), in order."""
+        return tuple(r for r in self._receipts if r.kind == "charge")
 
     def receipts_for(self, run_id: str) -> tuple[Any, ...]:
         return tuple(r for r in self._receipts if r.run_id == run_id)
@@ -395,7 +401,9 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
 
         def exact(rows: Rows) -> np.ndarray:
             codes = self._recoded(rows.codes, maps)
-            return selection_scores([marginal_counts(codes, j, s) for j, s in zip(idx, shapes)], est, w, o)
+            counts = [marginal_counts(codes, j, s) for j, s in zip(idx, shapes)]
+            check_counts_of_records(counts, codes.shape[0], "selection")
+            return selection_scores(counts, est, w, o)
 
         def release(scores: np.ndarray, _: Any) -> int:
             return int(sample_em(scores, eps, sens, source))

@@ -34,6 +34,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from accountant.errors import InvalidReceipt
 from accountant.events import NeighbouringRelation
 from accountant.testing import make_test_gate
 
@@ -262,6 +263,8 @@ def _run(make_generator: Callable[[], Any], table: Any, fit: Callable[[Any, Any]
         problems.append(Problem("divergence", where, str(exc)))
     except UnchargedAccess as exc:
         problems.append(Problem("uncharged", where, str(exc)))
+    except InvalidReceipt as exc:
+        problems.append(Problem("ledger", where, f"the gate refused a release: {exc}"))
     return None
 
 

@@ -28,8 +28,10 @@ def adult_hd_slice(columns: list[str], rows: int | None = None, seed: int = 0):
     return frame, schema
 
 
-def seeded_table(frame, schema, gate, seed: int = 0):
+def seeded_table(frame, schema, ledger, seed: int = 0):
+    """A seeded PrivateTable on a test ledger made with make_test_gate(frame=frame)."""
     from dpsynth.noise.randomness import SeededRandomSource
     from dpsynth.table import PrivateTable
 
-    return PrivateTable(frame, schema, gate, random_source=SeededRandomSource(seed))
+    return PrivateTable(frame, schema, ledger.gate, dataset_key=ledger.dataset_key,
+                        random_source=SeededRandomSource(seed))

@@ -39,8 +39,12 @@ def _closed_form_rho(event: dict) -> float:
     raise AssertionError(f"unexpected event {kind}")
 
 
+def _charges(model) -> list:
+    return [r for r in model.receipts if r.kind == "charge"]
+
+
 def _ledger_rho(model) -> float:
-    return math.fsum(_closed_form_rho(json.loads(r.event)) for r in model.receipts)
+    return math.fsum(_closed_form_rho(json.loads(r.event)) for r in _charges(model))
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +54,11 @@ def adult():
 
 def test_mst_spends_its_grant_in_thirds_and_beats_independent(tmp_path, adult):
     frame, schema = adult
-    gate = make_test_gate(tmp_path, epsilon=2.0, delta=1e-9, max_records=10**7).gate
-    table = seeded_table(frame, schema, gate, seed=1)
+    ledger = make_test_gate(tmp_path, epsilon=2.0, delta=1e-9, max_records=10**7, frame=frame)
+    table = seeded_table(frame, schema, ledger, seed=1)
     mst = MST(epsilon=1.0, iters=300).fit(table)
     grant = zcdp_rho(1.0, 1e-9)
-    events = [json.loads(r.event) for r in mst.receipts]
+    events = [json.loads(r.event) for r in _charges(mst)]
     d = len(COLUMNS)
     # 1 batch of 1-way marginals, d-1 EM draws, 1 batch of 2-way marginals.
     assert [e["type"] for e in events] == ["composed"] + ["exponential_mechanism"] * (d - 1) + ["composed"]
@@ -64,11 +68,14 @@ def test_mst_spends_its_grant_in_thirds_and_beats_independent(tmp_path, adult):
         assert part == pytest.approx(grant / 3, rel=1e-9)
     assert _ledger_rho(mst) <= grant
     assert mst.epsilon_spent() == pytest.approx(1.0, rel=1e-6)
-    # The ledger holds exactly these entries and nothing else.
-    assert len(gate.spent_costs()) == len(mst.receipts)
+    # The ledger holds exactly these entries and nothing else: each charge, its release, the seal.
+    assert len(ledger.gate.spent_costs()) == len(_charges(mst))
+    kinds = [r.kind for r in mst.receipts]
+    assert kinds == ["charge", "release"] * len(_charges(mst)) + ["seal"]
+    assert mst.receipts[-1].refs == [r.sequence for r in _charges(mst)]
     synth = mst.sample(len(frame), seed=0)
     assert list(synth.columns) == COLUMNS
-    indep = Independent(epsilon=1.0).fit(seeded_table(frame, schema, gate, seed=2)).sample(len(frame), seed=0)
+    indep = Independent(epsilon=1.0).fit(seeded_table(frame, schema, ledger, seed=2)).sample(len(frame), seed=0)
     tvd_mst = mean_k_way_tvd(frame, synth, schema.domain(), 2)
     tvd_ind = mean_k_way_tvd(frame, indep, schema.domain(), 2)
     assert tvd_mst < 0.75 * tvd_ind
@@ -76,8 +83,8 @@ def test_mst_spends_its_grant_in_thirds_and_beats_independent(tmp_path, adult):
 
 def test_aim_spends_exactly_its_grant(tmp_path, adult):
     frame, schema = adult
-    gate = make_test_gate(tmp_path, epsilon=1.0, delta=1e-9, max_records=10**7).gate
-    table = seeded_table(frame, schema, gate, seed=3)
+    ledger = make_test_gate(tmp_path, epsilon=1.0, delta=1e-9, max_records=10**7, frame=frame)
+    table = seeded_table(frame, schema, ledger, seed=3)
     cols = COLUMNS[:6]
     aim = AIM(epsilon=1.0, workload=[c for c in __import__("itertools").combinations(cols, 2)], rounds=12,
               iters=50, final_iters=200, max_model_size=1.0).fit(table)
@@ -85,7 +92,7 @@ def test_aim_spends_exactly_its_grant(tmp_path, adult):
     spent = _ledger_rho(aim)
     assert spent <= grant
     assert spent == pytest.approx(grant, rel=1e-8)  # annealing: the last round takes the rest
-    events = [json.loads(r.event) for r in aim.receipts]
+    events = [json.loads(r.event) for r in _charges(aim)]
     assert events[0]["type"] == "composed"  # the 1-way initialisation
     kinds = [e["type"] for e in events[1:]]
     assert kinds[0::2] == ["exponential_mechanism"] * (len(kinds) // 2)
@@ -95,20 +102,20 @@ def test_aim_spends_exactly_its_grant(tmp_path, adult):
 
 def test_generators_refuse_a_run_over_budget_and_charge_nothing(tmp_path, adult):
     frame, schema = adult
-    gate = make_test_gate(tmp_path, epsilon=0.5, delta=1e-9, max_records=10**7).gate
-    table = seeded_table(frame, schema, gate)
+    ledger = make_test_gate(tmp_path, epsilon=0.5, delta=1e-9, max_records=10**7, frame=frame)
+    table = seeded_table(frame, schema, ledger)
     for cls in (MST, AIM, Independent):
         with pytest.raises(BudgetExceeded):
             cls(epsilon=1.0).fit(table)
-    assert gate.spent_costs() == []
+    assert ledger.gate.spent_costs() == []
 
 
 def test_replace_one_doubles_the_sensitivity(tmp_path, adult):
     frame, schema = adult
-    gate = make_test_gate(tmp_path, epsilon=1.0, delta=1e-9, max_records=10**7,
-                          relation=NeighbouringRelation.REPLACE_ONE).gate
-    model = Independent(epsilon=1.0).fit(seeded_table(frame, schema, gate))
-    (event,) = [json.loads(r.event) for r in model.receipts]
+    ledger = make_test_gate(tmp_path, epsilon=1.0, delta=1e-9, max_records=10**7,
+                          relation=NeighbouringRelation.REPLACE_ONE, frame=frame)
+    model = Independent(epsilon=1.0).fit(seeded_table(frame, schema, ledger))
+    (event,) = [json.loads(r.event) for r in _charges(model)]
     leaves = event["events"]
     assert {leaf["l2_sensitivity"] for leaf in leaves} == {math.sqrt(2.0)}
     assert _ledger_rho(model) == pytest.approx(zcdp_rho(1.0, 1e-9), rel=1e-9)
@@ -116,8 +123,8 @@ def test_replace_one_doubles_the_sensitivity(tmp_path, adult):
 
 def test_conditional_sampling_fixes_values_exactly(tmp_path, adult):
     frame, schema = adult
-    gate = make_test_gate(tmp_path, epsilon=1.0, delta=1e-9, max_records=10**7).gate
-    mst = MST(epsilon=1.0, iters=200).fit(seeded_table(frame, schema, gate))
+    ledger = make_test_gate(tmp_path, epsilon=1.0, delta=1e-9, max_records=10**7, frame=frame)
+    mst = MST(epsilon=1.0, iters=200).fit(seeded_table(frame, schema, ledger))
     rows = mst.sample(500, where={"sex": 0, "income>50K": 1}, seed=4)
     assert (rows["sex"] == 0).all() and (rows["income>50K"] == 1).all()
     with pytest.raises(KeyError, match="nope"):
@@ -126,25 +133,27 @@ def test_conditional_sampling_fixes_values_exactly(tmp_path, adult):
 
 def test_save_load_and_tampered_receipts(tmp_path, adult):
     frame, schema = adult
-    gate = make_test_gate(tmp_path / "l", epsilon=1.0, delta=1e-9, max_records=10**7).gate
-    mst = MST(epsilon=1.0, iters=200).fit(seeded_table(frame, schema, gate))
+    ledger = make_test_gate(tmp_path / "l", epsilon=1.0, delta=1e-9, max_records=10**7, frame=frame)
+    mst = MST(epsilon=1.0, iters=200).fit(seeded_table(frame, schema, ledger))
     path = tmp_path / "mst.model"
     mst.save(path)
-    loaded = MST.load(path)
+    with pytest.raises(InvalidReceipt, match="no trusted key"):
+        MST.load(path)  # the file's own keys are never trusted
+    loaded = MST.load(path, trust=ledger.ledger_pub)
     a = mst.sample(300, seed=7)
     b = loaded.sample(300, seed=7)
     assert a.equals(b)
-    loaded.verify(gate)
+    loaded.verify(ledger.gate)
+    assert MST.load(path, trust=ledger.officer_pub).sample(300, seed=7).equals(a)  # the officer vouches
     blob = torch.load(path, weights_only=True)
     meta = json.loads(blob["meta"])
-    sig = meta["receipts"]["receipts"][0]["signature"]
-    meta["receipts"]["receipts"][0]["signature"] = sig[:-4] + ("AAAA" if sig[-4:] != "AAAA" else "BBBB")
-    blob["meta"] = json.dumps(meta)
-    torch.save(blob, tmp_path / "bad.model")
+    sig = meta["provenance"]["receipts"][0]["signature"]
+    meta["provenance"]["receipts"][0]["signature"] = sig[:-4] + ("AAAA" if sig[-4:] != "AAAA" else "BBBB")
+    torch.save({**blob, "meta": json.dumps(meta)}, tmp_path / "bad.model")
     with pytest.raises(InvalidReceipt):
-        MST.load(tmp_path / "bad.model")
-    mst.book.receipts.pop()
+        MST.load(tmp_path / "bad.model", trust=ledger.ledger_pub)
+    mst.provenance.receipts.pop()
     with pytest.raises(InvalidReceipt):
         mst.sample(5)
     with pytest.raises(ValueError, match="not 'aim'"):
-        AIM.load(path)
+        AIM.load(path, trust=ledger.ledger_pub)

@@ -63,8 +63,8 @@ def test_aim_with_too_few_rounds_is_refused_before_any_measurement(slice_, tmp_p
     from .marginal_support import seeded_table
 
     frame, schema = slice_
-    ledger = make_test_gate(tmp_path, epsilon=2.0, delta=1e-6)
-    table = seeded_table(frame, schema, ledger.gate)
+    ledger = make_test_gate(tmp_path, epsilon=2.0, delta=1e-6, frame=frame)
+    table = seeded_table(frame, schema, ledger)
     with pytest.raises(ValueError, match="rounds=4 is too few for 6 columns"):
         AIM(epsilon=2.0, rounds=4).fit(table)
     assert ledger.gate.spent_costs() == []

@@ -72,6 +72,10 @@ def test_demo_ledger_verifies_and_holds_exactly_the_runs_receipts(demo):
     assert [e.entry_hash for e in entries] == [r.entry_hash for r in result.run.receipts]
     # The seed makes this a test run, and the ledger says so.
     assert {e.noise_source for e in entries} == {"seeded-test"}
+    # Each charge released once, then the model sealed over all of them.
+    charges = [e.sequence for e in entries if e.kind == "charge"]
+    assert [e.kind for e in entries] == ["charge", "release"] * len(charges) + ["seal"]
+    assert entries[-1].refs == charges
 
 
 def test_demo_spend_is_the_run_epsilon(demo):
@@ -85,7 +89,7 @@ def test_demo_spend_is_the_run_epsilon(demo):
 
 def test_demo_model_loads_and_samples_with_its_receipts(demo):
     run = demo[0].run
-    model = GENERATORS["mst"].load(run.model_path)
+    model = GENERATORS["mst"].load(run.model_path, trust=demo[0].workspace / "trust.toml")
     rows = model.sample(50, seed=1)
     assert list(rows.columns) == list(demo_schema().names) and len(rows) == 50
     assert [r.entry_hash for r in model.receipts] == [r.entry_hash for r in run.receipts]

@@ -36,9 +36,17 @@ def gate(tmp_path, name: str = "ledger", **kwargs):
     return make_test_gate(tmp_path / name, **kwargs).gate
 
 
+def governed(tmp_path, frame, name: str = "ledger", **kwargs):
+    """A test ledger whose policy governs `frame` (its dataset key in `.dataset_key`)."""
+    kwargs.setdefault("epsilon", 20.0)
+    kwargs.setdefault("delta", 1e-6)
+    return make_test_gate(tmp_path / name, frame=frame, **kwargs)
+
+
 def table(tmp_path, frame=None, schema=SCHEMA, seed: int = 1, **kwargs) -> PrivateTable:
-    g = kwargs.pop("gate", None) or gate(tmp_path, **kwargs)
-    return PrivateTable(small_frame() if frame is None else frame, schema, g, random_source=SeededRandomSource(seed))
+    frame = small_frame() if frame is None else frame
+    tl = governed(tmp_path, frame, **kwargs)
+    return PrivateTable(frame, schema, tl.gate, dataset_key=tl.dataset_key, random_source=SeededRandomSource(seed))
 
 
 def exact_marginal(frame: pd.DataFrame, codes_of: dict[str, np.ndarray], clique, shape) -> np.ndarray:

@@ -77,7 +77,8 @@ def test_key_discovery_keeps_common_keys_drops_singletons(tmp_path):
     t = table(tmp_path, frame, schema, epsilon=10.0, delta_reserve=1e-8)
     keys = t.discover_categories("k", 2.0, 1e-8, purpose="keys")
     assert keys == ("a", "b", "c")
-    entry = t.gate._store.snapshot().entries[-1]
+    entry = t.gate._store.snapshot().entries[-2]
+    assert t.gate._store.snapshot().entries[-1].kind == "release"
     sigma = 1.0 / math.sqrt(2 * zcdp_rho(2.0, 0.5e-8))
     # both parts charged: the discrete Gaussian's ρ and the threshold's δ/2 (from the reserve)
     assert event_from_json(entry.event) == ComposedEvent((DiscreteGaussianEvent(sigma, 1.0),
@@ -114,7 +115,7 @@ def test_key_discovery_threshold_delta_is_not_doubled_under_replace_one(tmp_path
     t.discover_categories("k", 2.0, 1e-8, purpose="keys")
     sigma = math.sqrt(2) / math.sqrt(2 * zcdp_rho(2.0, 0.5e-8))
     r = NeighbouringRelation.REPLACE_ONE
-    assert event_from_json(t.receipts[-1].event) == ComposedEvent((DiscreteGaussianEvent(sigma, math.sqrt(2), relation=r),
+    assert event_from_json(t.charges[-1].event) == ComposedEvent((DiscreteGaussianEvent(sigma, math.sqrt(2), relation=r),
                                                                    ApproximationEvent(0.5e-8, relation=r)))
 
 
@@ -137,7 +138,7 @@ def test_quantiles_near_the_truth_on_a_public_grid(tmp_path):
     # ε/3 = 2 per quantile; rank error ~ 2 ln(1001)/2 ≈ 7 records of 4000: value error << 1
     assert np.all(np.abs(np.array(got) - want) < 1.0)
     assert set(got) <= set(np.linspace(0, 100, 1001).tolist())  # grid points only
-    event = event_from_json(t.receipts[-1].event)
+    event = event_from_json(t.charges[-1].event)
     assert event == ComposedEvent((ExponentialMechanismEvent(2.0),) * 3)
 
 
@@ -159,7 +160,7 @@ def test_merge_rare_categories(tmp_path):
     col = t.merge_rare_categories("k", 1.0, 50, purpose="rare")
     assert col.categories == ("a", "b") and col.out_of_range == "other"
     assert t.schema.column("k") == col and t.domain == {"k": 3}
-    assert event_from_json(t.receipts[-1].event) == DiscreteGaussianEvent(1.0, 1.0)
+    assert event_from_json(t.charges[-1].event) == DiscreteGaussianEvent(1.0, 1.0)
     m = t.measure_marginals([("k",)], 0.5, purpose="m", generator="g", run_id="r")[0]
     assert abs(m.values[2] - 5) < 6  # "other" now holds c and d
 
@@ -181,9 +182,9 @@ def test_learn_schema_completes_and_charges_each_fact(tmp_path):
     assert learned.column("city").categories == ("Oslo", "Paris", "Rome")
     age = learned.column("age").edges
     assert 15 <= age[0] <= 25 and 80 <= age[-1] <= 92 and len(age) >= 4
-    assert len(t.receipts) == 3  # one per learned column; boolean needs nothing
+    assert len(t.charges) == 3  # one per learned column; boolean needs nothing
     assert t.gate.delta_spent() == 0.5e-7  # the one categorical column's threshold δ/2
-    purposes = [e.purpose for e in t.gate._store.snapshot().entries]
+    purposes = [e.purpose for e in t.gate._store.snapshot().entries if e.kind == "charge"]
     assert purposes == ["learn schema: categories of city", "learn schema: bin edges of age",
                         "learn schema: bin edges of when"]
     # the learned schema encodes the data (clipping values beyond the learned edges)

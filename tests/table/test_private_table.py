@@ -21,7 +21,7 @@ from dpsynth.noise.randomness import SeededRandomSource
 from dpsynth.table import NoisyMarginal, PrivateTable, UnchargedAccess
 from dpsynth.table.rows import Rows
 
-from .support import SCHEMA, exact_marginal, gate, small_frame, table
+from .support import SCHEMA, exact_marginal, small_frame, table
 
 REPLACE = NeighbouringRelation.REPLACE_ONE
 COMMON = dict(purpose="test", generator="test", run_id="run-1")
@@ -50,7 +50,7 @@ def test_one_entry_per_batch_composing_discrete_gaussians(tmp_path, relation, l2
     before = len(t.gate.spent_costs())
     t.measure_marginals([("colour",), ("flag", "count")], [2.0, 4.0], **COMMON)
     assert len(t.gate.spent_costs()) == before + 1
-    receipt = t.receipts[-1]
+    receipt = t.charges[-1]
     event = event_from_json(receipt.event)
     assert event == ComposedEvent((DiscreteGaussianEvent(2.0, l2, relation=relation),
                                    DiscreteGaussianEvent(4.0, l2, relation=relation)))
@@ -113,6 +113,8 @@ def test_dataset_fingerprint_is_checked(tmp_path):
     other.loc[0, "size"] = 9.99
     with pytest.raises(DatasetMismatch):
         PrivateTable(other, SCHEMA, good, dataset_key=key, random_source=SeededRandomSource(0))
+    with pytest.raises(ValueError, match="dataset_key is required"):
+        PrivateTable(frame, SCHEMA, good, random_source=SeededRandomSource(0))
 
 
 def test_noise_source_is_recorded(tmp_path):
@@ -121,13 +123,14 @@ def test_noise_source_is_recorded(tmp_path):
     t.noisy_count(3.0, purpose="count")
     entry = t.gate._store.snapshot().entries[-1]
     assert entry.noise_source == "seeded-test"
-    prod = make_test_gate(tmp_path / "prod", epsilon=5.0, allow_seeded_noise=False).gate
-    seeded = PrivateTable(small_frame(), SCHEMA, prod, random_source=SeededRandomSource(0))
-    with pytest.raises(Exception, match="seeded"):
-        seeded.noisy_count(3.0, purpose="count")
-    secure = PrivateTable(small_frame(), SCHEMA, prod)
+    frame = small_frame()
+    prod = make_test_gate(tmp_path / "prod", epsilon=5.0, allow_seeded_noise=False, frame=frame)
+    with pytest.raises(PermissionError, match="seeded"):
+        PrivateTable(frame, SCHEMA, prod.gate, dataset_key=prod.dataset_key, random_source=SeededRandomSource(0))
+    secure = PrivateTable(frame, SCHEMA, prod.gate, dataset_key=prod.dataset_key)
     assert secure.noise_source == "secure"
     assert isinstance(secure.noisy_count(3.0, purpose="count"), int)
+    assert prod.gate._store.snapshot().entries[-2].noise_source == "secure"
 
 
 @pytest.mark.parametrize("bad", [0, -1.0, math.nan, math.inf, "2", True, None])
@@ -174,9 +177,9 @@ def test_select_marginal_scores_and_event(tmp_path):
     est = [exact[0].astype(float), exact[1] + np.array([15.0, -15.0]), exact[2].astype(float)]
     picks = {t.select_marginal(cands, est, 20.0, **COMMON) for _ in range(3)}
     assert picks == {1}
-    receipt = t.receipts[-1]
+    receipt = t.charges[-1]
     assert event_from_json(receipt.event) == ExponentialMechanismEvent(20.0, relation=REPLACE)
-    entry = t.gate._store.snapshot().entries[-1]
+    entry = t.gate._store.snapshot().entries[-2]
     assert entry.parameters["sensitivity"] == 2.0  # max|w| = 1, doubled under replace-one
 
 
@@ -196,13 +199,13 @@ def test_noisy_count(tmp_path):
     t = table(tmp_path, frame, seed=3)
     got = t.noisy_count(2.0, purpose="count")
     assert got == 80 + int(sample_discrete_gaussian(2.0, 1, SeededRandomSource(3))[0])
-    assert event_from_json(t.receipts[-1].event) == DiscreteGaussianEvent(2.0, 1.0)
+    assert event_from_json(t.charges[-1].event) == DiscreteGaussianEvent(2.0, 1.0)
 
 
 def test_ledger_parameters_describe_the_query(tmp_path):
     t = table(tmp_path)
     t.measure_marginals([("colour", "flag")], 2.0, parameters={"round": 3}, **COMMON)
-    entry = t.gate._store.snapshot().entries[-1]
+    entry = t.gate._store.snapshot().entries[-2]
     assert entry.parameters["measurement"] == "marginals"
     assert entry.parameters["cliques"] == [["colour", "flag"]]
     assert entry.parameters["round"] == 3

@@ -99,7 +99,8 @@ class NeverCharges:
     """C4 in the table: a measurement that fakes its receipt instead of charging."""
 
     def _charge(self, spec, **kwargs):
-        fake = SimpleNamespace(entry_hash="0" * 64, sequence=0, event="{}", run_id=kwargs.get("run_id"))
+        fake = SimpleNamespace(entry_hash="0" * 64, sequence=0, event="{}", run_id=kwargs.get("run_id"),
+                               kind="charge", refs=[])
         self._receipts.append(fake)
         return fake
 
@@ -152,13 +153,17 @@ def test_schema_learning_passes_replay_with_a_brand_new_key():
 
 
 def test_recording_tables_refuse_secure_sources_and_production_ledgers(tmp_path):
-    test_gate = make_test_gate(tmp_path / "t", epsilon=5.0).gate
-    prod_gate = make_test_gate(tmp_path / "p", epsilon=5.0, allow_seeded_noise=False).gate
+    test_ledger = make_test_gate(tmp_path / "t", epsilon=5.0, frame=FRAME)
+    test_gate = test_ledger.gate
+    prod = make_test_gate(tmp_path / "p", epsilon=5.0, allow_seeded_noise=False, frame=FRAME)
+    prod_gate = prod.gate
     with pytest.raises(RecordingRefused):
-        RecordingTable(FRAME, SCHEMA, test_gate, random_source=SecureRandomSource())
+        RecordingTable(FRAME, SCHEMA, test_gate, random_source=SecureRandomSource(),
+                       dataset_key=test_ledger.dataset_key)
     with pytest.raises(RecordingRefused):
-        RecordingTable(FRAME, SCHEMA, prod_gate, random_source=SeededRandomSource(0))
+        RecordingTable(FRAME, SCHEMA, prod_gate, random_source=SeededRandomSource(0), dataset_key=prod.dataset_key)
     with pytest.raises(RecordingRefused):
-        ReplayTable(FRAME, SCHEMA, prod_gate, recording=[], random_source=SeededRandomSource(0))
+        ReplayTable(FRAME, SCHEMA, prod_gate, recording=[], random_source=SeededRandomSource(0),
+                    dataset_key=prod.dataset_key)
     with pytest.raises(TypeError):
         RecordingTable(FRAME, SCHEMA, test_gate)  # no default source: a seeded one must be chosen
