@@ -148,21 +148,31 @@ def test_swapped_key_in_metadata(ledger, tmp_path):
     assert not report.ok and report.first_bad_entry == 1
 
 
-def test_swapped_key_and_everything_resigned_is_caught_by_pinned_keys(ledger, tmp_path):
-    _fill(ledger)
+def _forge(ledger, tmp_path, *, officer_too: bool) -> None:
+    """Swap the ledger key in the genesis and re-sign every entry and the head with it; with
+    `officer_too` also swap the officer key and re-sign the policy and the genesis."""
+    from accountant.ledger.entry import GENESIS_PURPOSE, LedgerMetadata
+    from accountant.policy import sign_policy
+
     attacker_key_path, _ = write_keypair(tmp_path / "attacker", "ledger")
     attacker = load_private_key(attacker_key_path)
+    officer_path, _ = write_keypair(tmp_path / "attacker", "officer")
+    officer = load_private_key(officer_path)
     holder = {}
 
     def edit_md(md):
         md["ledger_public_key"] = public_key_pem(attacker)
         md["ledger_key_id"] = key_id(attacker)
+        if officer_too:
+            md["officer_public_key"] = public_key_pem(officer)
+            md["officer_key_id"] = key_id(officer)
+            md["policy_signature"] = sign_policy(md["policy_toml"].encode(), officer).to_dict()
+            unsigned = LedgerMetadata.from_dict({**md, "genesis_signature": ""})
+            md["genesis_signature"] = sign(officer, GENESIS_PURPOSE, unsigned.hash.encode())
         holder["md"] = md
         return md
 
     rewrite_metadata(ledger.ledger_path, edit_md)
-    from accountant.ledger.entry import LedgerMetadata
-
     genesis = LedgerMetadata.from_dict(holder["md"]).hash
 
     def edit(es):
@@ -173,7 +183,6 @@ def test_swapped_key_and_everything_resigned_is_caught_by_pinned_keys(ledger, tm
         return es
 
     rewrite_entries(ledger.ledger_path, edit)
-    last = {}
 
     def edit_head(h):
         store = SQLiteLedgerStore(ledger.ledger_path)
@@ -181,13 +190,25 @@ def test_swapped_key_and_everything_resigned_is_caught_by_pinned_keys(ledger, tm
         store.close()
         h["entry_hash"] = e.entry_hash
         h["signature"] = sign(attacker, HEAD_PURPOSE, f"{h['sequence']}:{e.entry_hash}".encode())
-        last["h"] = h
         return h
 
     rewrite_head(ledger.ledger_path, edit_head)
+
+
+def test_swapped_ledger_key_and_everything_resigned_is_caught_by_the_officers_genesis(ledger, tmp_path):
+    _fill(ledger)
+    _forge(ledger, tmp_path, officer_too=False)
+    # Without the officer's key the genesis cannot be re-signed: caught even without pins.
+    report = verify_path(ledger.ledger_path)
+    assert not report.ok and "genesis is not signed by the officer" in report.summary()
+
+
+def test_swapped_officer_and_ledger_keys_are_caught_by_pinned_keys(ledger, tmp_path):
+    _fill(ledger)
+    _forge(ledger, tmp_path, officer_too=True)
     # Self-consistent forgery: passes when the auditor trusts the keys inside the ledger…
     assert verify_path(ledger.ledger_path).ok
-    # …and fails against the published ledger key.
+    # …and fails against the published keys.
     report = _verify(ledger)
     assert not report.ok
     assert "not the published one" in report.summary()

@@ -1,5 +1,5 @@
-"""`dpsynth compare` on a tiny table: every run charged to the comparison's own ledger, tidy
-results, plots and one page."""
+"""`dpsynth compare` on a tiny table: every run charged to the governed table's ledger (the
+officer's), tidy results, plots and one page; an overspending comparison is refused up front."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from accountant.gate import BudgetExceeded, DatasetMismatch
 from accountant.ledger.sqlite import SQLiteLedgerStore
 from accountant.verify import verify_path
 from dpsynth.cli import app
@@ -24,12 +25,21 @@ def tiny():
     return demo_table(400, seed=2)[COLUMNS], Schema([schema.column(c) for c in COLUMNS])
 
 
+def governed(directory, frame, epsilon=10.0):
+    from accountant.testing import make_test_gate
+
+    return make_test_gate(directory, epsilon=epsilon, delta=1e-6, frame=frame, max_records=10_000)
+
+
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     frame, schema = tiny()
-    return compare(frame, schema, generators={"independent": {"iters": 30}, "mst": {"iters": 30}},
-                   epsilons=EPSILONS, repeats=1, target="income", out=tmp_path_factory.mktemp("cmp"), seed=1,
-                   utility_models=["logistic_regression"])
+    ledger = governed(tmp_path_factory.mktemp("ledger"), frame)
+    res = compare(frame, schema, gate=ledger.gate, dataset_key=ledger.dataset_key,
+                  generators={"independent": {"iters": 30}, "mst": {"iters": 30}}, epsilons=EPSILONS, repeats=1,
+                  target="income", out=tmp_path_factory.mktemp("cmp"), seed=1, utility_models=["logistic_regression"])
+    res.keys = {"officer_pub": ledger.officer_pub, "ledger_pub": ledger.ledger_pub}
+    return res
 
 
 def test_every_run_is_in_the_tidy_results(result):
@@ -55,7 +65,7 @@ def test_each_run_spent_its_epsilon_on_the_comparisons_ledger(result):
     for _, row in spent.iterrows():
         assert row["value"] == pytest.approx(row["epsilon"], rel=1e-6) and row["value"] <= row["epsilon"] + 1e-9
     store = SQLiteLedgerStore(result.ledger)
-    entries = store.snapshot().entries
+    entries = [e for e in store.snapshot().entries if e.kind == "charge"]
     store.close()
     assert len({e.run_id for e in entries}) == len(spent) == 4
     assert {e.generator for e in entries} == {"independent", "mst"}
@@ -73,15 +83,29 @@ def test_plots_and_page(result):
     assert "not for release" in page and "ledger" in page
 
 
-def test_bad_requests_fail_before_any_ledger_is_made(tmp_path):
+def test_bad_requests_fail_before_anything_is_charged(tmp_path):
     frame, schema = tiny()
+    ledger = governed(tmp_path / "l", frame, epsilon=1.0)
+    common = dict(gate=ledger.gate, dataset_key=ledger.dataset_key)
     with pytest.raises(ValueError, match="unknown generator 'nope'"):
-        compare(frame, schema, generators=["nope"], epsilons=[1], out=tmp_path / "a")
+        compare(frame, schema, generators=["nope"], epsilons=[1], out=tmp_path / "a", **common)
     with pytest.raises(ValueError, match="generators.mst.colour"):
-        compare(frame, schema, generators={"mst": {"colour": 1}}, epsilons=[1], out=tmp_path / "b")
+        compare(frame, schema, generators={"mst": {"colour": 1}}, epsilons=[1], out=tmp_path / "b", **common)
     with pytest.raises(ValueError, match="epsilons"):
-        compare(frame, schema, generators=["mst"], epsilons=[0], out=tmp_path / "c")
-    assert not any((tmp_path / d).exists() for d in "abc")
+        compare(frame, schema, generators=["mst"], epsilons=[0], out=tmp_path / "c", **common)
+    # Each run fits alone, all of them together do not: refused before the first charge.
+    with pytest.raises(BudgetExceeded, match="together"):
+        compare(frame, schema, generators=["independent", "mst"], epsilons=[0.5, 0.5], out=tmp_path / "d",
+                **common)
+    # A table the policy does not govern, or no dataset key: refused.
+    with pytest.raises(DatasetMismatch):
+        compare(demo_table(400, seed=3)[COLUMNS], schema, generators=["mst"], epsilons=[0.1], out=tmp_path / "e",
+                **common)
+    with pytest.raises(ValueError, match="dataset_key"):
+        compare(frame, schema, gate=ledger.gate, dataset_key=None, generators=["mst"], epsilons=[0.1],
+                out=tmp_path / "f")
+    assert ledger.gate.spent_costs() == []
+    assert not any((tmp_path / d).exists() for d in "abcdef")
 
 
 def test_cli_compare_on_the_demo_table(tmp_path):

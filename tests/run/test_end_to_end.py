@@ -57,7 +57,9 @@ def write_job(path: Path, data: Path, generator: str, epsilon: float, parameters
 
 def flip_purpose_byte(raw: bytes, after: bytes) -> bytes:
     """Flip the case bit (0x20) of the first letter of the first "purpose" value after `after`."""
-    start = raw.index(after)
+    # The entry's own record (its hash followed by its next field), not an older copy of the
+    # head record that SQLite may keep in a free page.
+    start = raw.index(b'"entry_hash":"' + after + b'","epsilon_curve"')
     at = raw.index(b'"purpose":"', start) + len(b'"purpose":"')
     assert chr(raw[at]).isalpha()
     return raw[:at] + bytes([raw[at] ^ 0x20]) + raw[at + 1:]
@@ -81,8 +83,8 @@ def test_budget_lifecycle_on_titanic(tmp_path, monkeypatch):
     Path("policy.toml").write_text(policy)
     dpsynth("policy", "sign", "policy.toml", "--key", "keys/officer.key")
     dpsynth("policy", "verify", "policy.toml", "--officer-key", "keys/officer.pub")
-    dpsynth("ledger", "init", "ledger.db", "--policy", "policy.toml", "--officer-key", "keys/officer.pub",
-            "--ledger-key", "keys/ledger.key")
+    dpsynth("ledger", "init", "ledger.db", "--policy", "policy.toml", "--officer-key", "keys/officer.key",
+            "--ledger-key", "keys/ledger.pub")
     schema = titanic_schema(folder)
     schema.save("schema.toml")
 
@@ -100,7 +102,7 @@ def test_budget_lifecycle_on_titanic(tmp_path, monkeypatch):
     # Sample the saved models (load verifies their receipts); the synthetic tables fit the schema.
     from dpsynth.generators import AIM, MST
 
-    mst, aim = MST.load("out-mst/model.pt"), AIM.load("out-aim/model.pt")
+    mst, aim = MST.load("out-mst/model.pt", trust="keys/ledger.pub"), AIM.load("out-aim/model.pt", trust="keys/officer.pub")
     for model, name in ((mst, "out-mst"), (aim, "out-aim")):
         written = pd.read_csv(f"{name}/synthetic.csv")
         assert list(written.columns) == list(schema.names) and len(written) == 500
@@ -114,11 +116,11 @@ def test_budget_lifecycle_on_titanic(tmp_path, monkeypatch):
     ledger_sequences = [r.sequence for r in mst.receipts + aim.receipts]
     assert ledger_sequences == list(range(1, n_entries + 1))
 
-    # The auditor: export and verify against the pinned keys.
+    # The auditor: export and verify against the pinned keys, and the receipts in the model files.
     dpsynth("ledger", "export", "ledger.db", "--format", "jsonl", "--out", "ledger.jsonl")
     pinned = ("--officer-key", "keys/officer.pub", "--ledger-pub", "keys/ledger.pub")
-    ok = dpsynth("ledger", "verify", "ledger.jsonl", *pinned)
-    assert f"OK: {n_entries} entries verified" in ok
+    ok = dpsynth("ledger", "verify", "ledger.jsonl", *pinned, "--receipts", "out-mst", "--receipts", "out-aim")
+    assert f"OK: {n_entries} entries verified" in ok and f"{n_entries} receipt(s) found in the ledger" in ok
     assert f"OK: {n_entries} entries verified" in dpsynth("ledger", "verify", "ledger.db", *pinned)
 
     # Tamper: one byte of entry #2, in the export and in the ledger file itself.
