@@ -156,9 +156,10 @@ def fit_and_sample(model, fit, gate, n: int) -> tuple[dict, object]:
         "fit_seconds": fit_s, "fit_cpu_seconds": fit_cpu, "load_average_1min": [load_before, load_after],
         "sample_seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb(),
         # The ledger's ε after the run's last charge (fresh ledger per run), and its filter's.
-        "epsilon_spent": model.receipts[-1].epsilon_curve,
+        "epsilon_spent": [r for r in model.receipts if r.kind == "charge"][-1].epsilon_curve,
         "epsilon_spent_filter": gate.filter.epsilon_spent(gate.spent_costs()),
         "ledger_charges": len(gate.spent_costs()),
+        "ledger_entries": len(model.receipts),
     }
     return figures, synthetic
 
@@ -171,14 +172,17 @@ def run_one(epsilon: float, epochs: int, batch_size: int, threads: int, device: 
     torch.set_num_threads(threads)
     from accountant.testing import make_test_gate
     from dpsynth.generators import DPCTGAN
-    from dpsynth.generators.dpctgan.access import FrameAccess
+    from dpsynth.schema import Schema
+    from dpsynth.table import PrivateTable
 
     train, test = load()
     with tempfile.TemporaryDirectory() as tmp:
-        gate = make_test_gate(tmp, epsilon=epsilon, delta=DELTA, max_records=MAX_RECORDS).gate
+        ledger = make_test_gate(tmp, epsilon=epsilon, delta=DELTA, max_records=MAX_RECORDS, frame=train)
+        gate = ledger.gate
+        # Real (CSPRNG) noise; the private steps run inside the table.
+        table = PrivateTable(train, Schema.from_dict({"columns": schema()}), gate, dataset_key=ledger.dataset_key)
         model = DPCTGAN(epsilon=epsilon, epochs=epochs, batch_size=batch_size, device=device, progress=True)
-        figures, synthetic = fit_and_sample(model, lambda: model.fit(FrameAccess(train, schema()), gate), gate,
-                                            len(train))
+        figures, synthetic = fit_and_sample(model, lambda: model.fit(table), gate, len(train))
     plan = model.plan
     return {
         "system": "dpsynth DPCTGAN", "epsilon_target": epsilon, "delta": DELTA, "epochs": epochs,
@@ -208,8 +212,9 @@ def run_marginal(method: str, epsilon: float, threads: int, aim: dict) -> dict:
     train, test = load()
     kwargs = {k: v for k, v in aim.items() if v is not None} if method == "aim" else {}
     with tempfile.TemporaryDirectory() as tmp:
-        gate = make_test_gate(tmp, epsilon=epsilon, delta=DELTA, max_records=MAX_RECORDS).gate
-        table = PrivateTable(train, marginal_schema(), gate)   # real (CSPRNG) noise
+        ledger = make_test_gate(tmp, epsilon=epsilon, delta=DELTA, max_records=MAX_RECORDS, frame=train)
+        gate = ledger.gate
+        table = PrivateTable(train, marginal_schema(), gate, dataset_key=ledger.dataset_key)   # real (CSPRNG) noise
         model = (AIM if method == "aim" else MST)(epsilon=epsilon, **kwargs)
         figures, synthetic = fit_and_sample(model, lambda: model.fit(table), gate, len(train))
     return {

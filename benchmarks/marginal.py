@@ -115,8 +115,9 @@ def run_ours(name: str, epsilon: float, seed: int, *, dataset: str = DEFAULT_DAT
     # The coding is public (the hd-datasets domain file): code i of a column is category i.
     schema = Schema([Column(col, "categorical", categories=list(range(size))) for col, size in domain.items()])
     with tempfile.TemporaryDirectory(prefix="dpsynth-bench-ledger-") as tmp:
-        ledger = make_test_gate(tmp, epsilon=epsilon, delta=DELTA, max_records=100_000)
-        table = PrivateTable(real, schema, ledger.gate, random_source=SeededRandomSource(seed))
+        ledger = make_test_gate(tmp, epsilon=epsilon, delta=DELTA, max_records=100_000, frame=real)
+        table = PrivateTable(real, schema, ledger.gate, random_source=SeededRandomSource(seed),
+                             dataset_key=ledger.dataset_key)
         generator = GENERATORS[name](epsilon=epsilon)
         t0 = time.perf_counter()
         generator.fit(table)

@@ -48,10 +48,9 @@ class AccessError(RuntimeError):
 
 
 def _layout(table: Any) -> Any:
+    """The layout of the table's public schema (categories and bounds; bins are not needed)."""
     from dpsynth.nn.layout import TableTransformer
 
-    if not table.schema.is_complete:
-        raise ValueError(f"the schema is incomplete ({list(table.schema.incomplete())}): declare or learn it first")
     return TableTransformer.from_schema(table.schema)
 
 
