@@ -28,7 +28,7 @@ from dpsynth.nn.layout import TableTransformer
 from dpsynth.schema import Column, Schema
 from dpsynth.table import PrivateTable
 
-from .dpctgan_support import (SCHEMA, TINY, exact_category_counts, ledger, ledger_entries, private_table,
+from .dpctgan_support import (TINY, exact_category_counts, ledger, ledger_entries, private_table,
                               small_frame, table_and_ledger)
 
 

@@ -32,11 +32,12 @@ from dpsynth.generators.dpctgan import PlanError
 from dpsynth.generators.dpctgan import model as model_module
 from dpsynth.generators.dpctgan.conditional import ConditionalSampler
 from dpsynth.nn import DiscriminatorSpec
+from dpsynth.noise.randomness import SeededRandomSource
 from dpsynth.testing.replay import ReplayFailure, measured_distance, record_and_replay
 from dpsynth.testing.recording import RecordingTable
 
-from .dpctgan_support import (SCHEMA, TINY, exact_category_counts, ledger_entries, private_table, small_frame,
-                              table_and_ledger, worst_case_record)
+from .dpctgan_support import (SCHEMA, TINY, exact_category_counts, ledger_entries, small_frame, table_and_ledger,
+                              worst_case_record)
 
 ADD_OR_REMOVE = NeighbouringRelation.ADD_OR_REMOVE_ONE
 REPLACE = NeighbouringRelation.REPLACE_ONE
@@ -117,8 +118,6 @@ def test_replace_one_is_refused_dp_sgd_is_add_remove_only(tmp_path):
         _replay(tmp_path / "harness", relations=(REPLACE,))
     # The table's session refuses it too, whoever asks, before anything is charged.
     frame = small_frame(40, seed=5)
-    from dpsynth.noise.randomness import SeededRandomSource
-
     table, tl = table_and_ledger(tmp_path / "session", frame, relation=REPLACE)
     recording = RecordingTable(frame, SCHEMA, tl.gate, random_source=SeededRandomSource(0),
                                dataset_key=tl.dataset_key)
