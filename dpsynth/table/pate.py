@@ -14,15 +14,17 @@ returns a `PateSession`:
 * Teachers are the vetted `dpsynth.nn.teacher.Teacher` MLPs the table builds;
   `train(generated, steps)` trains every teacher on its partition (real) against
   the caller's generated rows (fake, public).  Each teacher's randomness is its
-  own stream, so one teacher's data never moves another teacher's training.
-  Nothing leaves a `train` call.
+  own stream (its initial weights too, never torch's global random state), so
+  one teacher's data never moves another teacher's training.  Nothing leaves a
+  `train` call.
 * Votes.  `votes(queries)` answers each query (a generated row) with the
   teachers' vote histogram plus discrete Gaussian noise: scale σ under
   add/remove (one teacher moves one vote: Δ₂ = √2, ρ = 1/σ² per query,
-  Papernot et al. 2018, Prop. 8), 2σ under replace-one (two teachers may both
-  move their vote the same way: Δ₂ = 2√2, and 2σ keeps ρ = (2√2)²/(2·4σ²) =
-  1/σ²).  At most Q queries are answered, in total; `close()` writes the
-  `release` entry committing to every answer.
+  Papernot et al. 2018, Prop. 8), 2σ under replace-one (two teachers may each
+  move one vote, the same way: the histogram moves by (−2, +2), Δ₂ = 2√2, the
+  same ρ).  The sensitivity holds per query: each query's histogram is one
+  component of the answer.  At most Q queries are answered, in total; `close()`
+  writes the `release` entry committing to every answer.
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ __all__ = ["PateMixin", "PateSession", "MAX_TEACHERS", "MAX_QUERIES"]
 MAX_TEACHERS = 10_000
 MAX_QUERIES = 100_000_000
 _MAX_ROWS_PER_CALL = 1_000_000
+
+
+def _vote_sensitivity(replace: bool) -> float:
+    """Δ₂ of one query's vote histogram: one teacher moves one vote (√2) under add/remove; under
+    replace-one two teachers may each move one, the same way ((−2, +2): 2√2)."""
+    return 2.0 * math.sqrt(2.0) if replace else math.sqrt(2.0)
 
 
 class PateMixin:
@@ -72,8 +80,7 @@ class PateMixin:
         replace = self.relation is NeighbouringRelation.REPLACE_ONE
         spec = Measurement(kind="pate_plan", query={"teachers": teachers, "queries": queries,
                                                     "noise_multiplier": sigma, "teacher": teacher.to_dict()},
-                           events=(event,), sensitivity=2.0 * math.sqrt(2.0) if replace else math.sqrt(2.0),
-                           norm="l2")
+                           events=(event,), sensitivity=_vote_sensitivity(replace), norm="l2")
         receipt = self._charge(spec, purpose=purpose, generator=generator, run_id=run_id, parameters=parameters)
         self._open_session(receipt, {"measurement": "pate", "queries": queries, "teachers": teachers})
         return PateSession(self, receipt, layout, teacher, teachers, event, torch.device(device))
@@ -100,11 +107,9 @@ class PateSession:
         self._closed = False
         self._digest = RunningDigest()
         replace = table.relation is NeighbouringRelation.REPLACE_ONE
-        # GNMax's ρ = 1/σ² per query assumes Δ₂ = √2 (one teacher moves one vote).  Under
-        # replace-one two teachers may move their votes the same way: Δ₂ = 2√2, twice the
-        # bound, so the same ρ needs twice the noise (proofs/gnmax.md).
-        self._scale = event.noise_multiplier * (2.0 if replace else 1.0)
-        self._sensitivity = 2.0 * math.sqrt(2.0) if replace else math.sqrt(2.0)
+        # GNMax's ρ = 1/σ² per query assumes Δ₂ = √2; with Δ₂ = 2√2 the same ρ needs 2σ.
+        self._sensitivity = _vote_sensitivity(replace)
+        self._scale = event.noise_multiplier * self._sensitivity / math.sqrt(2.0)
         source = table._source
         with table._open_rows(receipt) as rows:
             frame = rows.frame
@@ -117,15 +122,21 @@ class PateSession:
             members = members[np.argsort(keys[members], kind="stable")]  # canonical order: by record key
             parts.append(torch.as_tensor(features[members]).to(device))
         self.__parts = parts
-        self.__teachers = [spec.build(layout.dim).to(device) for _ in range(n_teachers)]
-        self.__optimizers = [torch.optim.Adam(t.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay)
-                             for t in self.__teachers]
         seeds = source.words(n_teachers) >> np.uint64(1)
         self.__streams = []
+        self.__teachers = []
         for s in seeds:
             g = torch.Generator(device=device)
             g.manual_seed(int(s))
+            # The teacher's initial weights come from its own stream, not torch's global state:
+            # a teacher whose partition is unchanged is then the same teacher on a neighbour.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g, device=device)))
+                teacher = spec.build(layout.dim)
+            self.__teachers.append(teacher.to(device))
             self.__streams.append(g)
+        self.__optimizers = [torch.optim.Adam(t.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay)
+                             for t in self.__teachers]
 
     def __repr__(self) -> str:
         return f"PateSession(teachers={self.n_teachers}, queries {self.queries_done}/{self.queries}, <private>)"
@@ -192,7 +203,7 @@ class PateSession:
 
             return np.asarray(sample_discrete_gaussian(scale, m * 2, source), dtype=np.int64).reshape(m, 2)
 
-        def exact(_rows: Any) -> np.ndarray:
+        def exact(_rows: Any) -> list[np.ndarray]:
             votes = np.zeros((m, 2), dtype=np.int64)
             with torch.no_grad():
                 for model in self.__teachers:
@@ -200,9 +211,10 @@ class PateSession:
                     real = (model(x) > 0).cpu().numpy().astype(np.int64)
                     votes[np.arange(m), real] += 1
             check_votes(votes, self.n_teachers)
-            return votes
+            return list(votes)  # one component per query: the sensitivity bound is per query
 
-        out = table._step(spec, self.receipt, self._digest, noise=draw, exact=exact, release=lambda v, z: v + z)
+        out = table._step(spec, self.receipt, self._digest, noise=draw, exact=exact,
+                          release=lambda v, z: np.stack(v).reshape(m, 2) + z)
         self.queries_done += m
         return np.array(out, copy=True)
 
