@@ -27,6 +27,7 @@ from ..filter import RenyiFilter
 from ..keys import Ed25519PublicKey, key_id, signature_is_valid
 from ..policy import Policy
 from ..rdp import event_rdp, split, sum_up
+from ..receipt import full_curve_epsilon
 from .entry import ENTRY_KINDS, ENTRY_PURPOSE, NOISE_SOURCES, Entry, LedgerMetadata
 
 __all__ = ["ChainState", "SHA256_HEX", "is_sha256_hex"]
@@ -202,7 +203,7 @@ class ChainState:
             self.epsilon_filter = filt.epsilon_spent(self.costs)
             if self.epsilon_filter != e.epsilon_filter:
                 bad.append(f"epsilon_filter {e.epsilon_filter!r} differs from the recomputed {self.epsilon_filter!r}")
-            self.epsilon_curve = _full_curve_epsilon(self.accountant, self.metadata.delta)
+            self.epsilon_curve = full_curve_epsilon(self.accountant, self.metadata.delta)
             if self.epsilon_curve != e.epsilon_curve:
                 bad.append(f"epsilon_curve {e.epsilon_curve!r} differs from the recomputed {self.epsilon_curve!r}")
         else:
@@ -256,13 +257,3 @@ class ChainState:
     @property
     def delta_spent(self) -> float:
         return sum_up(self.delta_costs)
-
-
-def _full_curve_epsilon(accountant: RDPAccountant, delta: float) -> float:
-    import warnings
-
-    if not accountant.events:
-        return 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(accountant.get_epsilon(delta))
