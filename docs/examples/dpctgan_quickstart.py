@@ -1,5 +1,5 @@
 """DP-CTGAN from Python: see the training plan before anything is charged, fit, sample,
-then audit the saved model against the ledger as an auditor would.
+then audit the saved model against the ledger, under the published keys, as an auditor would.
 
 Run:  python docs/examples/dpctgan_quickstart.py     (about a minute on 2 CPU threads)
 """
@@ -18,7 +18,7 @@ from dpsynth.schema import Schema
 from dpsynth.table import PrivateTable
 
 ws = Path(tempfile.mkdtemp(prefix="dpsynth-example-"))
-setup_workspace(ws, n_rows=3000)               # officer: table, schema, keys, signed policy, ledger
+setup_workspace(ws, n_rows=3000)               # officer: table, schema, keys, signed policy, ledger, trust file
 
 gate = Gate.open(ws / "ledger.db", ledger_key=ws / "keys" / "ledger.key")
 table = PrivateTable(pd.read_csv(ws / "data.csv"), Schema.load(ws / "schema.toml"), gate,
@@ -37,14 +37,21 @@ print(f"plan: {plan.steps} DP-SGD steps at sampling rate {plan.sampling_rate:g} 
       f"{plan.frequency_noise_multiplier:.2f}; epsilon {plan.epsilon:g} at delta {plan.delta:g}")
 assert gate.spent_costs() == []                # nothing charged yet
 
-model.fit(table)                               # two ledger entries: the counts, then the whole DP-SGD plan
+# The fit writes: a charge and a release for the noisy category counts; a charge for the whole
+# DP-SGD plan, an open (the session starts), a release committing to every step's noisy gradient
+# sum; and a seal over the trained model.  DP-SGD's sampling, clipping and noise run inside the
+# table (table.dpsgd_session): the training loop never sees a row.
+model.fit(table)
+print(f"ledger entries of the fit: {', '.join(r.kind for r in model.receipts)}")
 print(model.sample(5, where={"income": ">100k"}, seed=0))
 model.save(ws / "dpctgan.pt")
 gate.close()
 
-# The auditor's check of the file: signatures under the published key, each receipt an
-# entry of the verified ledger, and the epsilon its events compose to.
-audit = audit_model(ws / "dpctgan.pt", ledger_public_key=ws / "keys" / "ledger.pub", ledger=ws / "ledger.db",
+# The auditor's check of the file (`dpsynth model verify`): the state against its seal, every
+# receipt under the published ledger key, each charge released once, each receipt an entry of
+# the verified ledger (its policy pinned by the officer's published key), and the epsilon the
+# events compose to.
+audit = audit_model(ws / "dpctgan.pt", trust=ws / "keys" / "ledger.pub", ledger=ws / "ledger.db",
                     officer_public_key=ws / "keys" / "officer.pub")
 print(audit.summary())
 print(f"this model spent epsilon {audit.epsilon:.4f} (its run's own full curve; at most the 1.0 asked for)")

@@ -16,12 +16,13 @@ from dpsynth.schema import Schema
 from dpsynth.table import PrivateTable
 
 # The officer's part (normally done once, with the CLI; see docs/officer.md): a table, its
-# schema, keys, a signed policy (epsilon 3 in total) and a ledger.
+# schema, keys, a signed policy (epsilon 3 in total), a ledger and a trust file.
 ws = Path(tempfile.mkdtemp(prefix="dpsynth-example-"))
 setup_workspace(ws)
 
 # The researcher's part.  Every measurement goes through the gate, which writes a signed
-# ledger entry before the noisy answer exists.
+# charge before the noisy answer exists and a release committing to it before it is returned;
+# the dataset key binds the table to the dataset the policy governs.
 gate = Gate.open(ws / "ledger.db", ledger_key=ws / "keys" / "ledger.key")
 table = PrivateTable(pd.read_csv(ws / "data.csv"), Schema.load(ws / "schema.toml"), gate,
                      dataset_key=load_dataset_key(ws / "keys" / "dataset.key"))
@@ -29,8 +30,11 @@ model = MST(epsilon=1.0).fit(table)            # charges the gate, then measures
 synthetic = model.sample(5000, seed=0)          # post-processing: spends nothing
 model.save(ws / "mst.pt")
 
-again = MST.load(ws / "mst.pt")                 # load and sample verify the receipts
+# Load under a key you trust, never the one the file carries: here the officer's published trust
+# file (keys = ["keys/officer.pub"]); the officer's key vouches for the ledger key in the genesis.
+again = MST.load(ws / "mst.pt", trust=ws / "trust.toml")   # checks the seal and every receipt
 print(again.sample(5, where={"sex": "Female"}, seed=1))
-print(f"{len(model.receipts)} receipts; this model spent epsilon {model.epsilon_spent():.3f}; "
-      f"the ledger admits rho {gate.remaining_rho():.4f} more")
+charges = [r for r in model.receipts if r.kind == "charge"]
+print(f"{len(model.receipts)} receipts ({len(charges)} charges, each released once, then the seal); this model "
+      f"spent epsilon {model.epsilon_spent():.3f}; the ledger admits rho {gate.remaining_rho():.4f} more")
 gate.close()
