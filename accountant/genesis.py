@@ -60,9 +60,9 @@ def _officer_private(key: str | os.PathLike | Ed25519PrivateKey | None) -> Ed255
         return key
     try:
         return load_private_key(key)
-    except KeyFileError as exc:
-        raise PolicyError(f"ledger init needs the officer's PRIVATE key (it signs the ledger's genesis): {exc}") \
-            from None
+    except KeyFileError:
+        raise PolicyError(f"ledger init needs the officer's PRIVATE key (it signs the ledger's genesis); {key} is "
+                          "not one (a .pub file is the public half)") from None
 
 
 def init_ledger(

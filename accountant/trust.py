@@ -49,6 +49,15 @@ class TrustAnchors:
     def key_ids(self) -> list[str]:
         return [key_id(k) for k in self.keys]
 
+    def officer_of(self, genesis: LedgerMetadata | Mapping[str, Any] | None) -> Ed25519PublicKey | None:
+        """The trusted key that signed this genesis (its officer), if one did."""
+        if genesis is None:
+            return None
+        md = genesis if isinstance(genesis, LedgerMetadata) else _metadata(genesis)
+        if md is None:
+            return None
+        return next((k for k in self.keys if genesis_is_signed_by(md, k)), None)
+
     def ledger_key(self, wanted_id: str | None, genesis: LedgerMetadata | Mapping[str, Any] | None = None
                    ) -> Ed25519PublicKey:
         """The trusted key with id `wanted_id`: pinned itself, or named by a genesis that a
@@ -110,7 +119,17 @@ def load_trust(spec: Any = None) -> TrustAnchors:
         except KeyFileError as exc:
             raise UntrustedKey(f"{p}: {exc}") from None
     items: Iterable[Any] = spec if isinstance(spec, (list, tuple)) else [spec]
-    try:
-        return TrustAnchors(tuple(_key(x) for x in items))
-    except KeyFileError as exc:
-        raise UntrustedKey(str(exc)) from None
+    keys: list[Ed25519PublicKey] = []
+    sources: list[str] = []
+    for x in items:
+        if isinstance(x, (str, os.PathLike)) and Path(x).suffix.lower() == ".toml":
+            anchors = load_trust(Path(x))  # a trust file among pinned keys
+            keys += anchors.keys
+            sources.append(anchors.source)
+            continue
+        try:
+            keys.append(_key(x))
+        except KeyFileError as exc:
+            raise UntrustedKey(str(exc)) from None
+        sources.append("pinned keys")
+    return TrustAnchors(tuple(keys), source=", ".join(dict.fromkeys(sources)) or "pinned keys")

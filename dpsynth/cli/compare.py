@@ -22,7 +22,7 @@ def _floats(text: str, option: str) -> list[float]:
 
 
 def compare(
-    job: Optional[Path] = typer.Argument(None, help="A job file (TOML): its [data], [policy] and [ledger] name the "
+    job: Optional[Path] = typer.Argument(None, help="A job file (TOML): its data, policy and ledger sections name the "
                                                     "governed table and the officer's ledger every run is charged "
                                                     "to.  Omit with --demo."),
     demo: bool = typer.Option(False, "--demo", help="Use the demo table (made-up data) in a demo setting of its "

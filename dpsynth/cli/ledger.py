@@ -105,7 +105,7 @@ def status(
                    f"{info['delta_reserve']:.6g}")
         for title, key in (("generator", "by_generator"), ("actor", "by_actor")):
             for name, g in info[key].items():
-                typer.echo(f"  {title} {name}: {g['entries']} entries, {100 * g['share']:.1f} % of the budget")
+                typer.echo(f"  {title} {name}: {g['entries']} charges, {100 * g['share']:.1f} % of the budget")
         typer.echo(f"ledger id {md.ledger_id}; head {snap.head.sequence}:{snap.head.entry_hash}")
         if info["insecure"]:
             typer.echo("WARNING: this ledger holds UNSIGNED entries (insecure development mode)", err=True)

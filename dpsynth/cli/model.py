@@ -43,5 +43,6 @@ def verify(
             audit = audit_model(model, trust=anchors or None, ledger=ledger, officer_public_key=officer_key,
                                 rederive=rederive)
         except InvalidReceipt as exc:
-            fail(f"{model}: {exc}")
+            text = str(exc)
+            fail(text if text.startswith(str(model)) else f"{model}: {text}")
         typer.echo(json.dumps(audit.to_dict(), indent=2, sort_keys=True) if as_json else audit.summary())

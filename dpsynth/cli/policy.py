@@ -48,6 +48,11 @@ def template(
                                    help="Comma-separated allowed generators."),
     relation: str = typer.Option("add_or_remove_one", "--relation", help="add_or_remove_one or replace_one."),
     max_epsilon_per_run: Optional[float] = typer.Option(None, "--max-epsilon-per-run", help="Per-run cap."),
+    ledger_id: Optional[str] = typer.Option(None, "--ledger-id", help="Pin the one ledger this policy governs "
+                                                                      "(see `dpsynth ledger new-id`)."),
+    allow_custom_code: bool = typer.Option(False, "--allow-custom-code/--no-custom-code",
+                                           help="May researchers run their own code on the rows "
+                                                "(custom_measurement; each entry records the code's hash)?"),
 ) -> None:
     """Print a policy (validated) to edit and sign."""
     from accountant.policy import parse_policy, render_policy
@@ -56,7 +61,8 @@ def template(
         text = render_policy(epsilon=epsilon, delta=delta, relation=relation, fingerprint=fingerprint,
                            max_records=max_records, generators=[g.strip() for g in generators.split(",")],
                            max_epsilon_per_run=max_epsilon_per_run, allow_seeded_noise=False,
-                           officer=officer, dataset_name=dataset_name)
+                           officer=officer, dataset_name=dataset_name, ledger_id=ledger_id,
+                           allow_custom_code=allow_custom_code)
         parse_policy(text)
         typer.echo(text, nl=False)
 

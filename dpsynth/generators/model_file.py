@@ -143,8 +143,14 @@ def audit_model(path: str | os.PathLike, *, trust: Any = None, ledger: str | os.
                 officer_public_key: Any = None, rederive: bool = False) -> ModelAudit:
     """Load and verify the model under `trust`, then (optionally) against the ledger and by
     re-deriving it.  Raises InvalidReceipt (or ValueError for an unreadable file)."""
-    model = load_model(path, trust=trust, device="cpu")
+    from accountant.trust import load_trust
+
+    anchors = load_trust(trust) if trust is not None else None
+    model = load_model(path, trust=anchors, device="cpu")
     prov = model.provenance
+    if officer_public_key is None and anchors is not None:
+        # A trusted key that signed the model's genesis is its officer: pin it for the ledger too.
+        officer_public_key = anchors.officer_of(prov.genesis)
     receipts = prov.all_receipts()
     audit = ModelAudit(os.fspath(path), model_kind(path), receipts, receipts_epsilon(receipts), receipts[0].delta,
                        None if prov.trusted_key is None else _kid(prov.trusted_key), prov.seal.ledger_id, prov.seal)

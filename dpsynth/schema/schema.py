@@ -97,7 +97,7 @@ class Schema:
 
     # -- codes ----------------------------------------------------------------------------
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
-        """Integer codes, shape (n, d) in column order.  Errors name column and row, never a value."""
+        """Integer codes, shape (n, d) in column order.  Errors name the column, never a row or a value."""
         self._require_complete()
         frame = check_frame(frame, self.names)
         out = np.empty((len(frame), len(self.columns)), dtype=np.int64)
