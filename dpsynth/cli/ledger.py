@@ -141,6 +141,8 @@ def charge(
                 params = json.loads(parameters)
             except json.JSONDecodeError as exc:
                 fail(f"--parameters is not JSON: {exc}")
+            except RecursionError:  # nested deeper than the parser recurses: an error, not a crash
+                fail("--parameters nests too deeply")
             if not isinstance(params, dict):
                 fail("--parameters must be a JSON object")
         import warnings
