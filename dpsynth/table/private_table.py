@@ -190,7 +190,10 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
 
     def _charge(self, spec: Measurement, *, purpose: str, generator: str | None, run_id: str | None,
                 parameters: Mapping[str, Any] | None, code_sha256: str | None = None) -> Any:
-        params = {"measurement": spec.kind, **spec.query, **dict(parameters or {})}
+        # The table's own description of the measurement comes last: a caller's `parameters`
+        # may add context, never overwrite what was measured (σ, cliques, the code's hash) in
+        # the entry an auditor reads.
+        params = {**dict(parameters or {}), "measurement": spec.kind, **spec.query}
         receipt = self._gate.charge(list(spec.events), purpose=purpose, generator=generator, parameters=params,
                                     actor=self._actor, noise_source=self.noise_source, run_id=run_id,
                                     code_sha256=code_sha256)
