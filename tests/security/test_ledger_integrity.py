@@ -592,3 +592,32 @@ def test_hostile_cli_arguments_are_refused_without_crashing(tmp_path):
     assert ledger_bytes(ledger.ledger_path) == before
     res = _cli("compare", "--demo", "--out", tmp_path / "cmp", "--parameters", deep)
     assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.exception
+
+
+def test_status_and_export_of_a_crafted_ledger_report_without_crashing(tmp_path):
+    ledger = make_test_gate(tmp_path / "l", epsilon=5.0)
+    _charges(ledger.gate, 1)
+
+    def metadata(field, value):
+        def edit(db):
+            md = json.loads(db.execute("SELECT body FROM metadata").fetchone()[0])
+            db.execute("UPDATE metadata SET body = ?", (json.dumps({**md, field: value}),))
+        return edit
+
+    def entry(field, value):
+        def edit(db):
+            e = json.loads(db.execute("SELECT body FROM entries").fetchone()[0])
+            db.execute("UPDATE entries SET body = ?", (json.dumps({**e, field: value}),))
+        return edit
+
+    for name, edit in (("budget0", metadata("filter_budget", 0)), ("budget-str", metadata("filter_budget", "x")),
+                       ("policy-int", metadata("policy_toml", 5)), ("policy-bad", metadata("policy_toml", "[[[")),
+                       ("cost-none", entry("cost", None)), ("event-bad", entry("event", "{"))):
+        path = backup(ledger.ledger_path, tmp_path / f"{name}.db")
+        with attacker_db(path) as db:
+            edit(db)
+        for args in (["status", path], ["status", path, "--json"],
+                     ["export", path, "--out", tmp_path / f"{name}.html", "--format", "html"],
+                     ["export", path, "--out", tmp_path / f"{name}.csv", "--format", "csv"]):
+            res = _cli("ledger", *args)
+            assert res.exception is None or isinstance(res.exception, SystemExit), (name, args[0], res.exception)

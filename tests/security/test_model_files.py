@@ -291,3 +291,65 @@ def test_crafted_model_files_are_refused_without_crashing(fitted, tmp_path):
         res = CliRunner().invoke(app, ["ledger", "verify", str(ledger.ledger_path), "--receipts", str(path)])
         assert res.exception is None or isinstance(res.exception, SystemExit), (path.name, res.exception)
     assert not marker.exists(), "loading a model file ran code"
+
+
+def test_receipts_relabelled_to_another_ledger_of_the_same_officer_are_refused(tmp_path):
+    """Hole found: the officer vouches for ledger key K2 through ledger L2's genesis; whoever
+    holds K2 could relabel a model's receipts as entries of the officer's OTHER ledger L1 (its
+    id and dataset), re-sign them and the seal with K2, keep L2's genesis, and the file
+    verified "sealed by ledger L1" under the officer's key.  Receipts must now belong to the
+    genesis that vouches for their key."""
+    import dataclasses
+
+    from accountant.keys import load_private_key, sign
+    from accountant.ledger.entry import ENTRY_PURPOSE
+    from accountant.policy import render_policy, sign_policy_file
+    from accountant.receipt import Receipt
+    from accountant.fingerprint import fingerprint_table, generate_dataset_key
+    from accountant.gate import Gate, init_ledger
+    from accountant.keys import write_keypair
+    from dpsynth.generators.provenance import state_digest
+    from dpsynth.table import PrivateTable
+
+    l1 = governed(tmp_path / "l1", FRAME)                      # dataset A, ledger L1, key K1, officer O
+    frame_b = small_frame(50, seed=9)
+    key_b = generate_dataset_key()
+    d2 = tmp_path / "l2"
+    d2.mkdir()
+    k2, k2_pub = write_keypair(d2, "ledger")
+    policy = d2 / "policy.toml"
+    policy.write_text(render_policy(epsilon=20.0, delta=1e-6, relation="add_or_remove_one",
+                                    fingerprint=fingerprint_table(frame_b, key_b), max_records=1000,
+                                    generators=["*"], allow_seeded_noise=True))
+    sign_policy_file(policy, load_private_key(l1.officer_key))
+    init_ledger(d2 / "ledger.db", policy, officer_key=l1.officer_key, ledger_key=k2_pub)   # same officer O
+    gate2 = Gate.open(d2 / "ledger.db", ledger_key=k2)
+    table_b = PrivateTable(frame_b, SCHEMA, gate2, dataset_key=key_b)
+    MST(epsilon=1.0, iters=20, device="cpu").fit(table_b).save(tmp_path / "b.pt")
+    assert MST.load(tmp_path / "b.pt", trust=l1.officer_pub, device="cpu")
+
+    key = load_private_key(k2)
+    md1 = l1.gate.metadata
+
+    def relabel(d: dict) -> dict:
+        r = dataclasses.replace(Receipt.from_dict(d), ledger_id=md1.ledger_id,
+                                dataset_fingerprint=md1.dataset_fingerprint)
+        h = r.entry().compute_hash()
+        return dataclasses.replace(r, entry_hash=h, signature=sign(key, ENTRY_PURPOSE, h.encode())).to_dict()
+
+    def forge(blob):
+        prov = blob["meta"]["provenance"]
+        prov["receipts"] = [relabel(r) for r in prov["receipts"]]
+        arrays = {k: v.numpy() for k, v in blob["arrays"].items()}
+        seal = dataclasses.replace(Receipt.from_dict(relabel(blob["seal"])), commitment=state_digest(blob["meta"],
+                                                                                                    arrays))
+        h = seal.entry().compute_hash()
+        blob["seal"] = dataclasses.replace(seal, entry_hash=h, signature=sign(key, ENTRY_PURPOSE,
+                                                                               h.encode())).to_dict()
+
+    forged = rewrite_model(tmp_path / "b.pt", tmp_path / "forged.pt", forge)
+    for trust in (l1.officer_pub, [l1.officer_pub, k2_pub]):
+        with pytest.raises(InvalidReceipt):
+            MST.load(forged, trust=trust, device="cpu")
+    res = _verify(forged, "--trust", l1.officer_pub)
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.output

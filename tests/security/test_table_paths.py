@@ -578,3 +578,16 @@ def test_split_edge_cases_are_refused(ledger):
     assert both.equals(frame.sort_values(list(frame.columns)).reset_index(drop=True))
     # The fit table holds exactly the kept rows (a charged count of them, with little noise).
     assert abs(table.noisy_count(0.5, purpose="count") - len(keep)) <= 3
+
+
+def test_caller_parameters_overwriting_the_recorded_measurement_are_refused(ledger):
+    """Hole found: the caller's `parameters` were merged last into the entry's parameters, so a
+    charge at σ = 2 could be recorded as σ = 1000 (or as another measurement) for the auditor."""
+    import json
+
+    table = table_on(ledger, seed=0)
+    table.measure_marginals([("colour",)], 2.0, purpose="p", generator="mst", run_id="r",
+                            parameters={"sigmas": [1000.0], "measurement": "nothing", "cliques": [], "note": "ok"})
+    charge = json.loads(ledger_rows(ledger.ledger_path)[0])
+    assert charge["parameters"]["sigmas"] == [2.0] and charge["parameters"]["measurement"] == "marginals"
+    assert charge["parameters"]["cliques"] == [["colour"]] and charge["parameters"]["note"] == "ok"
