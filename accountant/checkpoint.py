@@ -85,6 +85,8 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise ValueError(f"cannot read checkpoint {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"checkpoint {path} is not JSON: {exc}") from None
+    except RecursionError:  # crafted: nested deeper than the parser recurses
+        raise ValueError(f"checkpoint {path} is not a checkpoint (nested too deeply)") from None
 
 
 def check_checkpoint(cp: Checkpoint, metadata: LedgerMetadata, officer: Ed25519PublicKey | None) -> list[str]:

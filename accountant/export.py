@@ -67,7 +67,7 @@ def read_jsonl(path: str | os.PathLike):
         try:
             record = json.loads(line)
             kind = record.pop("record")
-        except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
+        except (json.JSONDecodeError, AttributeError, KeyError, TypeError, RecursionError):
             problems.append(Problem(position if metadata else 0, f"line {lineno} is not a ledger record "
                                                                  "(truncated or edited)"))
             break

@@ -60,7 +60,15 @@ from .ledger.entry import ENTRY_PURPOSE, HEAD_PURPOSE, NOISE_SOURCES, Entry, Hea
 from .ledger.hashing import normalise_json_value
 from .ledger.sqlite import SQLiteLedgerStore
 from .ledger.store import LedgerStore
-from .policy import Policy, PolicyError, PolicySignature, parse_policy, policy_hash, verify_policy_signature
+from .policy import (
+    Policy,
+    PolicyError,
+    PolicySignature,
+    is_ledger_id,
+    parse_policy,
+    policy_hash,
+    verify_policy_signature,
+)
 from .rdp import event_rdp, split, sum_up
 from .receipt import Receipt, full_curve_epsilon, receipts_epsilon
 from .witness import Witness
@@ -104,6 +112,15 @@ def _private(key: str | os.PathLike | Ed25519PrivateKey | None) -> Ed25519Privat
     if key is None or isinstance(key, Ed25519PrivateKey):
         return key
     return load_private_key(key)
+
+
+def _key_sha256(key: Ed25519PublicKey) -> str:
+    """SHA-256 (hex) of a public key's raw bytes (the full digest, not the short key id)."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    return hashlib.sha256(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)).hexdigest()
 
 
 def _as_event(events: DpEvent | Sequence[DpEvent]) -> DpEvent:
@@ -153,6 +170,9 @@ class Gate:
         if self.insecure:
             warnings.warn("INSECURE DEVELOPMENT MODE: this ledger's entries are unsigned and prove nothing",
                           InsecureModeWarning, stacklevel=2)
+        if not is_ledger_id(md.ledger_id):
+            # verify reports it too; the gate must not use a crafted id (it names a witness file).
+            raise LedgerIntegrityError(f"the ledger's id {md.ledger_id!r} is not 32 lower-case hex digits")
         raw = md.policy_toml.encode("utf-8")
         if policy_hash(raw) != md.policy_sha256:
             raise LedgerIntegrityError("the ledger's policy text does not match its recorded hash")
@@ -181,6 +201,11 @@ class Gate:
             if key_id(self._verifying_key) != md.ledger_key_id:
                 raise LedgerIntegrityError("the genesis' ledger key id does not match its ledger public key")
         self._key = None if self.insecure else ledger_key
+        self._witness = witness if witness is not None else Witness()
+        if not self.insecure:
+            # Trust on first use of the officer who starts this ledger key's ledgers (witness.check_officer).
+            self._witness.check_officer(_key_sha256(self._verifying_key), _key_sha256(officer),
+                                        pinned=officer_public_key is not None)
         self.filter = filter_for(md, self.policy)
         if self.filter.budget != md.filter_budget:
             raise LedgerIntegrityError("the ledger's recorded filter budget does not match its policy")
@@ -188,7 +213,6 @@ class Gate:
         self._orders = list(md.curve_orders)
         self._genesis_hash = md.hash
         self._state = ChainState(md, self.policy, self.filter, self.run_filter, self._verifying_key, thorough=False)
-        self._witness = witness if witness is not None else Witness()
         self._witness.check(md.ledger_id, self._genesis_hash, lambda: store.tip()[0].sequence, store.entry)
         snapshot = store.snapshot()
         self._catch_up(list(snapshot.entries))
@@ -403,7 +427,10 @@ class Gate:
             if not self.policy.allow_custom_code:
                 raise PolicyViolation("caller-supplied code may not read the rows: the policy does not set "
                                       "allow_custom_code = true")
-        cost = self.filter.cost(event)
+        try:
+            cost = self.filter.cost(event)
+        except ArithmeticError:  # e.g. σ = 1e-320: σ² underflows to 0 and ρ = Δ²/(2σ²) divides by it
+            cost = math.inf
         if not (math.isfinite(cost) and cost >= 0):
             raise PolicyViolation(f"event has no finite RDP at order {self.filter.order}: cost {cost!r}")
         delta_cost = self.filter.delta_cost(event)
@@ -440,6 +467,10 @@ class Gate:
         charges = list(charges)
         if not charges:
             raise InvalidReceipt(f"a {kind} entry needs the receipt(s) of the charge(s) it refers to")
+        if len({getattr(r, "sequence", None) for r in charges}) != len(charges):
+            # Refused before writing: every reader refuses an entry naming a charge twice, so
+            # writing one would keep the gate shut for ever (it was written, then found bad).
+            raise InvalidReceipt(f"a {kind} entry names each charge once")
         for r in charges:
             self._check_own(r)
             if not r.is_charge:

@@ -43,18 +43,46 @@ class RdpParts:
 
 
 def _leaf_rho(event: DpEvent) -> float | None:
-    """ρ of a zCDP-shaped leaf, None for leaves that need a curve."""
+    """ρ of a zCDP-shaped leaf (never rounded to 0: see `_positive`), None for leaves that need a curve."""
+    rho = _zcdp_rho(event)
+    return None if rho is None else _positive(rho)
+
+
+def _positive(rho: float) -> float:
+    """Every leaf's true ρ is > 0.  A ρ that underflows to 0.0 (σ = 1e200, ε = 1e-160) would be
+    admitted for free after the budget is spent — what exact admission exists to prevent
+    (proofs/filter.md) — so it is rounded up to the smallest positive float."""
+    return rho if rho > 0 else math.ulp(0.0)
+
+
+def _scaled_square(formula, scale: float, num: float, den: float) -> float:
+    """`formula()` = scale·(num/den)²; where a square leaves the float range (σ = 1e-320 or
+    1e200: ZeroDivisionError / OverflowError inside the formula), the same value from
+    logarithms (inf or a float that may underflow to 0).  In range, the formula is used as
+    written, so recorded costs recompute bit for bit."""
+    try:
+        return formula()
+    except (OverflowError, ZeroDivisionError):
+        log = math.log(scale) + 2.0 * (math.log(num) - math.log(den))
+        return math.inf if log > 709.0 else math.exp(log)
+
+
+def _zcdp_rho(event: DpEvent) -> float | None:
     if isinstance(event, GaussianEvent):
-        return 1.0 / (2.0 * event.noise_multiplier**2)
+        z = event.noise_multiplier
+        return _scaled_square(lambda: 1.0 / (2.0 * z**2), 0.5, 1.0, z)
     if isinstance(event, DiscreteGaussianEvent):
         # CKS 2020: N_Z(0, σ²) on an integer query with L2 sensitivity Δ is Δ²/(2σ²)-zCDP.
-        return event.l2_sensitivity**2 / (2.0 * event.sigma**2)
+        d, s = event.l2_sensitivity, event.sigma
+        return _scaled_square(lambda: d**2 / (2.0 * s**2), 0.5, d, s)
     if isinstance(event, ExponentialMechanismEvent):
         # ε-bounded range ⇒ ε²/8-zCDP (Cesar & Rogers 2021).
-        return event.epsilon**2 / 8.0
+        e = event.epsilon
+        return _scaled_square(lambda: e**2 / 8.0, 0.125, e, 1.0)
     if isinstance(event, GNMaxEvent):
         # Δ₂ = √2 on the vote histogram: per query 2/(2σ²) = 1/σ² (Papernot et al. 2018).
-        return event.queries / event.noise_multiplier**2
+        q, z = event.queries, event.noise_multiplier
+        return _scaled_square(lambda: q / z**2, float(q), 1.0, z)
     if isinstance(event, ZCdpEvent):
         return event.rho
     return None

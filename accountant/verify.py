@@ -141,7 +141,7 @@ def verify_snapshot(
         _verify(snapshot, r, officer_public_key=officer_public_key, ledger_public_key=ledger_public_key,
                 allow_insecure=allow_insecure, head_present=head_present, expect_heads=expect_heads,
                 checkpoints=checkpoints, receipts=receipts)
-    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError, RecursionError) as exc:
         r.fail(None, f"malformed ledger ({type(exc).__name__}: {exc})")
     return r
 

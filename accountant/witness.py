@@ -56,7 +56,54 @@ class Witness:
         self.directory = Path(directory) if directory is not None else default_witness_dir()
 
     def _path(self, ledger_id: str) -> Path:
+        # The id comes from the ledger file, which an outsider may have written: it names a
+        # file here only if it is a ledger id (32 hex digits), never a path ("../other-id").
+        from .policy import is_ledger_id
+
+        if not is_ledger_id(ledger_id):
+            raise LedgerIntegrityError(f"ledger id {ledger_id!r} is not 32 lower-case hex digits; the gate stays shut")
         return self.directory / f"{ledger_id}.json"
+
+    # -- which officer started the ledgers of a ledger key (trust on first use) -------------------
+    def _officer_path(self, ledger_public_key_sha256: str) -> Path:
+        return self.directory / f"officer-of-{ledger_public_key_sha256}.json"
+
+    def check_officer(self, ledger_public_key_sha256: str, officer_public_key_sha256: str, *,
+                      pinned: bool = False) -> None:
+        """Refuse a ledger whose genesis is signed by another officer than the one this machine
+        saw start the ledgers of this ledger key.
+
+        Without it, an outsider who can write the ledger file needs no key at all to hand the
+        gate a fresh budget: make an officer key of their own, sign the (public) policy text with
+        it, and start a ledger naming the (public) ledger key.  An explicitly pinned officer key
+        (`pinned=True`) is recorded without the check (the caller chose to trust it)."""
+        path = self._officer_path(ledger_public_key_sha256)
+        if not pinned:
+            try:
+                seen = json.loads(path.read_text())["officer"]
+            except FileNotFoundError:
+                seen = None
+            except (OSError, ValueError, KeyError, TypeError):
+                raise LedgerIntegrityError(f"the witness file {path} is unreadable; the gate stays shut (remove it "
+                                           "only if you know why it is damaged)") from None
+            if seen is not None and seen != officer_public_key_sha256:
+                raise LedgerIntegrityError(
+                    "this ledger's genesis is signed by another officer key than the ledgers of this ledger key "
+                    "this machine opened before (a ledger started with a self-made officer key is a fresh budget "
+                    "nobody governs); pin the officer's published key (officer_public_key) if the officer really "
+                    "changed keys; the gate stays shut")
+            if seen == officer_public_key_sha256:
+                return
+        body = json.dumps({"ledger_key": ledger_public_key_sha256, "officer": officer_public_key_sha256},
+                          sort_keys=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".officer.", dir=self.directory)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(body)
+            os.replace(tmp, path)
+        except OSError:
+            pass
 
     def _read(self, ledger_id: str) -> _Seen | None:
         try:
@@ -98,6 +145,7 @@ class Witness:
     def record(self, ledger_id: str, genesis_hash: str, sequence: int, entry_hash: str) -> None:
         """Remember the head (never moves backwards).  Best effort: an unwritable folder
         only weakens the tripwire, it never stops a charge."""
+        path = self._path(ledger_id)  # a ledger id, never a path (raises before any file is made)
         try:
             current = self._read(ledger_id)
         except LedgerIntegrityError:
@@ -111,6 +159,6 @@ class Witness:
             fd, tmp = tempfile.mkstemp(prefix=f".{ledger_id}.", dir=self.directory)
             with os.fdopen(fd, "w") as fh:
                 fh.write(body)
-            os.replace(tmp, self._path(ledger_id))
+            os.replace(tmp, path)
         except OSError:
             pass

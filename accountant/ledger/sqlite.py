@@ -55,6 +55,8 @@ def _parse(text: str, what: str) -> dict:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise LedgerStoreError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:  # a crafted record nested deeper than the parser recurses
+        raise LedgerStoreError(f"{what} nests too deeply to be a ledger record") from None
 
 
 class _SQLiteWriter(LedgerWriter):

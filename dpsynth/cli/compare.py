@@ -61,6 +61,8 @@ def compare(
                 params = json.loads(parameters)
             except json.JSONDecodeError as exc:
                 fail(f"--parameters is not JSON: {exc}")
+            except RecursionError:  # nested deeper than the parser recurses: an error, not a crash
+                fail("--parameters nests too deeply")
             if not isinstance(params, dict) or any(not isinstance(v, dict) for v in params.values()):
                 fail('--parameters must be a JSON object {"generator": {"name": value}}')
             unknown = sorted(set(params) - set(names))

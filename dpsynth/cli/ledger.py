@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 
@@ -22,6 +23,16 @@ from ._common import clean_errors, fail
 app = typer.Typer(help="The signed, hash-chained record of every privacy spend.", no_args_is_help=True)
 
 LEDGER_KEY_ENV = "DPSYNTH_LEDGER_KEY"
+
+
+@contextlib.contextmanager
+def _malformed(ledger: Path) -> Iterator[None]:
+    """A crafted ledger (a field of the wrong type, a zero budget) is reported, not a traceback:
+    the figures of `status` and `export` are computed from fields nobody has verified yet."""
+    try:
+        yield
+    except (TypeError, AttributeError, ArithmeticError, KeyError, RecursionError) as exc:
+        fail(f"{ledger}: malformed ledger ({type(exc).__name__}: {exc}); run `dpsynth ledger verify {ledger}`")
 
 
 @app.command("init")
@@ -70,7 +81,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Budget, spend and remaining budget, per generator and per actor."""
-    with clean_errors():
+    with clean_errors(), _malformed(ledger):
         store = SQLiteLedgerStore(ledger)
         try:
             snap = store.snapshot()
@@ -141,6 +152,8 @@ def charge(
                 params = json.loads(parameters)
             except json.JSONDecodeError as exc:
                 fail(f"--parameters is not JSON: {exc}")
+            except RecursionError:  # nested deeper than the parser recurses: an error, not a crash
+                fail("--parameters nests too deeply")
             if not isinstance(params, dict):
                 fail("--parameters must be a JSON object")
         import warnings
@@ -170,7 +183,7 @@ def export(
     ledger_pub: Optional[Path] = typer.Option(None, "--ledger-pub", help="Published ledger public key."),
 ) -> None:
     """Export the ledger: JSON Lines (verifiable offline), CSV, or a self-contained HTML report."""
-    with clean_errors():
+    with clean_errors(), _malformed(ledger):
         if fmt not in ("jsonl", "csv", "html"):
             fail(f"--format must be jsonl, csv or html, got {fmt!r}")
         store = SQLiteLedgerStore(ledger)

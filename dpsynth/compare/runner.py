@@ -49,6 +49,11 @@ class ComparisonResult:
     ledger: Path
 
 
+def _whole_minutes(seconds: float) -> float:
+    """A duration rounded to whole minutes, in seconds (0, 60, 120, ...)."""
+    return 60.0 * round(seconds / 60.0)
+
+
 def _planned_cost(gate: Any, generator: Any, table: Any) -> float:
     """A run's cost at the ledger's filter order, from its public plan (charges nothing)."""
     plan = generator.preflight(table)
@@ -166,8 +171,11 @@ def compare(data: pd.DataFrame, schema: Any, *, gate: Any, dataset_key: bytes | 
                                                 max_rows=1000, seed=seed or 0)
                     figures = headline(report)
                     figures = {k.replace("synthetic_", "tstr_"): v for k, v in figures.items()}
-                    figures["fit_seconds"] = t1 - t0
-                    figures["sample_seconds"] = t2 - t1
+                    # Whole minutes only (as seconds): results.csv and the page are shared, and
+                    # a sub-minute timing of a private computation is a side channel
+                    # (proofs/filter.md, "Coarse time"; proofs/threat_model.md (g)).
+                    figures["fit_seconds"] = _whole_minutes(t1 - t0)
+                    figures["sample_seconds"] = _whole_minutes(t2 - t1)
                     figures["epsilon_spent"] = receipts_epsilon(gen.receipts, gate.metadata.delta)
                     rows += [(name, e, r, k, float(v), "") for k, v in figures.items()]
                 except BudgetExceeded:

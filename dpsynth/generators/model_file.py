@@ -72,7 +72,18 @@ def read_model(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray], di
     if meta.get("format") not in MODEL_FORMATS:
         raise ValueError(f"{path}: not a dpsynth model file of a known format ({meta.get('format')!r}); model "
                          "files from before the sealed format must be fitted again")
-    return meta, {k: v.numpy() for k, v in arrays.items()}, seal
+    # Plain dense tensors only: a crafted file may hold a sparse, quantised, bfloat16 or
+    # requires-grad tensor, which `numpy()` refuses with TypeError / RuntimeError (a crash,
+    # not the "malformed model file" every reader expects).
+    out = {}
+    for k, v in arrays.items():
+        if v.layout is not torch.strided or v.requires_grad or v.is_quantized:
+            raise ValueError(f"{path}: malformed model file (array {k!r} is not a plain dense tensor)")
+        try:
+            out[k] = v.numpy()
+        except (TypeError, RuntimeError):
+            raise ValueError(f"{path}: malformed model file (array {k!r} has an unsupported dtype)") from None
+    return meta, out, seal
 
 
 def model_kind(path: str | os.PathLike) -> str:

@@ -118,6 +118,15 @@ class Provenance:
         datasets = {r.dataset_fingerprint for r in self.all_receipts()}
         if len(ids) != 1 or len(datasets) != 1:
             raise InvalidReceipt("the model's receipts come from more than one ledger or dataset")
+        # The receipts must be entries of the ledger whose genesis the file carries (the genesis
+        # by which an officer vouches for the ledger key).  Otherwise whoever holds one ledger key
+        # of an officer could relabel receipts as entries of the officer's other ledgers (their
+        # id and dataset), re-sign them, and the file would verify as sealed by that ledger.
+        genesis = self._genesis_metadata()
+        if (ids != {genesis.ledger_id} or datasets != {genesis.dataset_fingerprint}
+                or {r.ledger_key_id for r in self.all_receipts()} != {genesis.ledger_key_id}):
+            raise InvalidReceipt("the model's receipts are not entries of the ledger whose genesis it carries "
+                                 "(another ledger id, dataset or ledger key)")
         if seal.kind != "seal":
             raise InvalidReceipt(f"the seal is a {seal.kind} entry, not a seal")
         if seal.commitment != digest:
@@ -149,6 +158,14 @@ class Provenance:
                 if rel is None or rel.commitment != d:
                     raise InvalidReceipt(f"the noisy output the model keeps for charge #{seq} is not the one the "
                                          "ledger's release committed to")
+
+    def _genesis_metadata(self) -> Any:
+        from accountant.ledger.entry import LedgerMetadata
+
+        try:
+            return LedgerMetadata.from_dict(self.genesis)
+        except (TypeError, ValueError, AttributeError):
+            raise InvalidReceipt("the model carries no readable ledger genesis") from None
 
     # -- files ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -52,6 +52,6 @@ def collect_receipts(paths: Iterable[str | os.PathLike]) -> tuple[list[Receipt],
     for f in files:
         try:
             found += _from_json(f) if f.suffix.lower() == ".json" else _from_model(f)
-        except (ValueError, InvalidReceipt, OSError, TypeError) as exc:
+        except (ValueError, InvalidReceipt, OSError, TypeError, RecursionError) as exc:
             notes.append(f"{f}: no receipts read ({type(exc).__name__}: {str(exc)[:120]})")
     return found, notes

@@ -184,7 +184,11 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
     for key, path in outputs.items():
         if path in seen:
             raise JobError(f"output.{key}", f"is the same file as output.{seen[path]}")
-        if path in (data_path, schema_path, policy_path, signature, ledger_path, ledger_key, dataset_key):
+        # The officer's key and the ledger's SQLite side files are inputs too: overwriting the
+        # first replaces the trust anchor, the others corrupt the ledger under the open gate.
+        protected = (data_path, schema_path, policy_path, signature, ledger_path, ledger_key, dataset_key,
+                     officer_key, *(ledger_path.with_name(ledger_path.name + s) for s in ("-wal", "-shm", "-journal")))
+        if path in protected:
             raise JobError(f"output.{key}", "would overwrite one of the job's inputs")
         seen[path] = key
     overwrite = out.get("overwrite", False)
@@ -229,10 +233,16 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
 # --------------------------------------------------------------------------- helpers
 
 def parquet_writer_available() -> bool:
-    """True when pandas can write Parquet (pyarrow installed)."""
-    import importlib.util
+    """True when pandas can write Parquet (pyarrow installed and importable).
 
-    return importlib.util.find_spec("pyarrow") is not None
+    Imported, not only looked up: a pyarrow that is found but fails to import would pass a
+    lookup and then crash the writer after the run's charges (attack 11)."""
+    try:
+        import pyarrow  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    except Exception:  # noqa: BLE001 - any failure to import means no writer
+        return False
+    return True
 
 
 def _no_unknown(table: Mapping[str, Any], allowed: set[str], prefix: str) -> None:

@@ -131,10 +131,17 @@ class DPSGDMixin:
         from dpsynth.nn.conditioning import RealConditioning
         from dpsynth.nn.discriminator import DiscriminatorSpec
 
-        if not isinstance(discriminator, DiscriminatorSpec):
-            raise TypeError("discriminator must be a dpsynth.nn.DiscriminatorSpec (the table builds the network)")
-        if conditioning is not None and not isinstance(conditioning, RealConditioning):
-            raise TypeError("conditioning must be a dpsynth.nn.RealConditioning or None")
+        # Exact types, and the table's own copies built from their public numbers: a subclass (or
+        # an instance whose `build` / `condition` was replaced) would be caller code run on the
+        # rows — attack 2 of proofs/threat_model.md through the vetted specs.
+        if type(discriminator) is not DiscriminatorSpec:
+            raise TypeError("discriminator must be a dpsynth.nn.DiscriminatorSpec (the table builds the network), "
+                            f"not a {type(discriminator).__module__}.{type(discriminator).__name__}")
+        if conditioning is not None and type(conditioning) is not RealConditioning:
+            raise TypeError("conditioning must be a dpsynth.nn.RealConditioning or None, not a "
+                            f"{type(conditioning).__module__}.{type(conditioning).__name__}")
+        discriminator = DiscriminatorSpec(tuple(int(h) for h in discriminator.hidden), float(discriminator.dropout),
+                                          float(discriminator.negative_slope))
         if self.relation is not NeighbouringRelation.ADD_OR_REMOVE_ONE:
             raise ValueError("Poisson-subsampled DP-SGD is analysed under add/remove-one only; the policy's "
                              f"relation is {self.relation.value}")
@@ -152,6 +159,7 @@ class DPSGDMixin:
                                                                      conditioning.column_of_slot):
                 raise ValueError("conditioning does not match the table's layout (its slots must be the layout's "
                                  "categorical slots, in order)")
+            conditioning = expected  # the table's own, from the layout and the public weights
         event = PoissonSubsampledGaussianEvent(q, sigma, steps, relation=self.relation)
         device = torch.device(device)
         spec = Measurement(kind="dpsgd_plan", query={"sampling_rate": q, "noise_multiplier": sigma, "steps": steps,
@@ -190,6 +198,7 @@ class DPSGDSession:
         self.device = device
         self._conditioning = conditioning
         self._closed = False
+        self._failed = False
         self._digest = RunningDigest()
         self.input_dim = layout.dim + (conditioning.dim if conditioning is not None else 0)
         module = spec.build(self.input_dim).to(device)
@@ -229,10 +238,12 @@ class DPSGDSession:
             raise ValueError(f"parameters must be exactly {list(self.parameter_names)}")
         with torch.no_grad():
             for (name, p), shape in zip(self.__module.named_parameters(), self._shapes):
-                src = torch.as_tensor(parameters[name])
+                # Finite *after* the cast to the network's dtype: 1e300 is a finite float64 and
+                # an infinite float32.
+                src = torch.as_tensor(parameters[name]).to(p.device, p.dtype)
                 if tuple(src.shape) != shape or not torch.all(torch.isfinite(src)):
                     raise ValueError(f"parameter {name!r} must be a finite tensor of shape {shape}")
-                p.copy_(src.to(p.device, p.dtype))
+                p.copy_(src)
 
     def _sample(self, step: int) -> tuple[np.ndarray, Any]:
         """(indices of this step's Poisson sample, their uniforms) — drawn inside the table."""
@@ -279,8 +290,18 @@ class DPSGDSession:
         samples = [p.grad_sample.reshape(len(idx), -1) for p in gsm.parameters()]
         # Opacus' flat clipping: one norm over all parameters per record, scaled to at most C.
         norms = torch.stack([g.norm(2, dim=1) for g in samples], dim=1).norm(2, dim=1)
-        factor = torch.clamp(self.max_grad_norm / (norms + 1e-6), max=1.0)
-        check_clipped_norms((norms * factor).detach().cpu().numpy(), self.max_grad_norm)
+        # A record whose gradient is not finite (or whose norm overflows) contributes zero: a
+        # per-record term of norm 0 <= C, so the sum keeps its sensitivity.  Raising instead
+        # would answer "does the sample hold a record that overflows these parameters?"
+        # exactly, and the caller chooses the parameters (a data-dependent error is a release).
+        finite = torch.isfinite(norms)
+        for g in samples:
+            finite &= torch.isfinite(g).all(dim=1)
+        factor = torch.where(finite, torch.clamp(self.max_grad_norm / (norms + 1e-6), max=1.0),
+                             torch.zeros_like(norms))
+        samples = [torch.where(finite[:, None], g, torch.zeros_like(g)) for g in samples]
+        check_clipped_norms(torch.where(finite, norms * factor, torch.zeros_like(norms)).detach().cpu().numpy(),
+                            self.max_grad_norm)
         sums = [torch.einsum("i,ij->j", factor, g) for g in samples]
         gsm.zero_grad(set_to_none=True)
         for p in gsm.parameters():
@@ -293,6 +314,9 @@ class DPSGDSession:
 
         if self._closed:
             raise AccessError("this DP-SGD session is closed")
+        if self._failed:
+            raise AccessError("a step of this DP-SGD session failed after reading the rows: the session is over "
+                              "(close it)")
         if self.steps_done >= self.steps:
             raise AccessError(f"the plan paid for {self.steps} steps; all of them ran")
         self._load(parameters)
@@ -317,8 +341,14 @@ class DPSGDSession:
                 offset += size
             return out
 
-        output = table._step(spec, self.receipt, self._digest, noise=draw, exact=lambda _rows: self._clipped_sum(t),
-                             release=release)
+        try:
+            output = table._step(spec, self.receipt, self._digest, noise=draw,
+                                 exact=lambda _rows: self._clipped_sum(t), release=release)
+        except BaseException:
+            # Whether a step on the rows fails can depend on the rows; a failed step may not be
+            # retried (each retry would be one more un-noised bit): the session is over.
+            self._failed = True
+            raise
         self.steps_done += 1
         return [o.clone() for o in output]
 

@@ -30,7 +30,8 @@ returns a `PateSession`:
 from __future__ import annotations
 
 import math
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -68,8 +69,14 @@ class PateMixin:
         from dpsynth.nn.teacher import TeacherSpec
 
         teacher = TeacherSpec() if teacher is None else teacher
-        if not isinstance(teacher, TeacherSpec):
-            raise TypeError("teacher must be a dpsynth.nn.TeacherSpec (the table builds the teachers)")
+        # Exact type, and the table's own copy from the public numbers: a subclass (or an
+        # instance whose `build` was replaced) would be caller code trained on the partitions —
+        # attack 1 of proofs/threat_model.md through the vetted spec.
+        if type(teacher) is not TeacherSpec:
+            raise TypeError("teacher must be a dpsynth.nn.TeacherSpec (the table builds the teachers), not a "
+                            f"{type(teacher).__module__}.{type(teacher).__name__}")
+        teacher = TeacherSpec(tuple(int(h) for h in teacher.hidden), float(teacher.learning_rate),
+                              int(teacher.batch_size), float(teacher.weight_decay))
         if isinstance(teachers, bool) or not isinstance(teachers, int) or not 2 <= teachers <= MAX_TEACHERS:
             raise ValueError(f"teachers must be an int in 2..{MAX_TEACHERS}, got {teachers!r}")
         if isinstance(queries, bool) or not isinstance(queries, int) or not 1 <= queries <= MAX_QUERIES:
@@ -105,6 +112,7 @@ class PateSession:
         self.device = device
         self._spec = spec
         self._closed = False
+        self._failed = False
         self._digest = RunningDigest()
         replace = table.relation is NeighbouringRelation.REPLACE_ONE
         # GNMax's ρ = 1/σ² per query assumes Δ₂ = √2; with Δ₂ = 2√2 the same ρ needs 2σ.
@@ -144,6 +152,23 @@ class PateSession:
     def __reduce_ex__(self, protocol: Any) -> Any:
         raise TypeError("a PATE session holds private rows and teachers; it cannot be pickled or copied")
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AccessError("this PATE session is closed")
+        if self._failed:
+            raise AccessError("a step of this PATE session failed after reading the rows: the session is over "
+                              "(close it)")
+
+    @contextmanager
+    def _ends_on_failure(self) -> Iterator[None]:
+        """Whether work on the rows fails can depend on the rows; a failure is never retried
+        (each retry would be one more un-noised bit): the session is over."""
+        try:
+            yield
+        except BaseException:
+            self._failed = True
+            raise
+
     def _public_rows(self, x: Any, name: str) -> Any:
         import torch
 
@@ -160,13 +185,12 @@ class PateSession:
         import torch
         from torch.nn import functional as F
 
-        if self._closed:
-            raise AccessError("this PATE session is closed")
+        self._check_open()
         if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10_000:
             raise ValueError(f"steps must be an int in 1..10000, got {steps!r}")
         fake = self._public_rows(generated, "generated")
         b = self._spec.batch_size
-        with self._table._open_rows(self.receipt):
+        with self._table._open_rows(self.receipt), self._ends_on_failure():
             for part, model, opt, g in zip(self.__parts, self.__teachers, self.__optimizers, self.__streams):
                 model.train()
                 for _ in range(steps):
@@ -184,8 +208,7 @@ class PateSession:
         """Noisy vote histograms, shape (m, 2): column 1 counts teachers voting "real"."""
         import torch
 
-        if self._closed:
-            raise AccessError("this PATE session is closed")
+        self._check_open()
         x = self._public_rows(queries, "queries")
         m = int(x.shape[0])
         if self.queries_done + m > self.queries:
@@ -213,8 +236,9 @@ class PateSession:
             check_votes(votes, self.n_teachers)
             return list(votes)  # one component per query: the sensitivity bound is per query
 
-        out = table._step(spec, self.receipt, self._digest, noise=draw, exact=exact,
-                          release=lambda v, z: np.stack(v).reshape(m, 2) + z)
+        with self._ends_on_failure():
+            out = table._step(spec, self.receipt, self._digest, noise=draw, exact=exact,
+                              release=lambda v, z: np.stack(v).reshape(m, 2) + z)
         self.queries_done += m
         return np.array(out, copy=True)
 

@@ -190,7 +190,10 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
 
     def _charge(self, spec: Measurement, *, purpose: str, generator: str | None, run_id: str | None,
                 parameters: Mapping[str, Any] | None, code_sha256: str | None = None) -> Any:
-        params = {"measurement": spec.kind, **spec.query, **dict(parameters or {})}
+        # The table's own description of the measurement comes last: a caller's `parameters`
+        # may add context, never overwrite what was measured (σ, cliques, the code's hash) in
+        # the entry an auditor reads.
+        params = {**dict(parameters or {}), "measurement": spec.kind, **spec.query}
         receipt = self._gate.charge(list(spec.events), purpose=purpose, generator=generator, parameters=params,
                                     actor=self._actor, noise_source=self.noise_source, run_id=run_id,
                                     code_sha256=code_sha256)
@@ -389,6 +392,16 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
         sens = max(abs(x) for x in w) * (2.0 if self.relation is NeighbouringRelation.REPLACE_ONE else 1.0)
         if not sens > 0:
             raise ValueError("at least one weight must be non-zero")
+        # Every score must stay finite whatever the rows are: |score_i| <= |w_i| (n + ||e_i||_1) + |o_i|
+        # with n <= max_records.  A score that overflows to inf makes the sampler raise after the
+        # charge, and whether it does is a deterministic, un-noised bit about the counts (weights
+        # and offsets are the caller's: a threshold on ||M_i(D) - e_i||_1 at a near-free ε).
+        n_max = float(self._gate.policy.max_records)
+        with np.errstate(over="ignore", invalid="ignore"):
+            bounds = [abs(wi) * (n_max + float(np.abs(e).sum())) + abs(oi) for wi, e, oi in zip(w, est, o)]
+        if not all(math.isfinite(b) and b < 2.0 ** 1000 for b in bounds) or not math.isfinite(sens):
+            raise ValueError("weights, offsets and estimates are too large: a selection score could overflow "
+                             "(|w_i| (max_records + ||estimates_i||_1) + |offsets_i| must stay below 2**1000)")
         spec = Measurement(kind="select", query={"candidates": [list(c) for c in cl], "epsilon": eps,
                                                  "weights": w, "offsets": o, "sensitivity": sens,
                                                  **({"recode": {k: v.tolist() for k, v in maps.items()}}
