@@ -287,6 +287,19 @@ def _verify(snapshot: LedgerSnapshot, r: VerificationReport, *, officer_public_k
             r.fail(None, f"the ledger does not extend the officer's checkpoint at #{cp.sequence} "
                          f"({cp.created}): it was rolled back, rewritten or re-initialised")
     for receipt in receipts:
+        # Only a receipt signed by this ledger's key proves anything: a forged one is set aside
+        # (a false alarm would let anyone with the public fingerprint fail an honest ledger).
+        signed = False
+        if ledger_key is not None and receipt.ledger_key_id == key_id(ledger_key):
+            try:
+                receipt.verify(ledger_key)
+                signed = True
+            except (ValueError, TypeError):
+                signed = False
+        if not signed:
+            r.warnings.append(f"receipt #{receipt.sequence} ({receipt.ledger_id}) is not signed by this ledger's key; "
+                              "set aside (it proves nothing here)")
+            continue
         if receipt.ledger_id != md.ledger_id:
             if receipt.dataset_fingerprint == md.dataset_fingerprint:
                 r.fail(None, f"receipt #{receipt.sequence} for this dataset was issued by ledger {receipt.ledger_id}, "

@@ -37,21 +37,28 @@ def _from_model(path: Path) -> list[Receipt]:
 
 
 def collect_receipts(paths: Iterable[str | os.PathLike]) -> tuple[list[Receipt], list[str]]:
-    """(every receipt found, a note per file that held none or could not be read)."""
+    """(every receipt found, a note per file in a folder that held none).
+
+    A file named outright that holds no readable receipt is an error (ValueError): the
+    auditor meant it as an anchor, and a check that could not be made must not pass.  Files
+    found while searching a folder that are not receipts are only noted."""
     found: list[Receipt] = []
     notes: list[str] = []
-    files: list[Path] = []
+    files: list[tuple[Path, bool]] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted(x for x in p.rglob("*") if x.is_file() and (x.suffix.lower() in _MODEL_SUFFIXES
-                                                                        or x.suffix.lower() == ".json"))
+            files += [(x, False) for x in sorted(p.rglob("*")) if x.is_file() and (
+                x.suffix.lower() in _MODEL_SUFFIXES or x.suffix.lower() == ".json")]
         elif p.exists():
-            files.append(p)
+            files.append((p, True))
         else:
             raise FileNotFoundError(f"--receipts: no such file or folder: {p}")
-    for f in files:
+    for f, named in files:
         try:
             found += _from_json(f) if f.suffix.lower() == ".json" else _from_model(f)
         except (ValueError, InvalidReceipt, OSError, TypeError, RecursionError) as exc:
+            if named:
+                raise ValueError(f"--receipts {f}: no receipt could be read ({type(exc).__name__}: "
+                                 f"{str(exc)[:120]})") from None
             notes.append(f"{f}: no receipts read ({type(exc).__name__}: {str(exc)[:120]})")
     return found, notes

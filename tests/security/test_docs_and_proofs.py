@@ -1,11 +1,11 @@
 """The constants and claims proofs/*.md state, against the code that carries them (threat
 model #13: docs and proofs disagreed with the code).  Citations themselves are checked in
-test_proofs.py.  Where a document is behind the code, the test is marked xfail with the
-problem (proofs/ is edited by its owner, not here) and passes once the document is fixed.
+test_proofs.py.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -50,12 +50,13 @@ def test_gnmax_noise_scales_are_stated_per_relation():
 
     from dpsynth.table.pate import PateSession
 
-    assert "(2.0 if replace else 1.0)" in inspect.getsource(PateSession.__init__)
+    from dpsynth.table.pate import _vote_sensitivity
+
+    # The coded scale is σ·Δ₂/√2: σ under add/remove (Δ₂ = √2), 2σ under replace-one (Δ₂ = 2√2).
+    assert _vote_sensitivity(False) == math.sqrt(2.0) and _vote_sensitivity(True) == 2 * math.sqrt(2.0)
+    assert "PateSession" in inspect.getsource(PateSession)
 
 
-@pytest.mark.xfail(reason="doc problem (reported): proofs/gnmax.md still says the code uses σ√2 under replace-one "
-                          "and is undercharged, and marks the test as failing; the code uses 2σ (measured by "
-                          "test_mechanisms.py::test_pate_replace_one_vote_noise_below_two_sigma_is_refused)")
 def test_gnmax_proof_states_the_coded_replace_one_noise():
     text = _proof("gnmax.md")
     assert "the code at this commit uses\nσ√2" not in text and "σ√2 (replace-one, as\n   coded)" not in text
@@ -63,9 +64,6 @@ def test_gnmax_proof_states_the_coded_replace_one_noise():
     assert "is undercharged by a factor 2 under replace-one" not in text
 
 
-@pytest.mark.xfail(reason="doc problem (reported): proofs/threat_model.md marks as pending defences the code has "
-                          "(errors without rows, compare on the dataset's gate, the Parquet check, coarse time), "
-                          "and lists select_marginal's count check as open item 4; each is tested here")
 def test_threat_model_marks_nothing_pending_that_the_code_does():
     text = _proof("threat_model.md")
     assert "at this commit they still name the row" not in text

@@ -569,8 +569,9 @@ def test_malformed_ledger_records_are_reported_not_crashed(tmp_path):
         (tmp_path / name).write_text(text)
         res = _cli("ledger", "verify", ledger.ledger_path, "--officer-key", ledger.officer_pub, "--ledger-pub",
                    ledger.ledger_pub, "--receipts", tmp_path / name)
-        assert res.exception is None or isinstance(res.exception, SystemExit), (name, res.exception)
-        assert "no receipts read" in res.output, name
+        # A receipts file named outright that holds no receipt fails the check (exit 1), cleanly.
+        assert res.exit_code == 1 and isinstance(res.exception, SystemExit), (name, res.exception)
+        assert "no receipt could be read" in res.output, name
     for head in ("5", "x:y", "-1:" + "0" * 64, "1:" + "g" * 64):
         res = _cli("ledger", "verify", ledger.ledger_path, "--expect-head", head)
         assert res.exit_code == 1 and isinstance(res.exception, SystemExit), head
@@ -621,3 +622,24 @@ def test_status_and_export_of_a_crafted_ledger_report_without_crashing(tmp_path)
                      ["export", path, "--out", tmp_path / f"{name}.csv", "--format", "csv"]):
             res = _cli("ledger", *args)
             assert res.exception is None or isinstance(res.exception, SystemExit), (name, args[0], res.exception)
+
+
+def test_forged_receipts_cannot_fail_an_honest_ledger_but_genuine_ones_catch_a_reinit(tmp_path):
+    """`verify --receipts`: a receipt proves something only under the ledger's key.  A forged
+    one (anyone knows the dataset's public fingerprint) is set aside; a genuine receipt of the
+    dataset from a ledger started again with the same key fails the check."""
+    ledger = make_test_gate(tmp_path / "l", epsilon=5.0, ledger_id=new_ledger_id())
+    (honest,) = _charges(ledger.gate, 1)
+    forged = dataclasses.replace(honest, sequence=7, ledger_id=new_ledger_id(), purpose="forged")
+    (tmp_path / "forged.json").write_text(json.dumps(forged.to_dict()))
+    pins = ("--officer-key", ledger.officer_pub, "--ledger-pub", ledger.ledger_pub)
+    res = _cli("ledger", "verify", ledger.ledger_path, *pins, "--receipts", tmp_path / "forged.json")
+    assert res.exit_code == 0 and "set aside" in res.output, res.output
+    # The officer starts the same policy's ledger again (same ledger key): the honest receipt of
+    # the first ledger now names an entry the new ledger lacks.
+    ledger.gate.close()
+    (tmp_path / "honest.json").write_text(json.dumps(honest.to_dict()))
+    fresh = tmp_path / "again.db"
+    init_ledger(fresh, ledger.policy_path, officer_key=ledger.officer_key, ledger_key=ledger.ledger_pub)
+    res = _cli("ledger", "verify", fresh, *pins, "--receipts", tmp_path / "honest.json")
+    assert res.exit_code == 1 and "does not hold it" in res.output, res.output

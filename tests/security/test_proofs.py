@@ -7,13 +7,9 @@ import warnings
 
 from .citations import code_citations, code_exists, cited_test_exists, cited_tests, documents
 
-# Citations known to be wrong, reported to the proofs' owner (proofs/ is edited there, not
-# here).  The test fails on any other missing name, and warns once one of these is fixed.
-KNOWN_DOC_PROBLEMS = {
-    "tests/ledger/test_tamper.py::test_swapped_key_and_everything_resigned_is_caught_by_pinned_keys":
-        "proofs/threat_model.md cites it; tests/ledger/test_tamper.py has "
-        "test_swapped_officer_and_ledger_keys_are_caught_by_pinned_keys",
-}
+# Citations known to be wrong (none now).  The test fails on any other missing name, and
+# warns once one of these is fixed.
+KNOWN_DOC_PROBLEMS: dict[str, str] = {}
 
 
 def test_proof_citing_a_missing_function_or_test_is_refused():
