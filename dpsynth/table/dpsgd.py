@@ -294,12 +294,15 @@ class DPSGDSession:
         # per-record term of norm 0 <= C, so the sum keeps its sensitivity.  Raising instead
         # would answer "does the sample hold a record that overflows these parameters?"
         # exactly, and the caller chooses the parameters (a data-dependent error is a release).
+        # A non-finite coordinate makes its parameter's norm, hence the record's norm, non-finite
+        # (inf or nan), so the norms alone tell which records to zero; the (large) per-record
+        # gradients are only touched, in place, when one is not finite.
         finite = torch.isfinite(norms)
-        for g in samples:
-            finite &= torch.isfinite(g).all(dim=1)
         factor = torch.where(finite, torch.clamp(self.max_grad_norm / (norms + 1e-6), max=1.0),
                              torch.zeros_like(norms))
-        samples = [torch.where(finite[:, None], g, torch.zeros_like(g)) for g in samples]
+        if not bool(finite.all()):
+            for g in samples:
+                g[~finite] = 0.0  # 0 · inf would be nan in the sum below
         check_clipped_norms(torch.where(finite, norms * factor, torch.zeros_like(norms)).detach().cpu().numpy(),
                             self.max_grad_norm)
         sums = [torch.einsum("i,ij->j", factor, g) for g in samples]
