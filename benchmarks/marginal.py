@@ -196,14 +196,36 @@ def build_command(spec: RunSpec, args, data_csv: Path, domain_json: Path, out: P
     raise ValueError(f"unknown implementation {spec.impl!r}")
 
 
+def _vm_hwm_mb(pid: int) -> float | None:
+    """The child's own peak RSS so far (VmHWM of its address space), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
 def run_child(cmd: list[str], timeout: float, log: Path) -> dict:
-    """Run ``cmd`` in its own session; return rc, wall time, peak RSS, and whether it timed out."""
+    """Run ``cmd`` in its own session; return rc, wall time, peak RSS, and whether it timed out.
+
+    Peak RSS is the child's own: polled from /proc (VmHWM, a high-water mark), because the
+    ``ru_maxrss`` that wait4 reports starts from the parent's peak at fork (Linux carries the
+    forked address space's high-water mark across exec), so a child of a large parent — a
+    pytest worker with torch loaded — would report the parent's memory.  ``ru_maxrss`` is the
+    fallback when /proc is not readable."""
     t0 = time.perf_counter()
+    peak = None
     with open(log, "wb") as f:
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=child_env(), cwd=REPO,
                                 start_new_session=True)
         timed_out = False
         while True:
+            hwm = _vm_hwm_mb(proc.pid)
+            if hwm is not None:
+                peak = hwm if peak is None else max(peak, hwm)
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -212,12 +234,12 @@ def run_child(cmd: list[str], timeout: float, log: Path) -> dict:
                 os.killpg(proc.pid, signal.SIGKILL)
                 pid, status, usage = os.wait4(proc.pid, 0)
                 break
-            time.sleep(0.2)
+            time.sleep(0.02)
         proc.returncode = os.waitstatus_to_exitcode(status)
     # CPU seconds (user + system) are less sensitive than wall time to other load on a shared box.
     return {"rc": proc.returncode, "wall_s": time.perf_counter() - t0, "timed_out": timed_out,
             "cpu_s": usage.ru_utime + usage.ru_stime,
-            "peak_rss_mb": usage.ru_maxrss / 1024.0}  # ru_maxrss is in KiB on Linux
+            "peak_rss_mb": peak if peak is not None else usage.ru_maxrss / 1024.0}  # ru_maxrss: KiB on Linux
 
 
 def tail(path: Path, lines: int = 12) -> list[str]:

@@ -47,3 +47,19 @@ def test_laplace_pure_dp_and_bounded_range_curves(row):
     assert rel(event_rdp(ExponentialMechanismEvent(eps), [alpha])[0], column(row, "rdp_bounded_range")) < 1e-12
     # The tight pure-DP curve is never above the simple bound min(ε, αε²/2).
     assert event_rdp(PureDpEvent(eps), [alpha])[0] <= column(row, "rdp_pure_dp_simple") * (1 + 1e-12)
+
+
+def test_reference_copies_match_the_shared_ones():
+    """The in-repo copies are the shared facts, byte for byte (checked where ../shared exists)."""
+    import pytest
+
+    from tests.accountant.reference import HERE
+    from tests.conftest import SHARED
+
+    shared = SHARED / "reference" / "accounting"
+    if not shared.is_dir():
+        pytest.skip(f"needs {shared} (the project's shared folder) to compare the copies with")
+    names = sorted(p.name for p in shared.glob("*.csv"))
+    assert names and names == sorted(p.name for p in HERE.glob("*.csv"))
+    for name in names:
+        assert (HERE / name).read_bytes() == (shared / name).read_bytes(), name

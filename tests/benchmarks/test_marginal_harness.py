@@ -35,9 +35,14 @@ def test_a_child_past_its_timeout_is_killed_and_flagged(bench, tmp_path):
 
 
 def test_peak_rss_is_the_childs_own(bench, tmp_path):
-    # The child touches 300 MiB; the parent (pytest) is not counted.
+    # The child touches 300 MiB; the parent (pytest), made larger than that first, is not
+    # counted (wait4's ru_maxrss would start from the parent's peak at fork).
+    import numpy as np
+
+    ballast = np.ones(500 * 2**20 // 8)
     code = "import numpy as np; a = np.ones(300 * 2**20 // 8); print(a.sum())"
     res = bench.run_child([sys.executable, "-c", code], timeout=60, log=tmp_path / "log")
+    assert ballast.sum() > 0
     assert res["rc"] == 0 and not res["timed_out"]
     assert 300 <= res["peak_rss_mb"] < 300 + 400
     assert (tmp_path / "log").read_text().strip() == str(float(300 * 2**20 // 8))
