@@ -27,10 +27,8 @@ import getpass
 import math
 import os
 import warnings
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .accountant import RDPAccountant
 from .conversions import epsilon_at_order
 from .errors import (
     BudgetExceeded,

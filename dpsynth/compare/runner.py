@@ -22,11 +22,10 @@ import math
 import os
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 __all__ = ["ComparisonResult", "compare", "demo_comparison", "RESULT_COLUMNS", "BASELINE"]

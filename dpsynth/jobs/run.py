@@ -14,13 +14,11 @@ from __future__ import annotations
 import inspect
 import math
 import re
-import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 
 from accountant.gate import receipts_epsilon  # re-exported: a run's own ε

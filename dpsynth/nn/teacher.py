@@ -1,9 +1,14 @@
-"""PATE's vetted teacher: a small MLP that tells real rows from generated ones.
+"""PATE's vetted teachers: small MLPs that tell real rows from generated ones.
 
 Each teacher is trained inside the private table on its own partition (labelled
 real) against public generated rows (labelled fake), and only ever answers
 votes, which the table noises before anything leaves (proofs/gnmax.md).  The
 table builds teachers from this public description; no caller code trains them.
+
+`TeacherEnsemble` holds k teachers as one batched network (weights stacked on a
+leading teacher axis, `torch.baddbmm`): teacher i's output depends only on its own
+weights and inputs, its loss only on its own outputs, and Adam is elementwise, so
+training the stack is training k separate teachers — hundreds of them, fast.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-__all__ = ["TeacherSpec", "Teacher"]
+__all__ = ["TeacherSpec", "Teacher", "TeacherEnsemble"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,9 @@ class TeacherSpec:
     def build(self, input_dim: int) -> "Teacher":
         return Teacher(input_dim, self.hidden)
 
+    def ensemble(self, k: int, input_dim: int, generator: torch.Generator) -> "TeacherEnsemble":
+        return TeacherEnsemble(k, input_dim, self.hidden, generator)
+
     def to_dict(self) -> dict[str, Any]:
         return {"hidden": list(self.hidden), "learning_rate": self.learning_rate, "batch_size": self.batch_size,
                 "weight_decay": self.weight_decay}
@@ -66,3 +74,30 @@ class Teacher(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x).squeeze(-1)
+
+
+class TeacherEnsemble(nn.Module):
+    """k teachers of one architecture, stacked: input (k, b, d) -> logits (k, b)."""
+
+    def __init__(self, k: int, input_dim: int, hidden: tuple[int, ...], generator: torch.Generator) -> None:
+        super().__init__()
+        widths = [input_dim, *hidden, 1]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            # nn.Linear's default initialisation, drawn from an explicit generator (public randomness).
+            bound = 1.0 / fan_in ** 0.5
+            w = (torch.rand(k, fan_in, fan_out, generator=generator) * 2 - 1) * bound
+            b = (torch.rand(k, fan_out, generator=generator) * 2 - 1) * bound
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(b))
+        self.k = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b.unsqueeze(1), h, w)
+            if i < last:
+                h = torch.relu(h)
+        return h.squeeze(-1)

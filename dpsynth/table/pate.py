@@ -124,27 +124,24 @@ class PateSession:
             keys = record_keys(frame, source.words(4).tobytes())
             features = layout.transform(frame)
         teacher_of = (keys % np.uint64(n_teachers)).astype(np.int64)
-        parts = []
-        for i in range(n_teachers):
-            members = np.flatnonzero(teacher_of == i)
-            members = members[np.argsort(keys[members], kind="stable")]  # canonical order: by record key
-            parts.append(torch.as_tensor(features[members]).to(device))
-        self.__parts = parts
-        seeds = source.words(n_teachers) >> np.uint64(1)
-        self.__streams = []
-        self.__teachers = []
-        for s in seeds:
-            g = torch.Generator(device=device)
-            g.manual_seed(int(s))
-            # The teacher's initial weights come from its own stream, not torch's global state:
-            # a teacher whose partition is unchanged is then the same teacher on a neighbour.
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g, device=device)))
-                teacher = spec.build(layout.dim)
-            self.__teachers.append(teacher.to(device))
-            self.__streams.append(g)
-        self.__optimizers = [torch.optim.Adam(t.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay)
-                             for t in self.__teachers]
+        members = [np.flatnonzero(teacher_of == i) for i in range(n_teachers)]
+        # Canonical order inside each partition: by record key (a function of the record alone).
+        members = [m[np.argsort(keys[m], kind="stable")] for m in members]
+        sizes = np.array([len(m) for m in members], dtype=np.int64)
+        longest = max(1, int(sizes.max(initial=0)))
+        parts = np.zeros((n_teachers, longest, layout.dim), dtype=np.float32)
+        for i, m in enumerate(members):
+            parts[i, :len(m)] = features[m]
+        self.__parts = torch.as_tensor(parts).to(device)
+        self.__sizes = torch.as_tensor(sizes).to(device)
+        # The teachers' randomness: one stream from the table's source, consumed in a fixed
+        # pattern (the same draws whatever the partitions hold), so teacher i's initial weights
+        # and batches never depend on another teacher's data.
+        self.__stream = torch.Generator(device="cpu")
+        self.__stream.manual_seed(int(source.words(1)[0] >> np.uint64(1)))
+        self.__teachers = spec.ensemble(n_teachers, layout.dim, self.__stream).to(device)
+        self.__optimizer = torch.optim.Adam(self.__teachers.parameters(), lr=spec.learning_rate,
+                                            weight_decay=spec.weight_decay)
 
     def __repr__(self) -> str:
         return f"PateSession(teachers={self.n_teachers}, queries {self.queries_done}/{self.queries}, <private>)"
@@ -190,19 +187,25 @@ class PateSession:
             raise ValueError(f"steps must be an int in 1..10000, got {steps!r}")
         fake = self._public_rows(generated, "generated")
         b = self._spec.batch_size
+        k = self.n_teachers
+        parts, sizes, model, opt = self.__parts, self.__sizes, self.__teachers, self.__optimizer
+        has_rows = (sizes > 0).to(torch.float32)
         with self._table._open_rows(self.receipt), self._ends_on_failure():
-            for part, model, opt, g in zip(self.__parts, self.__teachers, self.__optimizers, self.__streams):
-                model.train()
-                for _ in range(steps):
-                    fake_idx = torch.randint(0, fake.shape[0], (b,), generator=g, device=self.device)
-                    logits_fake = model(fake[fake_idx])
-                    loss = F.softplus(logits_fake).mean()
-                    if part.shape[0]:
-                        real_idx = torch.randint(0, part.shape[0], (b,), generator=g, device=self.device)
-                        loss = loss + F.softplus(-model(part[real_idx])).mean()
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
+            model.train()
+            for _ in range(steps):
+                # Uniforms first (data-independent), then scaled by each partition's size.
+                u_real = torch.rand(k, b, generator=self.__stream).to(self.device)
+                u_fake = torch.rand(k, b, generator=self.__stream).to(self.device)
+                real_idx = torch.clamp((u_real * sizes.unsqueeze(1)).long(), min=0)
+                real_idx = torch.minimum(real_idx, torch.clamp(sizes - 1, min=0).unsqueeze(1))
+                fake_idx = torch.clamp((u_fake * fake.shape[0]).long(), max=fake.shape[0] - 1)
+                real = torch.gather(parts, 1, real_idx.unsqueeze(-1).expand(k, b, parts.shape[2]))
+                logits_real = model(real)
+                logits_fake = model(fake[fake_idx])
+                per_teacher = F.softplus(logits_fake).mean(dim=1) + has_rows * F.softplus(-logits_real).mean(dim=1)
+                opt.zero_grad(set_to_none=True)
+                per_teacher.sum().backward()
+                opt.step()
 
     def votes(self, queries: Any) -> np.ndarray:
         """Noisy vote histograms, shape (m, 2): column 1 counts teachers voting "real"."""
@@ -227,12 +230,12 @@ class PateSession:
             return np.asarray(sample_discrete_gaussian(scale, m * 2, source), dtype=np.int64).reshape(m, 2)
 
         def exact(_rows: Any) -> list[np.ndarray]:
-            votes = np.zeros((m, 2), dtype=np.int64)
+            model = self.__teachers
+            model.eval()
             with torch.no_grad():
-                for model in self.__teachers:
-                    model.eval()
-                    real = (model(x) > 0).cpu().numpy().astype(np.int64)
-                    votes[np.arange(m), real] += 1
+                real = (model(x.unsqueeze(0).expand(self.n_teachers, m, x.shape[1])) > 0).sum(dim=0)
+            real = real.cpu().numpy().astype(np.int64)
+            votes = np.stack([self.n_teachers - real, real], axis=1)
             check_votes(votes, self.n_teachers)
             return list(votes)  # one component per query: the sensitivity bound is per query
 

@@ -18,22 +18,21 @@ from __future__ import annotations
 import math
 import secrets
 import uuid
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from accountant.events import NeighbouringRelation
-from accountant.gate import BudgetExceeded
 
 from dpsynth.nn.discriminator import DiscriminatorSpec
 from dpsynth.nn.layout import TableTransformer
 
+from ..conditional_gan import ConditionalGan, check_plan_fits, resolve_device
 from ..provenance import Provenance
-from ..sealed import NotFitted, SealedModel
+from ..sealed import NotFitted
 from .conditional import ConditionalSampler
-from .networks import Discriminator, Generator, activate
+from .networks import Discriminator, Generator
 from .plan import PlanError, TrainingPlan, make_plan, run_order
 from .trainer import Networks, TrainingLog, train
 
@@ -42,16 +41,7 @@ __all__ = ["DPCTGAN", "NotFitted"]
 FORMAT = "dpsynth.dpctgan/2"
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; anything else as torch understands it."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-class DPCTGAN(SealedModel):
+class DPCTGAN(ConditionalGan):
     """Differentially private CTGAN (Xu et al. 2019) with the discriminator trained by DP-SGD.
 
     Args:
@@ -124,17 +114,6 @@ class DPCTGAN(SealedModel):
                          sampling_rate=self.sampling_rate, max_grad_norm=self.max_grad_norm,
                          frequency_share=self.frequency_share, n_categorical_columns=n_categorical_columns)
 
-    @staticmethod
-    def _gate_of(table: Any, gate: Any) -> Any:
-        from dpsynth.table import PrivateTable
-
-        if not isinstance(table, PrivateTable):
-            raise TypeError(f"DP-CTGAN trains on a dpsynth.table.PrivateTable (its private steps run inside the "
-                            f"table), not on a {type(table).__name__}")
-        if gate is not None and gate is not table.gate:
-            raise ValueError("the gate passed to fit is not the table's gate")
-        return table.gate
-
     def preflight(self, table: Any, gate: Any = None) -> TrainingPlan:
         """Every check `fit` makes before its first measurement, on public facts only (the
         schema, the policy's bound on n, the ledger); reads no record, charges nothing.
@@ -150,24 +129,7 @@ class DPCTGAN(SealedModel):
                 f"is {gate.relation.value}")
         transformer = table.layout()
         plan = self.make_plan(gate, len(transformer.categorical_blocks))
-        # Check the whole plan fits before anything is charged: the counts alone must not be
-        # spent on a run whose DP-SGD part the gate would then refuse.
-        costs = gate.spent_costs()
-        gate_cost = plan.cost(gate.filter.order)
-        if not gate.filter.admits(costs, gate_cost):
-            raise BudgetExceeded(
-                f"DP-CTGAN plan needs RDP {gate_cost:.6g} at order {gate.filter.order:.4g} (epsilon {plan.epsilon:g}) "
-                f"but only {gate.filter.remaining(costs):.6g} remains; nothing was charged",
-                requested=gate_cost, remaining=gate.filter.remaining(costs), budget=gate.filter.budget,
-                order=gate.filter.order, epsilon_spent=gate.filter.epsilon_spent(costs),
-                epsilon_budget=gate.filter.epsilon, delta=gate.filter.delta)
-        run_filter = getattr(gate, "run_filter", None)
-        if run_filter is not None:
-            run_cost = math.fsum(run_filter.cost(e) for e in plan.events)
-            if not run_filter.admits([], run_cost):
-                raise PlanError(
-                    f"DP-CTGAN plan (epsilon {plan.epsilon:g}) exceeds the policy's per-run cap "
-                    f"max_epsilon_per_run = {run_filter.epsilon:g}; nothing was charged")
+        check_plan_fits(gate, plan, "DP-CTGAN", PlanError)
         DiscriminatorSpec(self.discriminator_dims, self.dropout)  # a bad architecture fails here, uncharged
         return transformer, plan
 
@@ -235,84 +197,6 @@ class DPCTGAN(SealedModel):
     def _expected_events(self) -> list[str]:
         self._require_fitted()
         return [e.to_json() for e in (self.plan.frequency_event, self.plan.dpsgd_event) if e is not None]
-
-    def _release_digests(self) -> dict[int, str] | None:
-        from dpsynth.table.commitments import release_digest
-
-        charges = self.provenance.charges
-        if self.plan.frequency_event is None or not charges:
-            return {}
-        return {charges[0].sequence: release_digest([np.asarray(c, dtype=np.float64)
-                                                     for c in self.sampler.noisy_counts])}
-
-    def _require_fitted(self) -> None:
-        if self.generator is None or self.plan is None:
-            raise NotFitted("fit (or load) the model first")
-
-    # -- sampling (post-processing) -------------------------------------------------------
-    def sample(self, n: int, where: Mapping[str, Any] | None = None, *, seed: int | None = None,
-               gate: Any = None, batch: int = 4096) -> pd.DataFrame:
-        """n synthetic rows.
-
-        `where={column: value}` fixes the conditional vector of one categorical column (the
-        column then holds `value`; the others follow the generator); `where={column: [v1, v2]}`
-        draws each row's value among those, in proportion to the noisy category frequencies
-        (uniformly when they are all zero).  Refuses a model whose receipts do not verify."""
-        self._require_fitted()
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"n must be an int >= 0, got {n!r}")
-        condition = self._condition(where) if where else None
-        self.verify(gate)
-        rng = torch.Generator(device=self.device)
-        rng.manual_seed(secrets.randbits(63) if seed is None else int(seed))
-        g = self.generator
-        g.eval()
-        parts, picks = [], []
-        with torch.no_grad():
-            for start in range(0, n, batch):
-                b = min(batch, n - start)
-                z = torch.randn(b, self.embedding_dim, generator=rng, device=self.device)
-                if condition is None:
-                    cond = self.sampler.sample_original(b, rng, self.device)
-                else:
-                    block_index, slots, probs, _, _ = condition
-                    pick = (torch.zeros(b, dtype=torch.long, device=self.device) if len(slots) == 1 else
-                            torch.multinomial(torch.as_tensor(probs, dtype=torch.float32, device=self.device), b,
-                                              replacement=True, generator=rng))
-                    cond = self.sampler.fixed(b, block_index, torch.as_tensor(slots, device=self.device)[pick],
-                                              self.device)
-                    picks.append(pick.cpu().numpy())
-                parts.append(activate(g(torch.cat([z, cond], dim=1)), self.transformer, rng).cpu().numpy())
-        features = np.concatenate(parts) if parts else np.zeros((0, self.transformer.dim), np.float32)
-        frame = self.transformer.inverse(features)
-        if condition is not None:
-            values = np.empty(len(condition[4]), dtype=object)
-            values[:] = condition[4]
-            chosen = np.concatenate(picks) if picks else np.zeros(0, np.int64)
-            frame[condition[3]] = pd.Series(values[chosen], dtype=object)
-        return frame
-
-    def _condition(self, where: Mapping[str, Any]) -> tuple[int, list[int], np.ndarray, str, list[Any]]:
-        """(block index, slots, their probabilities, column, values) of a `where` condition."""
-        if not isinstance(where, Mapping):
-            raise TypeError("where must be a mapping {column: value or list of values}")
-        if len(where) != 1:
-            raise ValueError("where: condition on one categorical column at a time")
-        (col, wanted), = where.items()
-        values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
-        if not values:
-            raise ValueError(f"where: no value given for column {col!r}")
-        by_slot: dict[int, Any] = {}
-        block = None
-        for v in values:
-            block, slot = self.transformer.condition_features(col, v)
-            by_slot.setdefault(slot, v)
-        slots = sorted(by_slot)  # schema order: a set of values gives a reproducible draw
-        block_index = self.sampler.blocks.index(block)
-        weights = self.sampler.p_freq[block_index][slots]
-        total = float(weights.sum())
-        probs = weights / total if total > 0 else np.full(len(slots), 1.0 / len(slots))
-        return block_index, slots, probs, col, [by_slot[s] for s in slots]
 
     # -- state (what the seal covers, what a file holds) -------------------------------------
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:

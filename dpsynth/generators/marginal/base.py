@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import secrets
 import uuid
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
