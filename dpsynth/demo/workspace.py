@@ -68,7 +68,7 @@ def write_job(path: Path, *, generator: str, parameters: dict, epsilon: float, n
 
 
 def setup_workspace(workspace: Path, *, n_rows: int = 5000, data_seed: int = 0, generators=("mst", "aim",
-                    "independent", "dpctgan"), allow_seeded_noise: bool = False,
+                    "independent", "dpctgan", "pategan"), allow_seeded_noise: bool = False,
                     epsilon_total: float = DEMO_EPSILON_TOTAL) -> dict[str, Path]:
     """Table, schema, keys, signed policy and ledger in `workspace`; returns their paths."""
     import pandas as pd

@@ -12,9 +12,9 @@ from typing import Iterator, Mapping
 
 from .marginal import AIM, MST, Independent
 
-# DP-CTGAN pulls in opacus (seconds to import); it is loaded when first asked for, so the
-# marginal generators, the CLI and the jobs start fast.
-_LAZY = {"DPCTGAN": ".dpctgan"}
+# DP-CTGAN and PATE-GAN pull in torch and opacus (seconds to import); they are loaded when
+# first asked for, so the marginal generators, the CLI and the jobs start fast.
+_LAZY = {"DPCTGAN": ".dpctgan", "PATEGAN": ".pategan"}
 
 
 class _Registry(Mapping):
@@ -44,6 +44,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-GENERATORS: Mapping[str, type] = _Registry({"mst": MST, "aim": AIM, "independent": Independent, "dpctgan": "DPCTGAN"})
+GENERATORS: Mapping[str, type] = _Registry({"mst": MST, "aim": AIM, "independent": Independent, "dpctgan": "DPCTGAN",
+                                           "pategan": "PATEGAN"})
 
-__all__ = ["DPCTGAN", "MST", "AIM", "Independent", "GENERATORS"]
+__all__ = ["DPCTGAN", "PATEGAN", "MST", "AIM", "Independent", "GENERATORS"]

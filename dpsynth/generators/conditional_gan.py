@@ -20,7 +20,6 @@ import torch
 
 from accountant.gate import BudgetExceeded
 
-from .dpctgan.networks import activate
 from .sealed import SealedModel
 
 __all__ = ["ConditionalGan", "resolve_device", "check_plan_fits"]
@@ -102,6 +101,8 @@ class ConditionalGan(SealedModel):
         column then holds `value`; the others follow the generator); `where={column: [v1, v2]}`
         draws each row's value among those, in proportion to the noisy category frequencies
         (uniformly when they are all zero).  Refuses a model whose receipts do not verify."""
+        from .dpctgan.networks import activate  # here: dpctgan's package imports this module
+
         self._require_fitted()
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")

@@ -27,7 +27,7 @@ from accountant.verify import load_snapshot, verify_snapshot
 
 __all__ = ["read_model", "write_model", "load_model", "model_kind", "audit_model", "ModelAudit", "MODEL_FORMATS"]
 
-MODEL_FORMATS = {"dpsynth.marginal/2": None, "dpsynth.dpctgan/2": "dpctgan"}
+MODEL_FORMATS = {"dpsynth.marginal/2": None, "dpsynth.dpctgan/2": "dpctgan", "dpsynth.pategan/1": "pategan"}
 _MAX_JSON = 512 * 2**20
 
 

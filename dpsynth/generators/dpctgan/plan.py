@@ -30,7 +30,7 @@ from accountant.filter import RenyiFilter
 from accountant.orders import orders_with
 from accountant.rdp import event_rdp
 
-__all__ = ["TrainingPlan", "make_plan", "run_order", "PlanError"]
+__all__ = ["TrainingPlan", "make_plan", "run_order", "PlanError", "frequency_noise_multiplier"]
 
 
 class PlanError(ValueError):
@@ -106,6 +106,16 @@ def _finite_positive(name: str, value: Any) -> float:
     return float(value)
 
 
+def frequency_noise_multiplier(share: float, run_budget: float, order: float) -> float:
+    """z of the Gaussian on the category counts that costs at most `share` of the run's RDP
+    budget at `order` (ρ = 1/(2z²), RDP α·ρ), rounded up until it does."""
+    rho = share * run_budget / order
+    z = 1.0 / math.sqrt(2.0 * rho)
+    while order / (2.0 * z * z) > share * run_budget:
+        z = math.nextafter(z, math.inf)
+    return z
+
+
 def run_order(epsilon: float, delta: float, gate_filter: RenyiFilter | None = None) -> float:
     """α_run: the gate's α* when the run takes the whole budget, else the zCDP-optimal
     order of (ε, δ) (the order of the gate's per-run cap filter)."""
@@ -146,12 +156,7 @@ def make_plan(*, epsilon: float, delta: float, order: float, max_records: int, e
             f"epsilon = {epsilon} is too small for any plan at delta = {delta} (no RDP budget at "
             f"order {order:.4g})")
     share = float(frequency_share) if n_categorical_columns > 0 else 0.0
-    z_freq: float | None = None
-    if n_categorical_columns > 0:
-        rho = share * run_budget / order
-        z_freq = 1.0 / math.sqrt(2.0 * rho)
-        while order / (2.0 * z_freq * z_freq) > share * run_budget:
-            z_freq = math.nextafter(z_freq, math.inf)
+    z_freq = frequency_noise_multiplier(share, run_budget, order) if n_categorical_columns > 0 else None
     dpsgd_budget = run_budget - (0.0 if z_freq is None else order / (2.0 * z_freq * z_freq))
     steps_per_epoch = math.ceil(1.0 / sampling_rate)
     steps = epochs * steps_per_epoch
