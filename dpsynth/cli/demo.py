@@ -15,7 +15,7 @@ __all__ = ["demo"]
 def demo(
     workspace: Optional[Path] = typer.Option(None, "--workspace", help="Folder to build the demo in (default: a "
                                                                       "new temporary folder)."),
-    generator: Optional[str] = typer.Option(None, "--generator", help="mst, aim, independent or dpctgan "
+    generator: Optional[str] = typer.Option(None, "--generator", help="mst, aim, independent, dpctgan or pategan "
                                                                       "(default: mst)."),
     epsilon: float = typer.Option(1.0, "--epsilon", help="Epsilon of the run (the demo policy allows 3 in total)."),
     rows: int = typer.Option(5000, "--rows", help="Rows of the demo table."),

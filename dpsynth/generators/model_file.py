@@ -87,7 +87,7 @@ def read_model(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray], di
 
 
 def model_kind(path: str | os.PathLike) -> str:
-    """The generator name ("mst", "aim", "independent", "dpctgan") a model file holds."""
+    """The generator name ("mst", "aim", "independent", "dpctgan", "pategan") a model file holds."""
     meta, _, _ = read_model(path)
     kind = MODEL_FORMATS[meta["format"]] or meta.get("generator")
     if not isinstance(kind, str):

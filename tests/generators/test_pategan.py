@@ -81,6 +81,36 @@ def test_a_useless_plan_is_refused():
     assert unanimous_error(10, 1e-3) == pytest.approx(0.0) and MAX_UNANIMOUS_ERROR < 0.5
 
 
+def test_the_default_teachers_are_raised_until_the_plan_buys_enough_queries():
+    from dpsynth.generators.dpctgan.plan import run_order
+    from dpsynth.generators.pategan.plan import MIN_DEFAULT_ITERATIONS, default_teachers
+
+    order = run_order(1.0, 1e-6)
+    budget = rdp_budget_at_order(order, 1.0, 1e-6)
+
+    def bought(plan_k):  # closed form, not the plan's helper: ⌊B_votes·(k/3)²/α⌋ in whole iterations
+        probe = make_pate_plan(epsilon=1.0, delta=1e-6, order=order, max_records=10_000, teachers=plan_k,
+                               queries=32, n_categorical_columns=2)
+        vote_budget = budget - order / (2 * probe.frequency_noise_multiplier ** 2)
+        return int(vote_budget * (plan_k / 3.0) ** 2 / order) // 32 * 32
+
+    # 10,000 records -> 66 teachers by default, which buy fewer than 8 iterations at ε = 1 ...
+    assert default_teachers(10_000) == 66 and bought(66) < MIN_DEFAULT_ITERATIONS * 32
+    with pytest.raises(PlanError, match="fewer than 32 label queries"):
+        make_pate_plan(epsilon=1.0, delta=1e-6, order=order, max_records=10_000, teachers=66, n_categorical_columns=2)
+    # ... so the default plan takes the fewest teachers that do (a caller's own k is never changed).
+    plan = make_pate_plan(epsilon=1.0, delta=1e-6, order=order, max_records=10_000, n_categorical_columns=2)
+    assert plan.iterations >= MIN_DEFAULT_ITERATIONS and bought(plan.teachers) == plan.queries
+    assert bought(plan.teachers - 1) < MIN_DEFAULT_ITERATIONS * 32
+    assert plan.cost() <= budget
+    # never below 10 records a teacher: a tiny bound keeps its ceiling and buys what it can (here nothing)
+    with pytest.raises(PlanError, match="fewer than 32 label queries"):
+        make_pate_plan(epsilon=1.0, delta=1e-6, order=order, max_records=200, n_categorical_columns=2)
+    # a bound that already buys enough is left alone
+    big = make_pate_plan(epsilon=1.0, delta=1e-6, order=order, max_records=150_000, n_categorical_columns=2)
+    assert big.teachers == 1000
+
+
 @pytest.mark.parametrize("kwargs, exc", [
     (dict(teachers=500), PlanError),                   # more teachers than the data bound (max_records 200)
     (dict(epsilon=0.05, teachers=3, queries=None), PlanError),   # ε too small for any useful label

@@ -21,7 +21,11 @@ is then recomputed from Q so that the votes spend exactly their share.
 A caller may fix Q instead; σ then follows, and a plan whose unanimous votes would
 be wrong more than 40 % of the time is refused as useless before any charge.
 The number of teachers defaults to max_records / 150 (a public bound, never n),
-between 2 and 1000.
+between 2 and 1000 — raised, when that many teachers would buy fewer than
+`MIN_DEFAULT_ITERATIONS` iterations of queries, to the fewest teachers that buy
+them (Q grows as k²), as long as every teacher keeps max_records /
+`MIN_RECORDS_PER_TEACHER` records: small tables at small ε get a working plan
+instead of a refusal, still from public numbers only.
 """
 
 from __future__ import annotations
@@ -45,11 +49,41 @@ __all__ = ["PatePlan", "make_pate_plan", "default_teachers", "unanimous_error", 
 MAX_UNANIMOUS_ERROR = 0.4
 RECORDS_PER_TEACHER = 150
 MAX_TEACHERS = 1000
+#: The default k is raised (within the bounds below) until the plan buys this many iterations.
+MIN_DEFAULT_ITERATIONS = 8
+MIN_RECORDS_PER_TEACHER = 10
 
 
 def default_teachers(max_records: int) -> int:
     """max_records / 150, between 2 and 1000 (the policy's public bound, never the data's n)."""
     return max(2, min(MAX_TEACHERS, max_records // RECORDS_PER_TEACHER))
+
+
+def _queries_bought(teachers: int, label_noise: float, vote_budget: float, order: float, m: int) -> int:
+    """Q for k teachers at σ = k / label_noise: ⌊B_votes·σ²/α⌋ in whole iterations of m."""
+    sigma = teachers / float(label_noise)
+    return int(vote_budget * sigma * sigma / order) // m * m
+
+
+def _raised_teachers(k: int, max_records: int, label_noise: float, vote_budget: float, order: float,
+                     m: int) -> int:
+    """The default k, raised to the fewest teachers that buy MIN_DEFAULT_ITERATIONS iterations
+    (within max_records / MIN_RECORDS_PER_TEACHER and MAX_TEACHERS); k itself when none does."""
+    ceiling = min(MAX_TEACHERS, max_records // MIN_RECORDS_PER_TEACHER)
+    wanted = MIN_DEFAULT_ITERATIONS * m
+    if k >= ceiling or _queries_bought(k, label_noise, vote_budget, order, m) >= wanted:
+        return k
+    # Q is increasing in k: the smallest k with Q(k) >= wanted, by bisection on [k, ceiling].
+    if _queries_bought(ceiling, label_noise, vote_budget, order, m) < wanted:
+        return ceiling
+    low, high = k, ceiling
+    while high - low > 1:
+        mid = (low + high) // 2
+        if _queries_bought(mid, label_noise, vote_budget, order, m) >= wanted:
+            high = mid
+        else:
+            low = mid
+    return high
 
 
 def unanimous_error(teachers: int, sigma: float) -> float:
@@ -151,8 +185,10 @@ def make_pate_plan(*, epsilon: float, delta: float, order: float, max_records: i
     z_freq = frequency_noise_multiplier(share, run_budget, order) if n_categorical_columns > 0 else None
     vote_budget = run_budget - (0.0 if z_freq is None else order / (2.0 * z_freq * z_freq))
     if queries is None:
+        if teachers is None:
+            k = _raised_teachers(k, max_records, float(label_noise), vote_budget, order, m)
         sigma = k / float(label_noise)
-        q = int(vote_budget * sigma * sigma / order) // m * m
+        q = _queries_bought(k, float(label_noise), vote_budget, order, m)
         if q < m:
             raise PlanError(
                 f"epsilon = {epsilon} buys fewer than {m} label queries with {k} teachers at label_noise "
