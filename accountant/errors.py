@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["PolicyViolation", "BudgetExceeded", "RunCapExceeded", "InvalidReceipt", "DatasetMismatch",
-           "LedgerIntegrityError", "InsecureModeWarning"]
+__all__ = ["PolicyViolation", "BudgetExceeded", "RunCapExceeded", "ActorCapExceeded", "RequestConflict",
+           "InvalidReceipt", "DatasetMismatch", "LedgerIntegrityError", "InsecureModeWarning"]
 
 
 class PolicyViolation(ValueError):
@@ -31,6 +31,16 @@ class BudgetExceeded(RuntimeError):
 
 class RunCapExceeded(BudgetExceeded):
     """The charge would take one run over the policy's per-run cap; nothing was written."""
+
+
+class ActorCapExceeded(BudgetExceeded):
+    """The charge would take one person over the cap the caller (a team service, from its
+    officer-signed roster) set for them on this dataset; nothing was written."""
+
+
+class RequestConflict(PolicyViolation):
+    """A request id that was charged before comes back with a different charge: an
+    idempotency key names one request, never two; nothing was written."""
 
 
 class InvalidReceipt(ValueError):

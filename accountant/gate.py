@@ -23,20 +23,24 @@ digest, paid for by released charges).
 
 from __future__ import annotations
 
+import functools
 import getpass
 import math
 import os
+import threading
 import warnings
 from typing import Any, Mapping, Sequence
 
 from .conversions import epsilon_at_order
 from .errors import (
+    ActorCapExceeded,
     BudgetExceeded,
     DatasetMismatch,
     InsecureModeWarning,
     InvalidReceipt,
     LedgerIntegrityError,
     PolicyViolation,
+    RequestConflict,
     RunCapExceeded,
 )
 from .events import ComposedEvent, DpEvent, NeighbouringRelation
@@ -53,7 +57,7 @@ from .keys import (
     sign,
     signature_is_valid,
 )
-from .ledger.chain import ChainState, is_sha256_hex
+from .ledger.chain import ChainState, is_request_id, is_sha256_hex
 from .ledger.entry import ENTRY_PURPOSE, HEAD_PURPOSE, NOISE_SOURCES, Entry, Head, LedgerMetadata, coarse_timestamp
 from .ledger.hashing import normalise_json_value
 from .ledger.sqlite import SQLiteLedgerStore
@@ -76,6 +80,8 @@ __all__ = [
     "Receipt",
     "BudgetExceeded",
     "RunCapExceeded",
+    "ActorCapExceeded",
+    "RequestConflict",
     "PolicyViolation",
     "InvalidReceipt",
     "DatasetMismatch",
@@ -143,16 +149,28 @@ def _text(value: Any, name: str, *, optional: bool = False) -> str | None:
     return value.strip()
 
 
+def _serialised(method: Any) -> Any:
+    """Run a Gate method under the gate's lock: the chain state and the store's connection
+    are shared by the threads of one process (a service's workers)."""
+    @functools.wraps(method)
+    def locked(self: "Gate", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 class Gate:
     """The only way to spend privacy budget on a dataset.
 
     Open with `Gate.open(ledger_path, ledger_key=...)`.  One Gate object per
-    process; any number of processes may share one ledger file.
+    process, shared by its threads (every method that reads or writes the ledger
+    holds the gate's lock); any number of processes may share one ledger.
     """
 
     def __init__(self, store: LedgerStore, *, ledger_key: Ed25519PrivateKey | None, insecure: bool = False,
                  officer_public_key: Ed25519PublicKey | None = None, witness: Witness | None = None) -> None:
         self._store = store
+        self._lock = threading.RLock()
         md = store.metadata()
         self.metadata = md
         self.insecure = bool(insecure)
@@ -273,6 +291,7 @@ class Gate:
                 "its keyed fingerprint differs"
             )
 
+    @_serialised
     def _sync(self) -> None:
         """Read (and verify) what other processes appended since the last read."""
         with self._store.exclusive() as tx:
@@ -394,6 +413,7 @@ class Gate:
             self._witness.record(self.metadata.ledger_id, self._genesis_hash, entry.sequence, entry.entry_hash)
         return Receipt.of_entry(entry)
 
+    @_serialised
     def charge(
         self,
         events: DpEvent | Sequence[DpEvent],
@@ -405,6 +425,8 @@ class Gate:
         noise_source: str = "secure",
         run_id: str | None = None,
         code_sha256: str | None = None,
+        request_id: str | None = None,
+        actor_cap: float | None = None,
     ) -> Receipt:
         """Check the policy and the filter, write the signed entry, then return its receipt.
 
@@ -413,6 +435,14 @@ class Gate:
         run of its own).  `code_sha256` names caller-supplied code that will read the
         rows (only where the policy says allow_custom_code).  Raises PolicyViolation or
         BudgetExceeded, writing nothing, when the charge is refused.
+
+        `request_id` is the caller's idempotency key: when the ledger already holds a
+        charge of this actor under it, that charge's receipt is returned and nothing is
+        written (the same charge asked twice, e.g. a retry after a lost response); the
+        same key with a different charge raises RequestConflict.  Whether the charge's
+        output was released is the caller's to ask (`lifecycle`).  `actor_cap` (ε at the
+        ledger's δ) caps what this actor may spend on the ledger in all (a service's
+        per-person cap); over it, ActorCapExceeded and nothing written.
         """
         event = _as_event(events)
         self._validate(event, purpose, generator, noise_source)
@@ -434,11 +464,20 @@ class Gate:
         delta_cost = self.filter.delta_cost(event)
         curve = [float(x) for x in event_rdp(event, self._orders)]
         rho = math.fsum(split(event).rho_terms)
+        if request_id is not None and not is_request_id(request_id):
+            raise PolicyViolation("request_id must be 8-128 characters of A-Z a-z 0-9 . _ : -")
+        cap = self._actor_filter(actor_cap)
 
         with self._store.exclusive() as tx:
             self._begin(tx)
             state = self._state
+            if request_id is not None and (actor, request_id) in state.requests:
+                return self._same_request(state.requests[(actor, request_id)], event=event.to_json(),
+                                          purpose=purpose.strip(), generator=generator, parameters=params,
+                                          run_id=run_id, noise_source=noise_source, code_sha256=code_sha256)
             self._check_run_cap(event, run_id)
+            if cap is not None:
+                self._check_actor_cap(cap, actor, event)
             if not self.filter.admits(state.costs, cost):
                 raise self._exceeded(cost)
             if not self.filter.admits_delta(state.delta_costs, delta_cost):
@@ -451,12 +490,57 @@ class Gate:
                 run_id=run_id, event=event.to_json(), noise_source=noise_source, cost=cost, rho=rho, curve=curve,
                 filter_total=self.filter.total(costs), epsilon_filter=self.filter.epsilon_spent(costs),
                 epsilon_curve=full_curve_epsilon(accountant, self.metadata.delta), kind="charge", refs=[],
-                commitment=None, code_sha256=code_sha256,
+                commitment=None, code_sha256=code_sha256, request_id=request_id,
             )
             entry = self._write(tx, entry)
         # Committed: only now does the caller learn it may run the mechanism.
         return self._commit(entry)
 
+    @staticmethod
+    def _same_request(existing: Entry, **asked: Any) -> Receipt:
+        """The receipt of a charge asked again under its request id, if it is the same charge."""
+        differs = sorted(k for k, v in asked.items() if getattr(existing, k) != v)
+        if differs:
+            raise RequestConflict(f"request_id {existing.request_id!r} was charged before (#{existing.sequence}) "
+                                  f"with another {', '.join(differs)}: a request id names one request; nothing "
+                                  "was written")
+        return Receipt.of_entry(existing)
+
+    def _actor_filter(self, actor_cap: float | None) -> RenyiFilter | None:
+        if actor_cap is None:
+            return None
+        if isinstance(actor_cap, bool) or not isinstance(actor_cap, (int, float)) or not (
+                math.isfinite(actor_cap) and actor_cap > 0):
+            raise PolicyViolation(f"actor_cap must be a finite epsilon > 0, got {actor_cap!r}")
+        # A filter of its own at the cap's own optimal order (any fixed order is sound; the
+        # ledger's α*, chosen for the whole budget, can admit nothing at a much smaller cap).
+        return RenyiFilter(float(actor_cap), self.metadata.delta, delta_reserve=self.filter.delta_reserve)
+
+    def _check_actor_cap(self, cap: RenyiFilter, actor: str, event: DpEvent) -> None:
+        costs = [cap.cost(e) for e in self._state.actor_events.get(actor, [])]
+        cost = cap.cost(event)
+        if not cap.admits(costs, cost):
+            remaining = cap.remaining(costs)
+            raise ActorCapExceeded(
+                f"{actor!r} has reached their cap on this dataset: this charge costs {cost:.6g} (RDP at order "
+                f"{cap.order:.4g}), {remaining:.6g} of their {cap.budget:.6g} remains (epsilon {cap.epsilon:g} at "
+                f"delta {cap.delta:g}); nothing was written",
+                requested=cost, remaining=remaining, budget=cap.budget, order=cap.order,
+                epsilon_spent=cap.epsilon_spent(costs), epsilon_budget=cap.epsilon, delta=cap.delta)
+
+    @_serialised
+    def lifecycle(self, receipt: Receipt) -> str:
+        """"charged", "open" or "released": where the charge `receipt` names stands (a fresh,
+        verified read).  Raises InvalidReceipt for a receipt of another ledger or not a charge."""
+        self._check_own(receipt)
+        if not receipt.is_charge:
+            raise InvalidReceipt(f"receipt #{receipt.sequence} is a {receipt.kind} entry, not a charge")
+        self._sync()
+        if self._state.charge_hashes.get(receipt.sequence) != receipt.entry_hash:
+            raise InvalidReceipt(f"receipt #{receipt.sequence} names a charge this ledger does not hold")
+        return self._state.lifecycle[receipt.sequence]
+
+    @_serialised
     def _lifecycle_entry(self, kind: str, charges: Sequence[Receipt], commitment: str | None, *, purpose: str,
                          generator: str | None, run_id: str | None, actor: str | None,
                          parameters: Mapping[str, Any] | None) -> Receipt:
@@ -523,6 +607,7 @@ class Gate:
         return self._lifecycle_entry("seal", charges, commitment, purpose=purpose, generator=generator,
                                      run_id=run_id, actor=actor, parameters=parameters)
 
+    @_serialised
     def confirm(self, receipt: Receipt) -> None:
         """A cheap check before output leaves: the ledger is still the one opened, it still
         holds `receipt`'s entry, and it was not rolled back.  Raises LedgerIntegrityError.
@@ -604,6 +689,7 @@ class Gate:
         elif receipt.entry().compute_hash() != receipt.entry_hash:
             raise InvalidReceipt(f"receipt #{receipt.sequence}: its fields do not hash to its entry_hash")
 
+    @_serialised
     def verify_receipt(self, receipt: Receipt) -> None:
         """Raise InvalidReceipt unless the receipt is signed by this ledger's key and names
         an entry, with the same hash, that this ledger holds (a fresh, verified read)."""

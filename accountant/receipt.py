@@ -62,6 +62,7 @@ class Receipt:
     commitment: str | None
     ledger_id: str
     code_sha256: str | None
+    request_id: str | None = None     # the charge's idempotency key, when the caller gave one
 
     __hash__ = None  # type: ignore[assignment]  # dict and list fields
 
@@ -75,18 +76,26 @@ class Receipt:
         """The ledger entry this receipt is a copy of."""
         return Entry(**asdict(self))
 
+    _OPTIONAL = ("request_id",)
+
     @property
     def is_charge(self) -> bool:
         return self.kind == "charge"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        for k in self._OPTIONAL:   # absent, never null: as in the entry it copies
+            if d[k] is None:
+                d.pop(k)
+        return d
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Receipt":
         names = set(cls.__dataclass_fields__)
-        if not isinstance(data, Mapping) or set(data) != names:
-            raise InvalidReceipt(f"a receipt must have exactly the fields {sorted(names)}")
+        required = names - set(cls._OPTIONAL)
+        if not isinstance(data, Mapping) or not required <= set(data) <= names:
+            raise InvalidReceipt(f"a receipt must have exactly the fields {sorted(required)} (and optionally "
+                                 f"{list(cls._OPTIONAL)})")
         try:
             entry = Entry.from_dict(dict(data))
         except (TypeError, ValueError) as exc:

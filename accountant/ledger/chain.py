@@ -30,14 +30,20 @@ from ..rdp import event_rdp, split, sum_up
 from ..receipt import full_curve_epsilon
 from .entry import ENTRY_KINDS, ENTRY_PURPOSE, NOISE_SOURCES, Entry, LedgerMetadata
 
-__all__ = ["ChainState", "SHA256_HEX", "is_sha256_hex"]
+__all__ = ["ChainState", "SHA256_HEX", "is_sha256_hex", "is_request_id", "REQUEST_ID"]
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\dZ$")
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+#: An idempotency key: 8-128 characters a URL, a header and a log line carry unchanged.
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 
 def is_sha256_hex(value: Any) -> bool:
     return isinstance(value, str) and SHA256_HEX.match(value) is not None
+
+
+def is_request_id(value: Any) -> bool:
+    return isinstance(value, str) and REQUEST_ID.match(value) is not None
 
 
 @dataclass
@@ -58,6 +64,8 @@ class ChainState:
     lifecycle: dict[int, str] = field(default_factory=dict)   # charge sequence -> charged | open | released
     charge_hashes: dict[int, str] = field(default_factory=dict)
     sealed: set[int] = field(default_factory=set)
+    requests: dict[tuple[str, str], Entry] = field(default_factory=dict)   # (actor, request_id) -> its charge
+    actor_events: dict[str, list[DpEvent]] = field(default_factory=dict)  # each actor's charged events
     epsilon_filter: float = 0.0
     epsilon_curve: float = 0.0
     last_time: str = ""
@@ -125,6 +133,16 @@ class ChainState:
             bad.append("uses seeded-test noise, which the policy does not allow")
         if not policy.allows_generator(e.generator):
             bad.append(f"generator {e.generator!r} is not allowed by the policy")
+        if e.request_id is not None:
+            if e.kind != "charge":
+                bad.append(f"a {e.kind} entry carries a request_id: only charges do")
+            elif not is_request_id(e.request_id):
+                bad.append(f"request_id {e.request_id!r} is not an idempotency key")
+            elif (e.actor, e.request_id) in self.requests:
+                bad.append(f"request_id {e.request_id!r} of {e.actor!r} was charged before (#"
+                           f"{self.requests[(e.actor, e.request_id)].sequence}): a request is charged once")
+            else:
+                self.requests[(e.actor, e.request_id)] = e
         if e.kind not in ENTRY_KINDS:
             bad.append(f"kind {e.kind!r} is not one of {ENTRY_KINDS}")
         elif e.kind == "charge":
@@ -198,6 +216,7 @@ class ChainState:
                 bad.append(f"run {e.run_id!r} exceeds the policy's max_epsilon_per_run")
         if e.run_id is not None:
             self.run_events.setdefault(e.run_id, []).append(event)
+        self.actor_events.setdefault(e.actor, []).append(event)
         self.lifecycle[e.sequence] = "charged"
         self.charge_hashes[e.sequence] = e.entry_hash
         if self.thorough:

@@ -20,7 +20,11 @@ Format 2 (this one) adds, against rollback, re-initialisation and replay:
     session an ``open`` started;
   - ``seal``: a fitted model, `commitment` the SHA-256 of its whole state, paid
     for by the charges in `refs`;
-* `code_sha256` names the caller-supplied code a custom-mechanism charge ran.
+* `code_sha256` names the caller-supplied code a custom-mechanism charge ran;
+* `request_id` (optional, charges only) is the caller's idempotency key: a
+  retried request finds its charge instead of paying twice.  It is left out of
+  the hashed body when absent, so entries written before it existed keep their
+  hashes.
 
 Format 1 ledgers (no genesis signature, no ledger id, charges only) still
 verify; their body leaves the format-2 fields out, so their hashes are unchanged.
@@ -60,6 +64,8 @@ ENTRY_KINDS = ("charge", "open", "release", "seal")
 # Fields a format-1 record does not have (left out of its hashed body).
 _V2_METADATA = ("ledger_id", "genesis_nonce")
 _V2_ENTRY = ("kind", "refs", "commitment", "ledger_id", "code_sha256")
+# Format-2 fields that are left out of the body (and the dict) when they are None.
+_OPTIONAL_ENTRY = ("request_id",)
 
 
 def coarse_timestamp(now: _dt.datetime | None = None) -> str:
@@ -176,6 +182,7 @@ class Entry:
     commitment: str | None = None     # SHA-256 (hex) of the released output or sealed model
     ledger_id: str | None = None      # the genesis' ledger id; None only in format 1
     code_sha256: str | None = None    # caller-supplied code a custom-mechanism charge ran
+    request_id: str | None = None     # the caller's idempotency key (charges only; absent when None)
     entry_hash: str = ""
     signature: str = ""
 
@@ -191,12 +198,9 @@ class Entry:
 
     def body(self) -> dict[str, Any]:
         """Everything the hash covers (all fields except the hash and the signature)."""
-        d = asdict(self)
+        d = self.to_dict()
         for k in self._UNHASHED:
             d.pop(k)
-        if self.is_legacy:
-            for k in _V2_ENTRY:
-                d.pop(k)
         return d
 
     def compute_hash(self) -> str:
@@ -207,14 +211,21 @@ class Entry:
         if self.is_legacy:
             for k in _V2_ENTRY:
                 d.pop(k)
+        for k in _OPTIONAL_ENTRY:
+            if d[k] is None:
+                d.pop(k)
         return d
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Entry":
         legacy = isinstance(data, Mapping) and data.get("ledger_id") is None
-        entry = _from_fields(cls, data, "ledger entry", _V2_ENTRY if legacy else ())
-        if legacy and any(k in data for k in _V2_ENTRY if k != "ledger_id"):
+        entry = _from_fields(cls, data, "ledger entry", (*(_V2_ENTRY if legacy else ()), *_OPTIONAL_ENTRY))
+        if legacy and any(k in data for k in (*_V2_ENTRY, *_OPTIONAL_ENTRY) if k != "ledger_id"):
             raise ValueError("ledger entry: format-2 fields without a ledger_id")
+        if isinstance(data, Mapping) and any(k in data and data[k] is None for k in _OPTIONAL_ENTRY):
+            # An absent field is left out, never written as null: two spellings of one entry
+            # would hash differently.
+            raise ValueError("ledger entry: an optional field is absent, not null")
         if not legacy:
             if entry.kind not in ENTRY_KINDS:
                 raise ValueError(f"ledger entry: kind {entry.kind!r} is not one of {ENTRY_KINDS}")
