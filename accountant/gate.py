@@ -264,6 +264,11 @@ class Gate:
     def close(self) -> None:
         self._store.close()
 
+    @_serialised
+    def snapshot(self) -> Any:
+        """The stored ledger as it is now, unverified (what an auditor's export or `verify` reads)."""
+        return self._store.snapshot()
+
     # -- properties -----------------------------------------------------------------------
     @property
     def relation(self) -> NeighbouringRelation:
@@ -539,6 +544,47 @@ class Gate:
         if self._state.charge_hashes.get(receipt.sequence) != receipt.entry_hash:
             raise InvalidReceipt(f"receipt #{receipt.sequence} names a charge this ledger does not hold")
         return self._state.lifecycle[receipt.sequence]
+
+    @_serialised
+    def charge_receipt(self, actor: str, request_id: str) -> Receipt | None:
+        """The receipt of the charge `actor` made under `request_id`, or None (a fresh read)."""
+        self._sync()
+        entry = self._state.requests.get((actor, request_id))
+        return None if entry is None else Receipt.of_entry(entry)
+
+    @_serialised
+    def release_receipt(self, charge: Receipt) -> Receipt | None:
+        """The receipt of the release entry that closed `charge`, or None while it is not
+        released (a fresh, verified read; what a service hands back on a retried request)."""
+        if self.lifecycle(charge) != "released":
+            return None
+        stored = self._store.entry(self._state.releases[charge.sequence])
+        if stored is None:  # pragma: no cover - the chain was verified up to its head just now
+            raise LedgerIntegrityError("the ledger lost a release entry it held; the gate stays shut")
+        return Receipt.of_entry(stored)
+
+    @_serialised
+    def check_actor_cap(self, actor: str, events: DpEvent | Sequence[DpEvent], actor_cap: float) -> None:
+        """Raise ActorCapExceeded unless `actor` could still be charged `events` under
+        `actor_cap` (a service checks a whole run this way before its first charge)."""
+        event = _as_event(events)
+        cap = self._actor_filter(actor_cap)
+        self._sync()
+        self._check_actor_cap(cap, self._actor(actor), event)
+
+    @_serialised
+    def actor_spent(self, actor: str, actor_cap: float | None = None) -> dict[str, Any]:
+        """What `actor`'s charges add up to: their number, and with a cap the ε spent and left
+        under it (a fresh, verified read)."""
+        self._sync()
+        events = self._state.actor_events.get(actor, [])
+        out: dict[str, Any] = {"charges": len(events)}
+        if actor_cap is not None:
+            cap = self._actor_filter(actor_cap)
+            costs = [cap.cost(e) for e in events]
+            out.update(cap_epsilon=cap.epsilon, epsilon_spent=cap.epsilon_spent(costs),
+                       fraction_used=cap.total(costs) / cap.budget)
+        return out
 
     @_serialised
     def _lifecycle_entry(self, kind: str, charges: Sequence[Receipt], commitment: str | None, *, purpose: str,

@@ -64,6 +64,7 @@ class ChainState:
     lifecycle: dict[int, str] = field(default_factory=dict)   # charge sequence -> charged | open | released
     charge_hashes: dict[int, str] = field(default_factory=dict)
     sealed: set[int] = field(default_factory=set)
+    releases: dict[int, int] = field(default_factory=dict)   # charge sequence -> its release entry's sequence
     requests: dict[tuple[str, str], Entry] = field(default_factory=dict)   # (actor, request_id) -> its charge
     actor_events: dict[str, list[DpEvent]] = field(default_factory=dict)  # each actor's charged events
     epsilon_filter: float = 0.0
@@ -266,6 +267,7 @@ class ChainState:
                     bad.append(f"releases charge #{ref} a second time: a receipt buys one release")
                 else:
                     self.lifecycle[ref] = "released"
+                    self.releases[ref] = e.sequence
             else:  # seal
                 if state != "released":
                     bad.append(f"seals charge #{ref}, whose output was never released (it is {state})")

@@ -12,6 +12,8 @@ from .policy import app as policy_app
 from .demo import demo
 from .run import run
 from .compare import compare
+from .serve import app as service_app
+from .serve import serve
 
 app = typer.Typer(
     name="dpsynth",
@@ -28,6 +30,8 @@ app.add_typer(data_app, name="data")
 app.command("run")(run)
 app.command("demo")(demo)
 app.command("compare")(compare)
+app.command("serve")(serve)
+app.add_typer(service_app, name="service")
 
 
 def main() -> None:

@@ -138,6 +138,18 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
     def _hold(self, frame: pd.DataFrame) -> None:
         self.__rows = Rows(frame, self._schema.encode(frame) if self._schema.is_complete else None)
 
+    def _view_as(self, cls: type, *, actor: str | None) -> "PrivateTable":
+        """A table of class `cls` (a subclass) over the same held rows, in `actor`'s name, with no
+        receipts yet: a team service binds and validates a dataset once, then serves each request
+        through a view of it (dpsynth.serve.table).  The rows are not copied and stay private."""
+        if not (isinstance(cls, type) and issubclass(cls, PrivateTable)):
+            raise TypeError("a view of a PrivateTable is a PrivateTable")
+        view = object.__new__(cls)
+        view.__dict__.update(self.__dict__)
+        view._actor = actor
+        view._receipts = []
+        return view
+
     # -- public facts -------------------------------------------------------------------------
     @property
     def schema(self) -> Schema:
@@ -196,9 +208,14 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
         params = {**dict(parameters or {}), "measurement": spec.kind, **spec.query}
         receipt = self._gate.charge(list(spec.events), purpose=purpose, generator=generator, parameters=params,
                                     actor=self._actor, noise_source=self.noise_source, run_id=run_id,
-                                    code_sha256=code_sha256)
+                                    code_sha256=code_sha256, **self._charge_options())
         self._receipts.append(receipt)
         return receipt
+
+    def _charge_options(self) -> dict[str, Any]:
+        """More keyword arguments for the gate's charge: none here; a team service's table adds
+        the person's cap and the request's idempotency key (dpsynth.serve.table)."""
+        return {}
 
     def _measure(self, spec: Measurement, *, purpose: str, generator: str | None, run_id: str | None,
                  parameters: Mapping[str, Any] | None, noise: Callable[[], Any] | None,

@@ -1,0 +1,83 @@
+"""The running service: its configuration, datasets, state, jobs and limits, in one object
+the HTTP layer (dpsynth.serve.app) calls into."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from accountant.keys import Ed25519PublicKey
+
+from .config import ConfigError, ServiceConfig, config_signature_path, parse_config, verify_config_signature
+from .datasets import ServedDataset, open_dataset
+from .jobs import JobManager
+from .measurements import MeasurementService
+from .ratelimit import RateLimiter
+from .state import ServiceState
+
+__all__ = ["Service"]
+
+log = logging.getLogger("dpsynth.serve")
+
+
+class Service:
+    def __init__(self, config: ServiceConfig, officer: Ed25519PublicKey) -> None:
+        self.officer = officer
+        self.state = ServiceState(config.state)
+        self.datasets: dict[str, ServedDataset] = {}
+        try:
+            for d in config.datasets:
+                self.datasets[d.name] = open_dataset(d, officer, config.state / "witness")
+        except BaseException:
+            self.close()
+            raise
+        self._config = config
+        self._config_lock = threading.Lock()
+        self.measurements = MeasurementService(self.state)
+        self.limiter = RateLimiter(config.requests_per_minute)
+        self.failures = RateLimiter(60, burst=30)
+        self.jobs = JobManager(self, config.workers)
+        self.jobs.recover()
+
+    @property
+    def config(self) -> ServiceConfig:
+        return self._config
+
+    def replace_config(self, raw: bytes, signature: str) -> ServiceConfig:
+        """A new configuration from the officer: signed by the pinned key, a higher version, the
+        same datasets (a dataset is added or moved by restarting the service).  The roster and
+        caps take effect for every request after this returns."""
+        with self._config_lock:
+            verify_config_signature(raw, signature, self.officer)
+            new = parse_config(raw, self._config.base)
+            if new.version <= self._config.version:
+                raise ConfigError(f"service.version {new.version} is not above the running version "
+                                  f"{self._config.version} (an older configuration cannot come back)")
+            if new.datasets != self._config.datasets or new.state != self._config.state:
+                raise ConfigError("datasets and service.state change only with a restart")
+            kept = self._config.state / "config.toml"
+            config_signature_path(kept).write_text(signature)
+            kept.write_bytes(raw)
+            self._config = new
+            log.info("configuration version %d in force (roster of %d)", new.version, len(new.people))
+            return new
+
+    def close(self) -> None:
+        jobs = getattr(self, "jobs", None)
+        if jobs is not None:
+            jobs.shutdown()
+        for d in self.datasets.values():
+            d.close()
+        self.state.close()
+
+    @property
+    def state_folder(self) -> Path:
+        return self._config.state
+
+    def dataset_for(self, name: str) -> ServedDataset | None:
+        return self.datasets.get(name)
+
+    def cap(self, person: Any, dataset: str) -> float | None:
+        return self._config.cap(person, dataset)
