@@ -521,6 +521,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=None, help="seeded (test) noise and models; default: secure")
     p.add_argument("--out", type=Path, default=RESULTS / "pategan_audit", help="writes OUT.json and OUT.md")
     p.add_argument("--render-only", action="store_true")
+    p.add_argument("--add", action="store_true",
+                   help="keep the variants already in OUT.json (same configuration only) and add these")
     args = p.parse_args(argv)
     json_path, md_path = args.out.with_suffix(".json"), args.out.with_suffix(".md")
     if args.render_only:
@@ -538,6 +540,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f} at start, "
                    f"{args.jobs} worker processes",
         "variants": {}}
+    if args.add and json_path.exists():
+        earlier = json.loads(json_path.read_text())
+        if earlier["config"] != asdict(config):
+            p.error(f"--add: {json_path} was run with another configuration")
+        report["variants"] = earlier["variants"]
+        report["command"] = earlier["command"] + " ; then " + report["command"]
     for variant, runs in variants:
         v = run_variant(variant, runs, config, jobs=args.jobs, seed=args.seed)
         report["variants"][variant] = v
