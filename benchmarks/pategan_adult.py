@@ -446,7 +446,7 @@ def render_markdown(results: dict) -> str:
     ]
     for name in [t for t in TABLES if t in {r["table"] for r in runs} | set(results.get("references", {}))]:
         table_runs = [r for r in runs if r["table"] == name and r["status"] != "skipped"]
-        facts = results.get("tables", {}).get(name, {})
+        facts = results.get("tables", {}).get(name) or describe(TABLES[name])
         ref = results.get("references", {}).get(name, {})
         lines += [f"## {name}", "", facts.get("source", ""), "",
                   f"Public bound max_records = {facts.get('max_records', '?'):,} (ours); target "
