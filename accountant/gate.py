@@ -60,7 +60,7 @@ from .keys import (
 from .ledger.chain import ChainState, is_request_id, is_sha256_hex
 from .ledger.entry import ENTRY_PURPOSE, HEAD_PURPOSE, NOISE_SOURCES, Entry, Head, LedgerMetadata, coarse_timestamp
 from .ledger.hashing import normalise_json_value
-from .ledger.sqlite import SQLiteLedgerStore
+from .ledger.open_store import open_store
 from .ledger.store import LedgerStore
 from .policy import (
     Policy,
@@ -239,13 +239,14 @@ class Gate:
     def open(cls, path: str | os.PathLike, *, ledger_key: str | os.PathLike | Ed25519PrivateKey | None = None,
              insecure: bool = False, officer_public_key: str | os.PathLike | Ed25519PublicKey | None = None,
              witness: Witness | str | os.PathLike | None = None) -> "Gate":
-        """Open the SQLite ledger at `path` for charging (verifying all of it first)."""
+        """Open the ledger at `path` for charging (verifying all of it first): a SQLite file,
+        or a ``postgresql://…[#ledger=NAME]`` URL (`ledger.open_store`)."""
         officer = officer_public_key
         if officer is not None and not isinstance(officer, Ed25519PublicKey):
             officer = load_public_key(officer)
         if witness is not None and not isinstance(witness, Witness):
             witness = Witness(witness)
-        store = SQLiteLedgerStore(path)
+        store = open_store(path)
         try:
             return cls(store, ledger_key=_private(ledger_key), insecure=insecure, officer_public_key=officer,
                        witness=witness)

@@ -31,7 +31,7 @@ from .keys import (
     signature_is_valid,
 )
 from .ledger.entry import FORMAT, GENESIS_PURPOSE, Head, LedgerMetadata, coarse_timestamp
-from .ledger.sqlite import SQLiteLedgerStore
+from .ledger.open_store import open_store
 from .ledger.store import LedgerStore
 from .orders import orders_with
 from .policy import (
@@ -76,7 +76,8 @@ def init_ledger(
     store: LedgerStore | None = None,
     ledger_id: str | None = None,
 ) -> LedgerMetadata:
-    """Create a ledger governed by a signed policy; return its genesis.
+    """Create a ledger governed by a signed policy at `path` (a SQLite file, or a
+    ``postgresql://…[#ledger=NAME]`` URL); return its genesis.
 
     `officer_key` is the officer's private key: it must be the key that signed the
     policy, and it signs the genesis.  `ledger_key` names the key that will sign the
@@ -145,6 +146,12 @@ def init_ledger(
             officer, GENESIS_PURPOSE, metadata.hash.encode())})
     # The head at 0 names the genesis; the genesis carries the officer's signature.
     head = Head(sequence=0, entry_hash=metadata.hash, signature="")
-    store = store if store is not None else SQLiteLedgerStore(path)
-    store.initialise(metadata, head)
+    if store is not None:
+        store.initialise(metadata, head)
+        return metadata
+    store = open_store(path)
+    try:
+        store.initialise(metadata, head)
+    finally:
+        store.close()
     return metadata

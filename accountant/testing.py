@@ -36,7 +36,7 @@ class TestLedger:
 
     directory: Path
     gate: Gate
-    ledger_path: Path
+    ledger_path: Path | str       # a file, or the postgresql:// URL given as `ledger`
     policy_path: Path
     signature_path: Path
     officer_key: Path
@@ -65,11 +65,13 @@ def make_test_gate(
     frame: Any = None,
     allow_custom_code: bool | None = None,
     ledger_id: str | None = None,
+    ledger: str | os.PathLike | None = None,
 ) -> TestLedger:
     """Create officer and ledger keys, a signed policy and a ledger; open the gate.
 
     `delta_reserve` (policy budget.delta_reserve; None leaves the key out, i.e. 0) is the
-    part of δ set aside for approximate mechanisms such as key discovery."""
+    part of δ set aside for approximate mechanisms such as key discovery.  `ledger` is where
+    the ledger goes (default: `ledger.db` in the folder; a ``postgresql://`` URL works too)."""
     d = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="dpsynth-test-ledger-"))
     d.mkdir(parents=True, exist_ok=True)
     if max_records is None:
@@ -93,7 +95,7 @@ def make_test_gate(
     from .keys import load_private_key
 
     signature_path = sign_policy_file(policy_path, load_private_key(officer_key))
-    ledger_path = d / "ledger.db"
+    ledger_path = ledger if isinstance(ledger, str) else (Path(ledger) if ledger is not None else d / "ledger.db")
     init_ledger(ledger_path, policy_path, officer_key=officer_key, ledger_key=ledger_pub)
     gate = Gate.open(ledger_path, ledger_key=ledger_key)
     return TestLedger(d, gate, ledger_path, policy_path, signature_path, officer_key, officer_pub,

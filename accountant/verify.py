@@ -1,4 +1,4 @@
-"""Offline verification of a ledger (SQLite file or JSON Lines export).
+"""Offline verification of a ledger (SQLite file, PostgreSQL URL or JSON Lines export).
 
 Checks, in order: the genesis (format, policy text against its hash, the
 officer's signatures on the policy and on the genesis, both public keys against
@@ -28,7 +28,7 @@ from .genesis import genesis_is_signed_by
 from .keys import Ed25519PublicKey, key_id, load_public_key, public_key_from_pem, signature_is_valid
 from .ledger.chain import ChainState
 from .ledger.entry import FORMAT, FORMATS, HEAD_PURPOSE
-from .ledger.sqlite import SQLiteLedgerStore
+from .ledger.open_store import is_postgres_url, open_store
 from .ledger.store import LedgerSnapshot, LedgerStoreError
 from .policy import PolicyError, PolicySignature, is_ledger_id, parse_policy, policy_hash, verify_policy_signature
 from .receipt import Receipt
@@ -316,7 +316,19 @@ def _verify(snapshot: LedgerSnapshot, r: VerificationReport, *, officer_public_k
 
 
 def load_snapshot(path: str | os.PathLike) -> tuple[LedgerSnapshot | None, list[Problem], bool]:
-    """Read a ledger file (SQLite or JSON Lines): (snapshot or None, read problems, head present)."""
+    """Read a ledger (SQLite file, JSON Lines export or PostgreSQL URL): (snapshot or None,
+    read problems, head present)."""
+    if is_postgres_url(path):
+        try:
+            store = open_store(path)
+        except ValueError as exc:
+            return None, [Problem(None, str(exc))], False
+        try:
+            return store.snapshot(), [], True
+        except LedgerStoreError as exc:
+            return None, [Problem(None, f"ledger unreadable: {exc}")], False
+        finally:
+            store.close()
     p = Path(path)
     try:
         with open(p, "rb") as fh:
@@ -324,7 +336,7 @@ def load_snapshot(path: str | os.PathLike) -> tuple[LedgerSnapshot | None, list[
     except OSError as exc:
         return None, [Problem(None, f"cannot read {p}: {exc.strerror}")], False
     if magic.startswith(b"SQLite format 3"):
-        store = SQLiteLedgerStore(p)
+        store = open_store(p)
         try:
             return store.snapshot(), [], True
         except LedgerStoreError as exc:

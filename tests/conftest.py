@@ -26,3 +26,7 @@ def pytest_configure(config):
     never in the user's home; subprocesses (the CLI tests) inherit it."""
     if "DPSYNTH_WITNESS_DIR" not in os.environ:
         os.environ["DPSYNTH_WITNESS_DIR"] = tempfile.mkdtemp(prefix="dpsynth-witness-")
+
+
+# A throwaway PostgreSQL server per test process, for the PostgreSQL ledger backend's tests.
+from tests.postgres_server import pg_ledger_url, postgres_server  # noqa: E402,F401

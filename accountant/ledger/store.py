@@ -13,6 +13,10 @@ A backend must guarantee:
 * nothing appended inside the block is visible to anyone, or survives a crash,
   unless the block exits normally — and once it has, the entries are durable;
 * `snapshot()` returns a consistent view (never half a transaction).
+
+Backends: `sqlite.SQLiteLedgerStore` (a file) and `postgres.PostgresLedgerStore`
+(named ledgers in a PostgreSQL database); `open_store.open_store(location)` picks
+one from a path or a ``postgresql://`` URL.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from dataclasses import dataclass
 
 from .entry import Entry, Head, LedgerMetadata
 
-__all__ = ["LedgerSnapshot", "LedgerWriter", "LedgerStore", "LedgerStoreError", "LedgerExists", "LedgerMissing"]
+__all__ = ["LedgerSnapshot", "LedgerWriter", "LedgerStore", "LedgerStoreError", "LedgerExists", "LedgerMissing",
+           "CommitOutcomeUnknown"]
 
 
 class LedgerStoreError(RuntimeError):
@@ -36,6 +41,12 @@ class LedgerExists(LedgerStoreError):
 
 class LedgerMissing(LedgerStoreError):
     """The store holds no ledger (not initialised)."""
+
+
+class CommitOutcomeUnknown(LedgerStoreError):
+    """The connection to a server store was lost during COMMIT: the append may or may not
+    have been written.  Nothing is handed out for it; the next exclusive transaction reads
+    it (like any entry another writer appended) if it was.  Never retried by the store."""
 
 
 @dataclass(frozen=True)

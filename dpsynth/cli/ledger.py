@@ -13,7 +13,7 @@ import typer
 from accountant.events import event_from_json
 from accountant.export import delta_costs, spend_by, to_csv, to_html, to_jsonl
 from accountant.gate import Gate, init_ledger
-from accountant.ledger.sqlite import SQLiteLedgerStore
+from accountant.ledger.open_store import describe_location, open_store
 from accountant.policy import parse_policy
 from accountant.rdp import sum_up
 from accountant.verify import verify_path, verify_snapshot
@@ -26,18 +26,31 @@ LEDGER_KEY_ENV = "DPSYNTH_LEDGER_KEY"
 
 
 @contextlib.contextmanager
-def _malformed(ledger: Path) -> Iterator[None]:
+def _malformed(ledger: str) -> Iterator[None]:
     """A crafted ledger (a field of the wrong type, a zero budget) is reported, not a traceback:
     the figures of `status` and `export` are computed from fields nobody has verified yet."""
     try:
         yield
     except (TypeError, AttributeError, ArithmeticError, KeyError, RecursionError) as exc:
-        fail(f"{ledger}: malformed ledger ({type(exc).__name__}: {exc}); run `dpsynth ledger verify {ledger}`")
+        shown = describe_location(ledger)
+        fail(f"{shown}: malformed ledger ({type(exc).__name__}: {exc}); run `dpsynth ledger verify {shown}`")
+
+
+def _snapshot(ledger: str):
+    store = open_store(ledger)
+    try:
+        return store.snapshot()
+    finally:
+        store.close()
+
+
+_LEDGER_HELP = "Ledger file (SQLite), or postgresql://USER@HOST/DB#ledger=NAME."
 
 
 @app.command("init")
 def init(
-    ledger: Path = typer.Argument(..., help="Ledger file to create (SQLite)."),
+    ledger: str = typer.Argument(..., help="Ledger file to create (SQLite), or a PostgreSQL URL "
+                                           "postgresql://USER@HOST/DB#ledger=NAME (default name: default)."),
     policy: Path = typer.Option(..., "--policy", help="The signed policy TOML."),
     officer_key: Optional[Path] = typer.Option(None, "--officer-key",
                                                help="The officer's PRIVATE key: it must have signed the policy, "
@@ -60,7 +73,7 @@ def init(
         warnings.simplefilter("ignore", InsecureModeWarning)
         md = init_ledger(ledger, policy, officer_key=officer_key, ledger_key=ledger_key,
                          signature_path=signature, insecure=insecure, ledger_id=ledger_id)
-        typer.echo(f"created {ledger}: ledger {md.ledger_id}, epsilon {md.epsilon:g}, delta {md.delta:g}, filter "
+        typer.echo(f"created {describe_location(ledger)}: ledger {md.ledger_id}, epsilon {md.epsilon:g}, delta {md.delta:g}, filter "
                    f"order {md.filter_order:.6g}, ledger key {md.ledger_key_id}")
         typer.echo(f"genesis {md.hash} (signed by the officer, {md.officer_key_id})")
         if insecure:
@@ -77,16 +90,12 @@ def new_id() -> None:
 
 @app.command("status")
 def status(
-    ledger: Path = typer.Argument(..., help="Ledger file."),
+    ledger: str = typer.Argument(..., help=_LEDGER_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Budget, spend and remaining budget, per generator and per actor."""
     with clean_errors(), _malformed(ledger):
-        store = SQLiteLedgerStore(ledger)
-        try:
-            snap = store.snapshot()
-        finally:
-            store.close()
+        snap = _snapshot(ledger)
         md, entries = snap.metadata, snap.entries
         check = verify_snapshot(snap)
         last = entries[-1] if entries else None
@@ -108,7 +117,7 @@ def status(
         if as_json:
             typer.echo(json.dumps(info, indent=2, sort_keys=True))
             return
-        typer.echo(f"ledger {ledger}: {info['entries']} entries; budget epsilon {md.epsilon:g} at delta {md.delta:g} "
+        typer.echo(f"ledger {describe_location(ledger)}: {info['entries']} entries; budget epsilon {md.epsilon:g} at delta {md.delta:g} "
                    f"({md.relation})")
         typer.echo(f"spent: epsilon {info['epsilon_filter']:.6g} (filter guarantee), {info['epsilon_curve']:.6g} "
                    f"(full curve); RDP at order {md.filter_order:.6g}: {spent:.6g} of {md.filter_budget:.6g} "
@@ -127,7 +136,7 @@ def status(
 
 @app.command("charge")
 def charge(
-    ledger: Path = typer.Argument(..., help="Ledger file."),
+    ledger: str = typer.Argument(..., help=_LEDGER_HELP),
     event: str = typer.Option(..., "--event",
                               help="The event as JSON, @FILE to read it from a file, or - for stdin."),
     purpose: str = typer.Option(..., "--purpose", help="Why the privacy is spent."),
@@ -175,7 +184,7 @@ def charge(
 
 @app.command("export")
 def export(
-    ledger: Path = typer.Argument(..., help="Ledger file."),
+    ledger: str = typer.Argument(..., help=_LEDGER_HELP),
     out: Path = typer.Option(..., "--out", help="Output file."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl, csv or html."),
     officer_key: Optional[Path] = typer.Option(None, "--officer-key", help="Published officer key (for the html "
@@ -186,9 +195,7 @@ def export(
     with clean_errors(), _malformed(ledger):
         if fmt not in ("jsonl", "csv", "html"):
             fail(f"--format must be jsonl, csv or html, got {fmt!r}")
-        store = SQLiteLedgerStore(ledger)
-        snap = store.snapshot()
-        store.close()
+        snap = _snapshot(ledger)
         if fmt == "jsonl":
             text = to_jsonl(snap)
         elif fmt == "csv":
@@ -202,7 +209,8 @@ def export(
 
 @app.command("verify")
 def verify(
-    ledger: Path = typer.Argument(..., help="Ledger file (SQLite) or JSON Lines export."),
+    ledger: str = typer.Argument(..., help="Ledger file (SQLite), JSON Lines export, or "
+                                           "postgresql://USER@HOST/DB#ledger=NAME."),
     officer_key: Optional[Path] = typer.Option(None, "--officer-key", help="The officer's published public key."),
     ledger_pub: Optional[Path] = typer.Option(None, "--ledger-pub", help="The ledger's published public key."),
     expect_head: list[str] = typer.Option([], "--expect-head", help="SEQ:HASH of a head you pinned earlier "
@@ -249,7 +257,8 @@ def _head(text: str) -> tuple[int, str]:
 
 @app.command("checkpoint")
 def checkpoint(
-    ledger: Path = typer.Argument(..., help="Ledger file (SQLite) or JSON Lines export."),
+    ledger: str = typer.Argument(..., help="Ledger file (SQLite), JSON Lines export, or "
+                                           "postgresql://USER@HOST/DB#ledger=NAME."),
     officer_key: Path = typer.Option(..., "--officer-key", help="The officer's PRIVATE key (signs the checkpoint)."),
     out: Path = typer.Option(..., "--out", help="Checkpoint file to write (JSON)."),
     ledger_pub: Optional[Path] = typer.Option(None, "--ledger-pub", help="The ledger's published public key."),
@@ -264,13 +273,13 @@ def checkpoint(
         key = load_private_key(officer_key)
         snapshot, problems, head_present = load_snapshot(ledger)
         if snapshot is None:
-            fail(f"{ledger}: {problems[0] if problems else 'unreadable'}")
+            fail(f"{describe_location(ledger)}: {problems[0] if problems else 'unreadable'}")
         report = verify_snapshot(snapshot, officer_public_key=key.public_key(), ledger_public_key=ledger_pub,
                                  head_present=head_present)
         for p in problems:
             report.fail(p.sequence, p.message)
         if not report.ok:
-            fail(f"{ledger} does not verify, so it is not checkpointed: {report.first_problem}")
+            fail(f"{describe_location(ledger)} does not verify, so it is not checkpointed: {report.first_problem}")
         cp = make_checkpoint(snapshot, key)
         write_checkpoint(cp, out)
         typer.echo(f"checkpoint {out}: ledger {cp.ledger_id} at #{cp.sequence} ({cp.entry_hash}), signed by "

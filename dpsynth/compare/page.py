@@ -24,16 +24,16 @@ td{text-align:right}td:first-child,td:nth-child(2){text-align:left}
 
 
 def _ledger_line(ledger: Path) -> str:
-    from accountant.ledger.sqlite import SQLiteLedgerStore
+    from accountant.ledger.open_store import describe_location, open_store
 
-    store = SQLiteLedgerStore(ledger)
+    store = open_store(ledger)
     try:
         snap = store.snapshot()
     finally:
         store.close()
     md, entries = snap.metadata, snap.entries
     spent = entries[-1].epsilon_filter if entries else 0.0
-    return (f"Every run was charged to the comparison's ledger <code>{html.escape(str(ledger))}</code>: "
+    return (f"Every run was charged to the comparison's ledger <code>{html.escape(describe_location(ledger))}</code>: "
             f"{len(entries)} entries, ε {spent:.4g} spent of {md.epsilon:g} (δ {md.delta:g}, filter guarantee). "
             f"Verify it with <code>dpsynth ledger verify</code> and the keys beside it.")
 

@@ -39,3 +39,22 @@ def charge_forever(ledger_path: str, key_path: str, conn) -> None:
         r = gate.charge(GaussianEvent(1000.0), purpose=f"crash {i}", generator="mst")
         conn.send((r.sequence, r.entry_hash))
         i += 1
+
+
+def race_n(ledger: str, key_path: str, worker: int, charges: int, sigma: float, start, out_queue) -> None:
+    """Up to `charges` charges of GaussianEvent(sigma), stopping early on a refusal; report
+    every receipt (as a dict) and whether the budget refused one."""
+    gate = Gate.open(ledger, ledger_key=key_path)
+    receipts, refused = [], False
+    start.wait()
+    try:
+        for i in range(charges):
+            r = gate.charge(GaussianEvent(sigma), purpose=f"race worker {worker} #{i}", generator="mst",
+                            actor=f"worker-{worker}")
+            receipts.append(r.to_dict())
+            time.sleep(random.uniform(0, 0.005))
+    except BudgetExceeded:
+        refused = True
+    finally:
+        out_queue.put((worker, receipts, refused))
+        gate.close()
