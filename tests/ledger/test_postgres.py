@@ -522,3 +522,27 @@ def test_ledgers_in_one_database_are_independent(postgres_server, tmp_path):
         open_store(postgres_server.url(fresh_ledger_name("c"))).snapshot()
     a.gate.close()
     b.gate.close()
+
+
+
+def test_request_ids_and_person_caps_hold_on_postgres(pg_ledger):
+    """The service's two ledger features read the same chain state on either backend."""
+    from accountant.errors import ActorCapExceeded, RequestConflict
+
+    gate = pg_ledger.gate
+    first = gate.charge(GaussianEvent(10.0), purpose="marginals", actor="alice", request_id="req-0001")
+    assert gate.charge(GaussianEvent(10.0), purpose="marginals", actor="alice", request_id="req-0001") == first
+    with pytest.raises(RequestConflict):
+        gate.charge(GaussianEvent(11.0), purpose="marginals", actor="alice", request_id="req-0001")
+    gate.charge(GaussianEvent(30.0), purpose="q", actor="bob", actor_cap=0.5)
+    with pytest.raises(ActorCapExceeded):
+        gate.charge(GaussianEvent(0.8), purpose="big", actor="bob", actor_cap=0.5)
+    gate.close()
+    # A gate opened afresh rebuilds both from the chain it reads back from the server.
+    again = pg_ledger.reopen()
+    assert again.charge(GaussianEvent(10.0), purpose="marginals", actor="alice", request_id="req-0001") == first
+    with pytest.raises(ActorCapExceeded):
+        again.charge(GaussianEvent(0.8), purpose="big", actor="bob", actor_cap=0.5)
+    again.close()
+    report = _verify(pg_ledger)
+    assert report.ok and report.kinds == {"charge": 2}, report.summary()
