@@ -6,7 +6,10 @@
     job = client.submit_job("adult", "mst", epsilon=0.5, n_samples=10_000)
     client.wait(job["id"]); client.download(job["id"], "synthetic", "adult-synthetic.csv")
 
-Every request is signed (dpsynth.remote.protocol).  A request that changes
+Every request is signed (dpsynth.remote.protocol) for the service it is meant
+for: its configured name, given as `service=` (pin it when you hold keys for more
+than one service) or read once from the service's public `/health`.  A request
+that changes
 anything carries an idempotency key, kept across retries: a request whose
 response was lost (a dropped connection, a timeout, a restarted service) is sent
 again with the same key and the service charges it once.
@@ -41,13 +44,37 @@ class ServiceError(RuntimeError):
 
 class ServiceClient:
     def __init__(self, url: str, key: str | os.PathLike | Ed25519PrivateKey, *, timeout: float = 300.0,
-                 retries: int = 6, session: Any = None) -> None:
+                 retries: int = 6, session: Any = None, service: str | None = None) -> None:
         import httpx
 
         self.url = url.rstrip("/")
         self._key = key if isinstance(key, Ed25519PrivateKey) else load_private_key(key)
         self._http = session if session is not None else httpx.Client(base_url=self.url, timeout=timeout)
         self.retries = retries
+        self._service = service
+
+    @property
+    def service(self) -> str:
+        """The name of the service the requests are signed for (the audience): as given, or
+        read once from its public `/health`."""
+        if self._service is None:
+            import httpx
+
+            delay = 0.2
+            for attempt in range(self.retries + 1):
+                try:
+                    response = self._http.get(API_PREFIX + "/health")
+                    if response.status_code == 200:
+                        self._service = str(response.json()["service"])
+                        break
+                except (httpx.TransportError, OSError, ValueError, KeyError, TypeError):
+                    pass
+                if attempt == self.retries:
+                    raise ServiceError(503, f"cannot read the service's name from {self.url}{API_PREFIX}/health "
+                                            "(give it as ServiceClient(..., service=NAME))")
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        return self._service
 
     def close(self) -> None:
         self._http.close()
@@ -69,9 +96,10 @@ class ServiceClient:
         if params:
             target += "?" + str(httpx.QueryParams({k: v for k, v in params.items() if v is not None}))
         content = b"" if body is None else json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
+        service = self.service
         delay = 0.2
         for attempt in range(self.retries + 1):
-            headers = sign_request(self._key, method, target, content).as_dict()
+            headers = sign_request(self._key, method, target, content, service=service).as_dict()
             if content:
                 headers["content-type"] = "application/json"
             try:

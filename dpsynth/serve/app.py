@@ -19,12 +19,13 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable
+import unicodedata
+from typing import Annotated, Any, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from accountant.errors import (
@@ -77,15 +78,35 @@ class _Body(BaseModel):
 _RID = Field(pattern=REQUEST_ID.pattern, description="idempotency key: a retry with the same id is charged once")
 _TEXT = Field(min_length=1, max_length=1000)
 _NAME = Field(min_length=1, max_length=200)
+# Bidirectional overrides and isolates reorder what an auditor reads (a purpose that displays
+# as another); the other format characters (zero-width joiners of emoji) are left alone.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _plain_text(value: str) -> str:
+    """Text written into the ledger in a person's words (purpose, generator, run id): no control
+    characters (terminal escapes, NUL, line breaks reach every auditor's `ledger` command and
+    export), no bidirectional controls, and no leading = + - @ (a formula when an auditor opens
+    the CSV export in a spreadsheet)."""
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cs") or c in _BIDI), None)
+    if bad is not None:
+        raise ValueError(f"control or bidirectional-formatting character U+{ord(bad):04X} is not allowed")
+    if value.strip()[:1] in ("=", "+", "-", "@"):
+        raise ValueError("must not start with = + - @ (a spreadsheet formula in the ledger's CSV export)")
+    return value
+
+
+_Text = Annotated[str, _TEXT, AfterValidator(_plain_text)]
+_Name = Annotated[str, _NAME, AfterValidator(_plain_text)]
 
 
 class MarginalsRequest(_Body):
     request_id: str = _RID
     cliques: list[list[str]] = Field(min_length=1, max_length=5000)
     sigma: float | list[float]
-    purpose: str = _TEXT
-    generator: str = _NAME
-    run_id: str = _NAME
+    purpose: _Text
+    generator: _Name
+    run_id: _Name
     parameters: dict[str, Any] | None = None
     recode: dict[str, list[int]] | None = None
 
@@ -97,9 +118,9 @@ class SelectRequest(_Body):
     epsilon: float
     weights: list[float] | None = None
     offsets: list[float] | None = None
-    purpose: str = _TEXT
-    generator: str = _NAME
-    run_id: str = _NAME
+    purpose: _Text
+    generator: _Name
+    run_id: _Name
     parameters: dict[str, Any] | None = None
     recode: dict[str, list[int]] | None = None
 
@@ -107,9 +128,9 @@ class SelectRequest(_Body):
 class CountRequest(_Body):
     request_id: str = _RID
     sigma: float
-    purpose: str = _TEXT
-    generator: str | None = Field(default=None, max_length=200)
-    run_id: str | None = Field(default=None, max_length=200)
+    purpose: _Text
+    generator: _Name | None = None
+    run_id: _Name | None = None
     parameters: dict[str, Any] | None = None
 
 
@@ -168,11 +189,16 @@ async def _on_grid(started: float, quantum_ms: int) -> None:
 
 class _BodyLimit:
     """Pure ASGI: read the body once, within the limit, before anything else looks at it (the
-    signature covers it); refuse larger bodies with 413; add the security headers."""
+    signature covers it); refuse larger bodies with 413; add the security headers.  The limit
+    is the configuration's in force (an officer's push takes effect on the next request)."""
 
-    def __init__(self, app: Any, max_body: int) -> None:
+    def __init__(self, app: Any, service: Any) -> None:
         self.app = app
-        self.max_body = max_body
+        self.service = service
+
+    @property
+    def max_body(self) -> int:
+        return self.service.config.max_request_bytes
 
     async def _refuse(self, send: Callable) -> None:
         body = json.dumps({"error": {"status": 413, "message": f"the request body is larger than "
@@ -245,9 +271,7 @@ def create_app(service: Any) -> FastAPI:
                   openapi_url=f"{API_PREFIX}/openapi.json",
                   description="Differentially private measurements and synthetic data over governed datasets; "
                               "every request is signed by a person of the officer's roster (dpsynth.remote).")
-    max_body = service.config.max_request_bytes
-
-    app.add_middleware(_BodyLimit, max_body=max_body)
+    app.add_middleware(_BodyLimit, service=service)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -372,7 +396,7 @@ def create_app(service: Any) -> FastAPI:
         cap = service.cap(caller.person, name)
         try:
             result = await run_in_threadpool(service.measurements.measure, d, caller.name, cap, kind, args,
-                                             body.request_id)
+                                             body.request_id, service.config.max_cells_per_request)
         except Exception as exc:  # noqa: BLE001 - translated to a refusal or re-raised as internal
             refusal = translate(exc)
             await _on_grid(started, service.config.response_quantum_ms)

@@ -2,8 +2,9 @@
 
 A request is authenticated by its Ed25519 signature (dpsynth.remote.protocol):
 the key id names a person of the roster, the time is within MAX_CLOCK_SKEW of
-the service's clock, the nonce is new, and the signature covers the method, the
-exact path and query, the time, the nonce and the body's SHA-256.
+the service's clock, the nonce is new, and the signature covers this service's
+name (the audience: a request signed for another service is refused), the method,
+the exact path and query, the time, the nonce and the body's SHA-256.
 
 A browser cannot hold a person's key, so the dashboard is opened through a
 one-time login code that a signed request asks for (`POST /api/v1/sessions`, for
@@ -71,10 +72,14 @@ def authenticate(service: Any, *, method: str, target: str, headers: Any, cookie
     if person is None:
         _failed(service, client)
         raise AuthError(401, "the key that signed this request is not in the service's roster")
+    if signed.service != config.name:
+        _failed(service, client)
+        raise AuthError(401, f"this request was signed for the service {signed.service!r}, not for this one "
+                             f"({config.name!r})")
     if abs(time.time() - signed.time) > MAX_CLOCK_SKEW:
         _failed(service, client)
         raise AuthError(401, f"the request's time is more than {MAX_CLOCK_SKEW} s from the service's clock")
-    if not request_signature_is_valid(person.public_key, signed, method, target, body):
+    if not request_signature_is_valid(person.public_key, signed, method, target, body, config.name):
         _failed(service, client)
         raise AuthError(401, "the request's signature does not verify")
     if not service.state.use_nonce(signed.key, signed.nonce, 2 * MAX_CLOCK_SKEW):

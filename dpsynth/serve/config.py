@@ -16,6 +16,7 @@ replacement only if it is signed by the same key and carries a higher `version`
     max_request_bytes = 8_000_000
     requests_per_minute = 600       # per person
     response_quantum_ms = 50        # measurement responses leave on a 50 ms grid
+    max_cells_per_request = 10_000_000   # cells of all marginals one measurement may count
 
     [[datasets]]
     name = "adult"
@@ -69,6 +70,10 @@ CONFIG_PURPOSE = "service-config-v1"
 ROLES = ("officer", "researcher", "auditor")
 NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
 MAX_CONFIG_BYTES = 1_000_000
+# The cells of all the marginals one measurement counts (a request names columns, not cells:
+# 5,000 cliques of 10 columns each are a few kilobytes of JSON and terabytes of noise).
+MAX_CELLS_PER_REQUEST = 10_000_000
+MAX_MARGINAL_CELLS = 50_000_000   # dpsynth.table.queries.MAX_MARGINAL_CELLS (one marginal)
 
 
 class ConfigError(ValueError):
@@ -109,6 +114,7 @@ class ServiceConfig:
     max_request_bytes: int
     requests_per_minute: int
     response_quantum_ms: int
+    max_cells_per_request: int
     datasets: tuple[DatasetConfig, ...]
     people: tuple[Person, ...]
     raw: bytes = field(repr=False)
@@ -243,7 +249,7 @@ def parse_config(raw: bytes, base: str | os.PathLike) -> ServiceConfig:
     _unknown(data, {"service", "datasets", "people"}, "config")
     svc = _table(data, "service")
     _unknown(svc, {"name", "version", "state", "workers", "max_request_bytes", "requests_per_minute",
-                   "response_quantum_ms"}, "service")
+                   "response_quantum_ms", "max_cells_per_request"}, "service")
     name = _name(svc.get("name", "dpsynth"), "service.name")
     version = _int(svc, "version", "service", 1, 1, 2 ** 53)
     datasets_raw = data.get("datasets", [])
@@ -273,6 +279,8 @@ def parse_config(raw: bytes, base: str | os.PathLike) -> ServiceConfig:
         max_request_bytes=_int(svc, "max_request_bytes", "service", 8_000_000, 1024, 256_000_000),
         requests_per_minute=_int(svc, "requests_per_minute", "service", 600, 1, 1_000_000),
         response_quantum_ms=_int(svc, "response_quantum_ms", "service", 50, 0, 10_000),
+        max_cells_per_request=_int(svc, "max_cells_per_request", "service", MAX_CELLS_PER_REQUEST, 1,
+                                   MAX_MARGINAL_CELLS),
         datasets=datasets, people=people, raw=raw, base=base)
 
 

@@ -16,7 +16,16 @@ So a retried request — after a lost response, a killed service, a restarted
 database — is charged once and answered with the one answer that was released.
 An error before the charge names the argument; one after it says only that the
 measurement failed (its message could depend on the rows) and the officer's log
-keeps the detail under an error id.
+keeps the detail under an error id.  That failure is remembered: a retry under the
+same request id gets it again and never reads the rows a second time under the one
+charge (each try would otherwise be a fresh look at the rows — and a failure can
+itself depend on them — for the price of one charge).  A request the service was
+killed in the middle of has no answer and no failure stored; its retry computes
+the answer once, under the charge already made.
+
+Before anything is charged, the cells of all the marginals a request counts must
+stay within the service's `max_cells_per_request`: a request names columns, not
+cells, and a few kilobytes of clique names can ask for terabytes of noise.
 """
 
 from __future__ import annotations
@@ -55,6 +64,30 @@ def request_digest(dataset: str, kind: str, args: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def request_cells(domain: Mapping[str, int], kind: str, args: Mapping[str, Any], limit: int) -> int:
+    """An upper bound on the cells the request's marginals count (stops counting past `limit`);
+    columns the schema does not have count 1 (the table refuses them by name)."""
+    cliques = args.get("cliques") if kind == "marginals" else args.get("candidates") if kind == "select" else None
+    if not cliques:
+        return 0
+    recode = args.get("recode") or {}
+    total = 0
+    for clique in cliques:
+        cells = 1
+        for name in clique:
+            size = domain.get(name, 1)
+            m = recode.get(name) if isinstance(recode, Mapping) else None
+            if isinstance(m, list) and m and all(isinstance(x, int) and x >= 0 for x in m):
+                size = min(size, max(m) + 1)
+            cells *= max(1, int(size))
+            if cells > limit:
+                return cells + total
+        total += cells
+        if total > limit:
+            return total
+    return total
+
+
 def _call(table: ServedTable, kind: str, args: Mapping[str, Any]) -> Any:
     common = {k: args.get(k) for k in ("purpose", "generator", "run_id", "parameters")}
     if kind == "marginals":
@@ -87,7 +120,7 @@ class MeasurementService:
             return self._locks.setdefault((person, request_id), threading.Lock())
 
     def measure(self, dataset: Any, person: str, cap: float | None, kind: str, args: Mapping[str, Any],
-                request_id: str) -> dict[str, Any]:
+                request_id: str, max_cells: int | None = None) -> dict[str, Any]:
         """The answer and its receipts (see the module docstring)."""
         if kind not in KINDS:
             raise ValueError(f"measurement must be one of {', '.join(KINDS)}")
@@ -98,6 +131,16 @@ class MeasurementService:
                 if stored.request_sha256 != digest:
                     raise RequestMismatch(f"request_id {request_id!r} was used for another request")
                 return self._again(dataset, person, kind, stored)
+            failed = self._state.failure(person, request_id)
+            if failed is not None:
+                if failed.request_sha256 != digest:
+                    raise RequestMismatch(f"request_id {request_id!r} was used for another request")
+                raise MeasurementFailed(failed.message)
+            if max_cells is not None:
+                cells = request_cells(dataset.table.domain, kind, args, max_cells)
+                if cells > max_cells:
+                    raise ValueError(f"this request counts more than {max_cells} cells in all (the service's "
+                                     "max_cells_per_request); split it into smaller requests")
             gate = dataset.gate
             charge = gate.charge_receipt(person, request_id)
             if charge is not None and gate.lifecycle(charge) == "released":
@@ -118,8 +161,12 @@ class MeasurementService:
                     error_id = secrets.token_hex(6)
                     log.exception("measurement %s of %s failed after its charge (error id %s)", kind, person,
                                   error_id)
-                    raise MeasurementFailed(f"the measurement failed after its charge; nothing was released "
-                                            f"(error id {error_id} in the service log)") from None
+                    message = (f"the measurement failed after its charge; nothing was released (error id "
+                               f"{error_id} in the service log); a retry under this request id fails the same way")
+                    # Remembered before the failure is reported, so no retry reads the rows again.
+                    self._state.keep_failure(person, request_id, dataset.name, digest, table.charges[0].sequence,
+                                             message)
+                    raise MeasurementFailed(message) from None
                 raise exc
             receipts = [r.to_dict() for r in table.receipts]
             self._state.answer_released(person, request_id, receipts)

@@ -10,7 +10,7 @@ from typing import Any
 
 from accountant.keys import Ed25519PublicKey
 
-from .config import ConfigError, ServiceConfig, config_signature_path, parse_config, verify_config_signature
+from .config import ConfigError, ServiceConfig, parse_config, verify_config_signature
 from .datasets import ServedDataset, open_dataset
 from .jobs import JobManager
 from .measurements import MeasurementService
@@ -57,9 +57,14 @@ class Service:
                                   f"{self._config.version} (an older configuration cannot come back)")
             if new.datasets != self._config.datasets or new.state != self._config.state:
                 raise ConfigError("datasets and service.state change only with a restart")
-            kept = self._config.state / "config.toml"
-            config_signature_path(kept).write_text(signature)
-            kept.write_bytes(raw)
+            if new.name != self._config.name or new.workers != self._config.workers:
+                # The name is what every request is signed for; the worker pool is built at start.
+                raise ConfigError("service.name and service.workers change only with a restart")
+            from .startup import keep_config
+
+            keep_config(self._config.state, raw, signature.encode("utf-8"))
+            if new.requests_per_minute != self._config.requests_per_minute:
+                self.limiter = RateLimiter(new.requests_per_minute)
             self._config = new
             log.info("configuration version %d in force (roster of %d)", new.version, len(new.people))
             return new

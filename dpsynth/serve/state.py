@@ -1,12 +1,14 @@
-"""The service's own records (not the ledger): nonces seen, answers released, jobs,
-dashboard sessions.  One SQLite file in the state folder, WAL, synchronous=FULL.
+"""The service's own records (not the ledger): nonces seen, answers released, requests
+that failed after their charge, jobs, dashboard sessions.  One SQLite file in the state folder, WAL, synchronous=FULL.
 
 Nothing here decides what is spent — the ledger does, through the gate.  These
 records let the service answer a retried request with what it already released,
 refuse a replayed signature, and show jobs to their owner.  Answers are stored
 before their release entry is written, so a crash between the two is repaired on
 the retry (the stored answer is released then), and an answer whose release was
-written is never lost.
+written is never lost.  A request that failed after its charge is remembered too: its
+retry gets the same failure, never a second computation on the rows under the one
+charge.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["ServiceState", "StoredAnswer", "JobRecord"]
+__all__ = ["ServiceState", "StoredAnswer", "StoredFailure", "JobRecord"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS nonces (key TEXT NOT NULL, nonce TEXT NOT NULL, expires REAL NOT NULL,
@@ -28,6 +30,9 @@ CREATE TABLE IF NOT EXISTS nonces (key TEXT NOT NULL, nonce TEXT NOT NULL, expir
 CREATE TABLE IF NOT EXISTS answers (person TEXT NOT NULL, request_id TEXT NOT NULL, dataset TEXT NOT NULL,
                                     request_sha256 TEXT NOT NULL, charge_sequence INTEGER NOT NULL,
                                     answer TEXT NOT NULL, receipts TEXT, PRIMARY KEY (person, request_id));
+CREATE TABLE IF NOT EXISTS failures (person TEXT NOT NULL, request_id TEXT NOT NULL, dataset TEXT NOT NULL,
+                                     request_sha256 TEXT NOT NULL, charge_sequence INTEGER NOT NULL,
+                                     message TEXT NOT NULL, PRIMARY KEY (person, request_id));
 CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, person TEXT NOT NULL, request_id TEXT NOT NULL,
                                  dataset TEXT NOT NULL, request_sha256 TEXT NOT NULL, spec TEXT NOT NULL,
                                  state TEXT NOT NULL, stage TEXT NOT NULL, created TEXT NOT NULL,
@@ -47,6 +52,16 @@ class StoredAnswer:
     charge_sequence: int
     answer: Any
     receipts: list | None
+
+
+@dataclass(frozen=True)
+class StoredFailure:
+    person: str
+    request_id: str
+    dataset: str
+    request_sha256: str
+    charge_sequence: int
+    message: str
 
 
 @dataclass(frozen=True)
@@ -139,6 +154,21 @@ class ServiceState:
         with self._tx() as c:
             c.execute("UPDATE answers SET receipts = ? WHERE person = ? AND request_id = ?",
                       (json.dumps(receipts), person, request_id))
+
+    def failure(self, person: str, request_id: str) -> StoredFailure | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT person, request_id, dataset, request_sha256, charge_sequence, message FROM failures "
+                "WHERE person = ? AND request_id = ?", (person, request_id)).fetchone()
+        return None if row is None else StoredFailure(*row)
+
+    def keep_failure(self, person: str, request_id: str, dataset: str, request_sha256: str, charge_sequence: int,
+                     message: str) -> None:
+        """Remember that a request failed after its charge (its retries fail the same way)."""
+        with self._tx() as c:
+            c.execute("INSERT OR IGNORE INTO failures (person, request_id, dataset, request_sha256, charge_sequence, "
+                      "message) VALUES (?, ?, ?, ?, ?, ?)",
+                      (person, request_id, dataset, request_sha256, charge_sequence, message))
 
     # -- jobs ---------------------------------------------------------------------------------------
     _JOB_COLUMNS = ("id, person, request_id, dataset, request_sha256, spec, state, stage, created, finished, error, "

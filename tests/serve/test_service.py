@@ -14,12 +14,18 @@ from accountant.keys import load_private_key, load_public_key, public_key_from_p
 from accountant.receipt import Receipt
 from accountant.verify import verify_path
 from dpsynth.remote import ServiceError
-from dpsynth.remote.protocol import API_PREFIX, new_request_id, sign_request
+from dpsynth.remote.protocol import API_PREFIX, new_request_id
+from dpsynth.remote.protocol import sign_request as _sign_request
 from dpsynth.table.commitments import release_digest
 
 from .support import in_process, team_workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def sign_request(*args, **kwargs):
+    """Headers signed for the demo service (its configured name is the audience)."""
+    return _sign_request(*args, service="dpsynth-demo", **kwargs)
 
 
 @pytest.fixture(scope="module")
