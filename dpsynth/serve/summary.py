@@ -29,6 +29,7 @@ def ledger_summary(snapshot: Any, policy: Any) -> dict[str, Any]:
     by_person: dict[str, list] = defaultdict(list)
     by_generator: dict[str, list] = defaultdict(list)
     cost_person: dict[str, float] = defaultdict(float)
+    cost_generator: dict[str, float] = defaultdict(float)
     kinds: dict[str, int] = defaultdict(int)
     for e in snapshot.entries:
         kinds[e.kind] += 1
@@ -38,6 +39,7 @@ def ledger_summary(snapshot: Any, policy: Any) -> dict[str, Any]:
         by_person[e.actor].append(event)
         by_generator[e.generator or "(none)"].append(event)
         cost_person[e.actor] += e.cost
+        cost_generator[e.generator or "(none)"] += e.cost
         burn.append({"sequence": e.sequence, "timestamp": e.timestamp, "actor": e.actor, "generator": e.generator,
                      "epsilon_filter": e.epsilon_filter, "fraction_used": e.filter_total / e.filter_budget})
     orders = list(md.curve_orders)
@@ -53,10 +55,12 @@ def ledger_summary(snapshot: Any, policy: Any) -> dict[str, Any]:
         "budget": {"epsilon": md.epsilon, "delta": md.delta, "relation": md.relation},
         "fraction_used": used, "fraction_left": max(0.0, 1.0 - used),
         "epsilon_spent": 0.0 if last is None else last.epsilon_filter,
+        "epsilon_curve": 0.0 if last is None else last.epsilon_curve,
         "entries": len(snapshot.entries), "kinds": dict(kinds),
         "head": {"sequence": snapshot.head.sequence, "entry_hash": snapshot.head.entry_hash},
         "burn_down": burn, "by_person": groups(by_person), "by_generator": groups(by_generator),
         "person_share": {k: v / md.filter_budget for k, v in sorted(cost_person.items())},
+        "generator_share": {k: v / md.filter_budget for k, v in sorted(cost_generator.items())},
     }
 
 

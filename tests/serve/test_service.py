@@ -377,9 +377,30 @@ def test_a_dashboard_session_reads_only_and_its_code_works_once(team):
         clients["alice"].login_path()
     assert info.value.status == 403
     page = http.get("/dashboard/")
-    assert page.status_code in (200, 404)
-    if page.status_code == 200:
-        assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert page.status_code == 200 and "default-src 'none'" in page.headers["content-security-policy"]
+    for asset, kind in (("dashboard.js", "text/javascript"), ("dashboard.css", "text/css")):
+        r = http.get(f"/dashboard/{asset}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith(kind)
+    assert http.get("/dashboard/index.html").status_code == 404   # the page only at /dashboard/
+    assert http.get("/dashboard/..%2Fapp.py").status_code == 404
+
+
+def test_the_summary_gives_the_dashboard_its_shares_and_the_full_curve_epsilon(team):
+    paths, service, http, clients = team
+    clients["bob"].measure("demo", "count", {"sigma": 30.0, "purpose": "n", "generator": "aim"})
+    s = clients["audrey"].summary("demo")
+    charges = [e for e in _ledger_entries(paths) if e.kind == "charge"]
+    last = charges[-1]
+    assert s["epsilon_spent"] == last.epsilon_filter and s["epsilon_curve"] == last.epsilon_curve
+    assert 0 < s["epsilon_curve"] < s["epsilon_spent"]
+    # Shares of the filter budget, per person and per generator: each adds up to the fraction used.
+    assert sum(s["person_share"].values()) == pytest.approx(s["fraction_used"], rel=1e-9)
+    assert sum(s["generator_share"].values()) == pytest.approx(s["fraction_used"], rel=1e-9)
+    by_generator = {}
+    for e in charges:
+        by_generator[e.generator or "(none)"] = by_generator.get(e.generator or "(none)", 0.0) + e.cost
+    assert s["generator_share"] == pytest.approx({k: v / last.filter_budget for k, v in by_generator.items()})
+    assert set(s["generator_share"]) == {g["name"] for g in s["by_generator"]}
 
 
 def test_the_ledger_the_service_keeps_verifies_and_the_openapi_description_is_served(team):
