@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -104,5 +105,20 @@ def bash_script(steps: list[Step], folder: Path) -> str:
 def run_steps(steps: list[Step], folder: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the steps in `folder` with this checkout first on the import path."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run(["bash", "-c", bash_script(steps, folder)], cwd=folder, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    args = ["bash", "-c", bash_script(steps, folder)]
+    # Its own process group, killed whatever happens: a guide that starts a service in the
+    # background (`dpsynth serve ... &`) must not leave it listening for the next test.
+    proc = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise subprocess.TimeoutExpired(args, timeout, output=out, stderr=err) from None
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)

@@ -31,7 +31,8 @@ def test_sigkill_mid_charge_never_loses_or_doubles_a_charge(tmp_path):
     report = kill_loop(paths, KILLS, seed=seed)
     print(dumps(report))
     assert sum(report.outcomes.values()) == KILLS
-    assert report.answers >= KILLS
+    # Every request sent got its answer in the end: each kill that was not a retry sent a new one.
+    assert report.answers >= KILLS - report.retried_after_kill
 
 
 def _args():
