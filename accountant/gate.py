@@ -358,7 +358,20 @@ class Gate:
         if tx.metadata.hash != self._genesis_hash:
             raise LedgerIntegrityError("the ledger file now holds another ledger (its genesis changed); the gate "
                                        "stays shut")
-        self._catch_up(tx.entries_after(self._state.count))
+        known = self._state.count
+        if known == 0:
+            self._catch_up(tx.entries_after(0))
+        else:
+            # The entry this gate last wrote or read must still be there, unchanged: a tail cut
+            # behind a running gate (the head left in place) would otherwise go unseen, and the
+            # next entry would be chained onto a hole.
+            tail = tx.entries_after(known - 1)
+            last = self._state.last
+            if not tail or tail[0].sequence != known or tail[0].to_dict() != last.to_dict():
+                raise LedgerIntegrityError(f"entry #{known}, which this gate has already read, is gone from the "
+                                           "ledger or changed (the ledger was cut short or edited); the gate "
+                                           "stays shut")
+            self._catch_up(tail[1:])
         self._check_head(tx.head())
 
     # -- writing ----------------------------------------------------------------------------

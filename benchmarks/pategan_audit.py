@@ -542,7 +542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "variants": {}}
     if args.add and json_path.exists():
         earlier = json.loads(json_path.read_text())
-        if earlier["config"] != asdict(config):
+        if earlier["config"] != json.loads(json.dumps(asdict(config))):
             p.error(f"--add: {json_path} was run with another configuration")
         report["variants"] = earlier["variants"]
         report["command"] = earlier["command"] + " ; then " + report["command"]

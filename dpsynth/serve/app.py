@@ -37,6 +37,7 @@ from accountant.errors import (
     RequestConflict,
 )
 from accountant.ledger.chain import REQUEST_ID
+from accountant.ledger.store import CommitOutcomeUnknown, LedgerStoreError
 from dpsynth.remote.protocol import API_PREFIX
 
 from .auth import (
@@ -327,6 +328,16 @@ def create_app(service: Any) -> FastAPI:
             return _Refusal(500, str(exc))
         if isinstance(exc, LedgerIntegrityError):
             return _Refusal(503, "the ledger does not verify; the gate is shut until the officer repairs it")
+        if isinstance(exc, LedgerStoreError):
+            # The ledger cannot be read or written (a vanished file, a database that is down):
+            # nothing was charged; the detail (paths, addresses) stays in the officer's log.
+            import logging
+
+            logging.getLogger("dpsynth.serve").error("ledger unavailable: %s", exc)
+            if isinstance(exc, CommitOutcomeUnknown):
+                return _Refusal(503, "the ledger's answer to the charge was lost; retry under the same request id "
+                                     "(it is charged at most once)")
+            return _Refusal(503, "the dataset's ledger is unavailable; nothing was charged")
         if isinstance(exc, JobRefused):
             return _Refusal(exc.status, str(exc))
         if isinstance(exc, (ValueError, TypeError, KeyError, InvalidReceipt)):

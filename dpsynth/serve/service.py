@@ -73,8 +73,14 @@ class Service:
         jobs = getattr(self, "jobs", None)
         if jobs is not None:
             jobs.shutdown()
+        # Every dataset is closed even when one cannot be (its ledger vanished or was cut while
+        # the service ran, and its gate says so on close): shutting down is not where that is
+        # reported — every request since was refused, and the officer's log keeps it.
         for d in self.datasets.values():
-            d.close()
+            try:
+                d.close()
+            except Exception:  # noqa: BLE001 - logged; the other datasets still close
+                logging.getLogger("dpsynth.serve").exception("closing dataset %s", d.name)
         self.state.close()
 
     @property

@@ -122,6 +122,30 @@ def test_truncation_refund_is_refused(tmp_path):
     assert spent < ledger.gate.filter.budget
 
 
+def test_a_tail_cut_behind_a_running_gate_with_the_head_left_is_refused(tmp_path):
+    """The cut alone, head untouched, while the gate is open: the gate must not chain its next
+    entry onto the hole (found by running the service's red-team tests)."""
+    ledger = make_test_gate(tmp_path, epsilon=5.0)
+    gate = ledger.gate
+    _charges(gate, 3)
+    with attacker_db(ledger.ledger_path) as db:
+        db.execute("DELETE FROM entries WHERE sequence = 3")
+    before = ledger_bytes(ledger.ledger_path)
+    for _ in range(2):  # and it stays shut
+        with pytest.raises(LedgerIntegrityError, match="#3"):
+            gate.charge(GaussianEvent(20.0), purpose="after the cut")
+    assert ledger_bytes(ledger.ledger_path) == before
+    # An entry edited in place (same sequence, other content) is the same hole.
+    ledger2 = make_test_gate(tmp_path / "two", epsilon=5.0)
+    _charges(ledger2.gate, 2)
+    with attacker_db(ledger2.ledger_path) as db:
+        body = json.loads(db.execute("SELECT body FROM entries WHERE sequence = 2").fetchone()[0])
+        db.execute("UPDATE entries SET body = ? WHERE sequence = 2",
+                   (canonical_json({**body, "purpose": "something else"}),))
+    with pytest.raises(LedgerIntegrityError):
+        ledger2.gate.charge(GaussianEvent(20.0), purpose="after the edit")
+
+
 # --------------------------------------------------------------------------- 5b. rollback
 
 def test_restoring_an_older_ledger_file_is_refused(tmp_path):
