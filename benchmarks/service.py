@@ -181,7 +181,7 @@ def run_latency(repeats: int, workdir: Path) -> list[dict]:
     local_gate = make_test_gate(folder / "local", epsilon=1000.0, delta=1e-6, frame=frame, max_records=10_000)
     local = PrivateTable(frame, schema, local_gate.gate, dataset_key=local_gate.dataset_key)
     rows = []
-        # bob: the demo's researcher without a cap of his own (alice's 1.0 would run out).
+    # bob: the demo's researcher without a cap of his own (alice's 1.0 would run out).
     with LiveService(paths) as svc, svc.client("bob", retries=0) as client:
         remote = client.table("demo")
         for size, cliques in CLIQUES.items():
