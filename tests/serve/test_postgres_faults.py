@@ -28,7 +28,7 @@ from .support import SERVICE, LiveService, add_researchers, team_workspace
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 CLIENTS = 6
-REQUESTS = 12          # per client
+REQUESTS = 12          # per client, at least
 FAULTS = 4             # restarts and backend kills, alternating
 
 
@@ -58,7 +58,7 @@ def test_postgres_restarted_and_backends_killed_mid_run_lose_and_double_nothing(
     statuses: list[int] = []                              # every response status the clients saw
     errors: list[str] = []
     lock = threading.Lock()
-    done = threading.Event()
+    chaos_over = threading.Event()
     start = threading.Barrier(CLIENTS + 1)
 
     def on_response(response: httpx.Response) -> None:
@@ -71,8 +71,12 @@ def test_postgres_restarted_and_backends_killed_mid_run_lose_and_double_nothing(
             # Eight tries, the last ~20 s after the first: longer than a restart takes.
             c = ServiceClient(url, paths[f"{name}_key"], retries=8, session=http, service=SERVICE)
             start.wait(timeout=60)
-            for i in range(REQUESTS):
+            i = 0
+            # At least REQUESTS each, and on until the last fault is over (so every fault lands
+            # on a running service, however fast the requests go).
+            while i < REQUESTS or not chaos_over.is_set():
                 kind, args = _request(i)
+                i += 1
                 rid = new_request_id()
                 with lock:
                     sent[rid] = (name, kind, args)
@@ -88,26 +92,27 @@ def test_postgres_restarted_and_backends_killed_mid_run_lose_and_double_nothing(
     faults: list[str] = []
 
     def disrupt() -> None:
-        start.wait(timeout=60)
-        for k in range(FAULTS):
-            time.sleep(rng.uniform(0.3, 1.0))
-            if done.is_set():
-                return
-            if k % 2 == 0:
-                postgres_server.restart()
-                faults.append("restart")
-            else:
-                faults.append(f"terminated {_terminate_service_backends(postgres_server)}")
+        try:
+            start.wait(timeout=60)
+            for k in range(FAULTS):
+                time.sleep(rng.uniform(0.3, 1.0))
+                if k % 2 == 0:
+                    postgres_server.restart()
+                    faults.append("restart")
+                else:
+                    faults.append(f"terminated {_terminate_service_backends(postgres_server)}")
+            time.sleep(0.5)
+        finally:
+            chaos_over.set()
 
     with LiveService(paths) as svc:
         threads = [threading.Thread(target=client, args=(n, svc.url)) for n in names]
         chaos = threading.Thread(target=disrupt)
         for t in (*threads, chaos):
             t.start()
+        chaos.join(timeout=180)
         for t in threads:
             t.join(timeout=240)
-        done.set()
-        chaos.join(timeout=120)
         assert not any(t.is_alive() for t in threads)
         assert not errors, (errors[:3], svc.log.read_text()[-3000:])
         assert len(faults) == FAULTS, faults
@@ -124,7 +129,7 @@ def test_postgres_restarted_and_backends_killed_mid_run_lose_and_double_nothing(
                 assert c.measure("demo", kind, args, request_id=rid) == answers[rid]
         with svc.client("audrey") as auditor:
             assert auditor.verify("demo")["ok"]
-    assert len(answers) == len(sent) == CLIENTS * REQUESTS
+    assert len(answers) == len(sent) >= CLIENTS * REQUESTS
     snap = check_ledger(paths, [Answer(sent[rid][0], rid, sent[rid][1], out["answer"], out["receipts"])
                                 for rid, out in answers.items()], sent={rid: s[0] for rid, s in sent.items()})
     assert len(snap.entries) == before
