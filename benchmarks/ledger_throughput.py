@@ -37,6 +37,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+# procstat.py beside this file (not `benchmarks.procstat`: a site-packages `benchmarks` may shadow it).
+if str(REPO / "benchmarks") not in sys.path:
+    sys.path.append(str(REPO / "benchmarks"))
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -61,7 +64,7 @@ def _child(location: str, key: str, n: int, start, queue) -> None:
 
 
 def run_one(backend: str, procs: int, charges: int, workdir: Path, server=None) -> dict:
-    from benchmarks.procstat import postgres_backends, postgres_cpu
+    from procstat import postgres_backends, postgres_cpu
     from accountant.ledger.open_store import open_store
     from accountant.testing import make_test_gate
     from accountant.verify import verify_path
@@ -121,7 +124,8 @@ def render(runs: list[dict]) -> str:
         "the last charge. Client CPU is the sum over the P processes while charging; server CPU",
         "is PostgreSQL's (postmaster and backends). Every ledger verified afterwards.",
         "",
-        "| backend | P | charges | wall s | charges/s | client CPU s | server CPU s | verified | machine | load avg at start | date |",
+        "| backend | P | charges | wall s | charges/s | client CPU s | server CPU s | verified | machine | "
+        "load avg at start | date |",
         "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|",
     ]
     for r in sorted(runs, key=lambda r: (r["backend"], r["procs"])):

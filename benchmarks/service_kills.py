@@ -117,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="dpsynth-kills-"))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     r = run(args.kills, args.seed, args.ledger, workdir)
+    command = ("python benchmarks/service_kills.py " + " ".join(sys.argv[1:] if argv is None else argv)).rstrip()
     r.update(load=load, machine=f"{platform.machine()} × {os.cpu_count()} CPUs",
-             date=datetime.now(timezone.utc).strftime("%Y-%m-%d"), python=platform.python_version(),
-             command=("python benchmarks/service_kills.py " + " ".join(sys.argv[1:] if argv is None else argv)).rstrip())
+             date=datetime.now(timezone.utc).strftime("%Y-%m-%d"), python=platform.python_version(), command=command)
     print(json.dumps(r), flush=True)
     if not args.no_save:
         RESULTS.mkdir(parents=True, exist_ok=True)
