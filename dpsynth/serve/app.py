@@ -37,7 +37,7 @@ from accountant.errors import (
     RequestConflict,
 )
 from accountant.ledger.chain import REQUEST_ID
-from accountant.ledger.store import CommitOutcomeUnknown, LedgerStoreError
+from accountant.ledger.store import LedgerStoreError
 from dpsynth.remote.protocol import API_PREFIX
 
 from .auth import (
@@ -170,6 +170,20 @@ class _Refusal(Exception):
         self.message = message
 
 
+def _unavailable(exc: LedgerStoreError) -> _Refusal:
+    """The ledger's store failed (a restarted database, a killed backend, a commit whose outcome
+    was lost): a 503, which clients retry under the same request id; the gate finds a charge that
+    did commit and never makes it twice.  The store's own message (host, ledger name) stays in
+    the officer's log."""
+    import logging
+    import secrets
+
+    error_id = secrets.token_hex(6)
+    logging.getLogger("dpsynth.serve").error("the ledger is unavailable (error id %s): %s", error_id, exc)
+    return _Refusal(503, f"the ledger is unavailable for now (error id {error_id} in the service log); retry "
+                         "under the same request id: nothing is charged twice")
+
+
 def _need(caller: Caller, *roles: str) -> None:
     if not any(caller.person.has(r) for r in roles):
         raise _Refusal(403, f"this needs the role {' or '.join(roles)}")
@@ -290,6 +304,11 @@ def create_app(service: Any) -> FastAPI:
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if exc.retry_after else None
         return _error(exc.status, exc.message, headers)
 
+    @app.exception_handler(LedgerStoreError)
+    async def ledger_unavailable(request: Request, exc: LedgerStoreError) -> JSONResponse:
+        refusal = _unavailable(exc)
+        return _error(refusal.status, refusal.message)
+
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:
         import logging
@@ -329,15 +348,7 @@ def create_app(service: Any) -> FastAPI:
         if isinstance(exc, LedgerIntegrityError):
             return _Refusal(503, "the ledger does not verify; the gate is shut until the officer repairs it")
         if isinstance(exc, LedgerStoreError):
-            # The ledger cannot be read or written (a vanished file, a database that is down):
-            # nothing was charged; the detail (paths, addresses) stays in the officer's log.
-            import logging
-
-            logging.getLogger("dpsynth.serve").error("ledger unavailable: %s", exc)
-            if isinstance(exc, CommitOutcomeUnknown):
-                return _Refusal(503, "the ledger's answer to the charge was lost; retry under the same request id "
-                                     "(it is charged at most once)")
-            return _Refusal(503, "the dataset's ledger is unavailable; nothing was charged")
+            return _unavailable(exc)
         if isinstance(exc, JobRefused):
             return _Refusal(exc.status, str(exc))
         if isinstance(exc, (ValueError, TypeError, KeyError, InvalidReceipt)):

@@ -21,7 +21,10 @@ same request id gets it again and never reads the rows a second time under the o
 charge (each try would otherwise be a fresh look at the rows — and a failure can
 itself depend on them — for the price of one charge).  A request the service was
 killed in the middle of has no answer and no failure stored; its retry computes
-the answer once, under the charge already made.
+the answer once, under the charge already made.  A ledger that cannot be reached
+(its database restarting) is not a failure of the measurement: nothing is kept,
+the service answers 503, and the client's retry under the same request id goes on
+from where the ledger stands.
 
 Before anything is charged, the cells of all the marginals a request counts must
 stay within the service's `max_cells_per_request`: a request names columns, not
@@ -38,6 +41,8 @@ import threading
 from typing import Any, Mapping
 
 import numpy as np
+
+from accountant.ledger.store import LedgerStoreError
 
 from dpsynth.remote.protocol import decode_answer as decode_output
 from dpsynth.remote.protocol import encode_answer as encode_output
@@ -156,6 +161,14 @@ class MeasurementService:
                                      keep_answer=keep, scope_runs=True)
             try:
                 output = _call(table, kind, args)
+            except LedgerStoreError:
+                # The ledger's database failed (restarted, backend killed, a commit's outcome lost),
+                # not the measurement: no failure is kept, the retry under this request id goes on.
+                # Nothing about the rows shows in it, and the rows are read at most once per charge:
+                # the only ledger writes are the charge (before the rows are read; a charge that did
+                # commit is found by the retry) and the release (after the answer is stored; the retry
+                # releases the stored answer).
+                raise
             except Exception as exc:
                 if table.charges:
                     error_id = secrets.token_hex(6)

@@ -24,9 +24,21 @@ PEOPLE = ("olivia", "alice", "bob", "audrey")
 SERVICE = "dpsynth-demo"          # the demo configuration's service.name (what requests are signed for)
 
 
-def team_workspace(folder: Path, **kwargs: Any) -> dict[str, Path]:
-    return make_team_workspace(folder, n_rows=kwargs.pop("n_rows", 600), response_quantum_ms=kwargs.pop(
-        "response_quantum_ms", 0), **kwargs)
+def team_workspace(folder: Path, *, ledger_url: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    """The demo team in `folder`; with `ledger_url` (postgresql://...#ledger=NAME) the dataset's
+    ledger is created there under the demo policy and the configuration names it, and
+    paths["ledger"] is that URL (read_snapshot and check_ledger take either)."""
+    paths: dict[str, Any] = make_team_workspace(folder, n_rows=kwargs.pop("n_rows", 600),
+                                                response_quantum_ms=kwargs.pop("response_quantum_ms", 0),
+                                                ledger=ledger_url, **kwargs)
+    if ledger_url is not None:
+        from accountant.gate import init_ledger
+
+        init_ledger(ledger_url, paths["policy"], officer_key=paths["officer_key"], ledger_key=paths["ledger_pub"])
+        # The demo's SQLite ledger is not the served one: remove it so nothing reads it by mistake.
+        Path(paths["ledger"]).unlink()
+        paths["ledger"] = ledger_url
+    return paths
 
 
 def _toml() -> Any:
@@ -74,7 +86,7 @@ def add_researchers(paths: dict[str, Path], n: int, *, cap: float | None = None,
 
 
 def read_snapshot(location: Any) -> Any:
-    """The ledger as stored (SQLite path, or a postgresql:// URL once that store exists)."""
+    """The ledger as stored (a SQLite path, or a postgresql:// URL)."""
     try:
         from accountant.ledger.open_store import open_store
     except ImportError:

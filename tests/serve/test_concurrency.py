@@ -1,6 +1,6 @@
-"""Many people charging one dataset at once through a real `dpsynth serve` process: the ledger
-never goes over its budget, loses or duplicates nothing, and every charge is in the name of
-the person whose key signed the request."""
+"""Many people charging one dataset at once through a real `dpsynth serve` process, on a SQLite
+and on a PostgreSQL ledger: the ledger never goes over its budget, loses or duplicates nothing,
+and every charge is in the name of the person whose key signed the request."""
 
 from __future__ import annotations
 
@@ -27,9 +27,15 @@ def _request(i: int) -> tuple[str, dict]:
                          "run_id": "race"}
 
 
-def test_64_clients_racing_one_budget_lose_and_duplicate_nothing(tmp_path):
+@pytest.mark.parametrize("ledger", ["sqlite", "postgres"])
+def test_64_clients_racing_one_budget_lose_and_duplicate_nothing(tmp_path, ledger, request):
+    url = None
+    if ledger == "postgres":
+        from tests.postgres_server import fresh_ledger_name
+
+        url = request.getfixturevalue("postgres_server").url(fresh_ledger_name("race"))
     # A small budget everybody races for; caps far above it, so only the budget refuses.
-    paths = team_workspace(tmp_path, epsilon_total=0.5, default_cap=50.0)
+    paths = team_workspace(tmp_path, ledger_url=url, epsilon_total=0.5, default_cap=50.0)
     names = add_researchers(paths, CLIENTS, cap=50.0)
     answers: list[Answer] = []
     sent: dict[str, str] = {}
