@@ -173,3 +173,21 @@ def test_a_ledger_deleted_while_the_service_runs_is_not_a_fresh_budget(tmp_path)
     with pytest.raises(ConfigError) as info:
         start_service(paths["config"], load_public_key(paths["officer_pub"]))
     assert "ledger" in str(info.value)
+
+
+def test_a_request_signed_for_another_service_is_refused(team):
+    """A request captured at one service (or signed by its operator's client) and sent to another
+    that registered the same person's key: the audience differs, so the signature fails."""
+    from accountant.keys import load_private_key
+    from dpsynth.remote.protocol import sign_request
+
+    paths, service, http, clients = team
+    key = load_private_key(paths["alice_key"])
+    for audience in ("other-service", service.config.name):
+        headers = sign_request(key, "GET", API_PREFIX + "/me", b"", service=audience).as_dict()
+        status = http.get(API_PREFIX + "/me", headers=headers).status_code
+        assert status == (401 if audience == "other-service" else 200)
+    # The header naming the service cannot be swapped under the signature either.
+    headers = sign_request(key, "GET", API_PREFIX + "/me", b"", service="other-service").as_dict()
+    headers["x-dpsynth-service"] = service.config.name
+    assert http.get(API_PREFIX + "/me", headers=headers).status_code == 401
