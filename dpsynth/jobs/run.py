@@ -229,7 +229,8 @@ def prepare(job: JobSpec | str | Path, *, progress: bool = False) -> PreparedRun
         schema, frame = _load_data(spec, gate)
         table, train, holdout = _private_table(frame, schema, gate, spec)
         _preflight(generator, table, spec)
-        return PreparedRun(spec, gate, schema, table, generator, train, holdout)
+        # The table's schema: the file's, with how the table writes its values filled in.
+        return PreparedRun(spec, gate, table.schema, table, generator, train, holdout)
     except BaseException:
         gate.close()
         raise
