@@ -77,7 +77,11 @@ def render_run_report(result: Any) -> str:
              f"<h1>dpsynth run — {esc(spec.generator)} at ε = {spec.epsilon:g}</h1>",
              f"<p>Written {esc(_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}"
              f"{' from ' + esc(str(spec.source)) if spec.source else ''}.</p>"]
-    parts.append("<h2>Privacy spend</h2><table>")
+    parts.append("<h2>Privacy spend</h2>")
+    budget = getattr(result, "budget", None)
+    if budget is not None:
+        parts.append(f"<p><b>Budget: {esc(budget.headline)}</b>; {esc(budget.next_run)}.</p>")
+    parts.append("<table>")
     parts.append(_row(["ε of this run (full RDP curve, at the policy's δ)", f"{result.epsilon_run:.6g}"]))
     parts.append(_row(["ledger ε after this run (filter guarantee)",
                        f"{result.epsilon_ledger:.6g} of {result.epsilon_budget:g}"]))

@@ -62,6 +62,7 @@ class RunResult:
     delta: float
     evaluation: Any               # dpsynth.evaluate.EvaluationReport
     seconds: dict[str, float]
+    budget: Any = None            # accountant.words.BudgetWords after the run: the share used, what remains
 
     @property
     def synthetic_path(self) -> Path:
@@ -297,6 +298,8 @@ def run_job(job: JobSpec | str | Path, *, progress: Progress | None = None, show
 
 def execute(prepared: PreparedRun, *, progress: Progress | None = None, evaluate: bool = True) -> RunResult:
     """The measuring part of `run_job`, on a `prepare`d job."""
+    from accountant.words import budget_words
+
     from .quality import evaluate_synthetic
     from .report import write_run_report
     from .tables import atomic_write, write_table
@@ -329,6 +332,7 @@ def execute(prepared: PreparedRun, *, progress: Progress | None = None, evaluate
         spec=spec, generator=gen, receipts=receipts,
         epsilon_run=receipts_epsilon(receipts, md.delta),
         epsilon_ledger=float(receipts[-1].epsilon_filter) if receipts else math.nan,
-        epsilon_budget=float(md.epsilon), delta=float(md.delta), evaluation=evaluation, seconds=seconds)
+        epsilon_budget=float(md.epsilon), delta=float(md.delta), evaluation=evaluation, seconds=seconds,
+        budget=budget_words(gate.filter, gate.spent_costs(), max_epsilon_per_run=gate.policy.max_epsilon_per_run))
     timed("report", lambda: write_run_report(result, spec.report))
     return result
