@@ -176,6 +176,14 @@ class MarginalGenerator(SealedModel):
     def _fit(self, run: MeasurementRun) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _say(self, message: str) -> None:
+        """One progress line on stderr when `progress` is on (public facts only: steps, rounds,
+        the budget share used; never a measured value)."""
+        if self.progress:
+            import sys
+
+            print(f"[{self.generator_name}] {message}", file=sys.stderr, flush=True)
+
     # -- receipts --------------------------------------------------------------------------
     def epsilon_spent(self) -> float:
         """ε at the policy's δ of the events this model's receipts name (full RDP curve)."""
