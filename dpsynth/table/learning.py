@@ -226,7 +226,7 @@ class SchemaLearningMixin:
 
     # -- the whole schema -------------------------------------------------------------------------------
     def learn_schema(self, epsilon: float, delta: float | None = None, *, purpose: str = "learn schema",
-                     generator: str | None = None, run_id: str | None = None,
+                     generator: str | None = "schema", run_id: str | None = None,
                      ranges: Mapping[str, tuple[Any, Any]] | None = None, bins: int | Mapping[str, int] = 16,
                      tail: float = 0.01) -> Schema:
         """Complete the schema: categories by key discovery, numeric bins by DP quantiles.
@@ -236,6 +236,11 @@ class SchemaLearningMixin:
         without bins gets equi-depth edges: quantiles at `tail`, 1/k, ..., 1 - `tail` over the
         public range `ranges[name]` (or its declared bounds), clipped to out_of_range="clip".
         Each measurement is charged to the gate; the table adopts the new schema and returns it.
+
+        Schema learning is a purpose the officer's policy allows like a generator: its charges
+        name `generator` ("schema" by default), which the policy must list (or allow "*"), and
+        learning categories spends δ, which needs the policy's ``delta_reserve``.  Both are
+        checked before anything is measured, with a message saying what the officer adds.
         """
         todo = self.schema.incomplete()
         if not todo:
@@ -247,6 +252,19 @@ class SchemaLearningMixin:
             raise ValueError(f"learning the categories of {cats} needs delta > 0 (thresholded key discovery)")
         dshare = probability(delta, "delta") / len(cats) if cats else None
         tail = probability(tail, "tail")
+        from accountant.errors import PolicyViolation
+
+        policy = self.gate.policy
+        if not policy.allows_generator(generator):
+            raise PolicyViolation(
+                f"schema learning (generator {generator!r}) is not allowed by the policy (allowed: "
+                f"{', '.join(policy.generators)}); the officer adds {generator!r} to the policy's generators; "
+                "nothing was charged")
+        if cats and not policy.delta_reserve > 0:
+            raise PolicyViolation(
+                f"learning the categories of {cats} spends delta (thresholded key discovery), but the policy sets "
+                "no budget.delta_reserve; the officer sets one (a part of delta, e.g. a tenth), or declares the "
+                "categories; nothing was charged")
         schema = self.schema
         for name in todo:
             col = schema.column(name)
