@@ -54,6 +54,8 @@ class EvaluationReport:
     privacy: PrivacyDiagnostics | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     flags: Mapping[str, str] = field(default_factory=dict)
+    # {column: (labels, real shares, synthetic shares)}: drawn as pictures in the HTML
+    distributions: Mapping[str, tuple] = field(default_factory=dict)
 
     def _flagged(self, figure: str) -> bool:
         return figure in self.flags
@@ -124,6 +126,10 @@ class EvaluationReport:
             fidelity.append(("mean |association difference|", _fmt(self.correlation.mean_abs_difference)))
         if fidelity:
             parts.append(_table("Fidelity (lower is better)", ("metric", "value"), fidelity))
+        if self.distributions or self.correlation is not None:
+            from .pictures import pictures_html
+
+            parts.append(pictures_html(self.distributions, self.correlation))
         if self.column_distances is not None:
             header = ("column",) + tuple(self.column_distances.columns)
             body = [(str(col),) + tuple(_NOT_COMPUTED if self._flagged(f"column {col}") and not isinstance(v, str)

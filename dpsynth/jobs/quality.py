@@ -154,6 +154,9 @@ def evaluate_synthetic(real: pd.DataFrame, synth: pd.DataFrame, schema: Any, *,
         if privacy:
             report["privacy"] = privacy_diagnostics(real_v, synth_v, hold_v, spec, max_rows=max_rows, seed=seed)
     report["flags"] = flags
+    from dpsynth.evaluate.pictures import column_distributions
+
+    report["distributions"] = column_distributions(real_c, synth_c, schema, skip=broken)
     return EvaluationReport(**report)
 
 

@@ -200,3 +200,32 @@ def test_dpctgan_output_is_written_the_way_the_table_writes_it_and_a_saved_model
         assert set(synth["flag"].unique()) <= {0, 1} and synth["flag"].dtype == np.int64
         assert (synth["day"] == synth["day"].dt.normalize()).all()
         assert (synth["score"] * 10 - np.round(synth["score"] * 10)).abs().max() < 1e-9
+
+
+def test_the_run_report_shows_quality_first_with_pictures_and_the_budget_bar(tmp_path):
+    """Issue 17: a run report with pictures (per-column distributions, association heatmaps
+    side by side, the budget bar); quality first, receipts after."""
+    from types import SimpleNamespace
+
+    from accountant.filter import RenyiFilter
+    from accountant.words import budget_words
+    from dpsynth.jobs.quality import evaluate_synthetic
+    from dpsynth.jobs.report import render_run_report
+
+    real = small_frame()
+    schema = small_schema().resolve(real)
+    synth = real.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    report = evaluate_synthetic(real, synth, schema, ks=(1,))
+    labels, r, s = report.distributions["count"]
+    assert labels[:3] == ["0", "1", "2"] and r[0] == pytest.approx((real["count"] == 0).mean())
+    assert s == pytest.approx(r)  # the same rows: the same shares
+    f = RenyiFilter(3.0, 1e-6)
+    spec = SimpleNamespace(generator="mst", epsilon=1.0, source=None, ledger="ledger.db", seed=None,
+                           synthetic="s.csv", model="m.pt", report="r.html")
+    result = SimpleNamespace(spec=spec, epsilon_run=1.0, epsilon_ledger=1.5, epsilon_budget=3.0, delta=1e-6,
+                             receipts=[], seconds={"fit": 1.0}, evaluation=report,
+                             budget=budget_words(f, [f.budget * 0.25]))
+    page = render_run_report(result)
+    assert page.index("25.0 % of the budget used") < page.index("<h2>Quality</h2>") < page.index("<h2>Privacy spend")
+    assert page.count("<svg") >= len(schema.columns) + 2 + 1  # columns, two heatmaps, the budget bar
+    assert "<script" not in page
