@@ -17,7 +17,7 @@ import typer
 
 from ._common import clean_errors, fail
 
-app = typer.Typer(help="Schemas: a skeleton from a table's column names.", no_args_is_help=True)
+app = typer.Typer(help="Schemas: a skeleton from a table's column names; learning what is missing through the ledger.", no_args_is_help=True)
 
 KINDS = ("categorical", "ordinal", "boolean", "integer", "numeric", "datetime")
 _NEEDS = {
@@ -90,3 +90,27 @@ def template(
                 fail(f"{out} exists; refusing to overwrite a schema")
             out.write_text(text + "\n", encoding="utf-8")
             typer.echo(f"schema skeleton: {out} ({len(names)} columns, {len(kinds)} kinds confirmed)")
+
+
+@app.command("learn")
+def learn(
+    job: Path = typer.Argument(..., help="A job file: its [data] table and schema, [policy] and [ledger] are used."),
+    epsilon: float = typer.Option(..., "--epsilon", help="ε for the whole learning, split across the columns."),
+    delta: Optional[float] = typer.Option(None, "--delta", help="δ for learning categories (from the policy's "
+                                                                "delta_reserve); needed when a column lacks them."),
+    bins: int = typer.Option(16, "--bins", help="Bins per numeric column learned by DP quantiles."),
+    out: Path = typer.Option(..., "--out", help="Write the learned schema here (.toml or .json)."),
+) -> None:
+    """Learn the schema's missing categories (DP key discovery) and bins (DP quantiles) through the
+    job's ledger, charged under the purpose "schema"; says what it could not learn."""
+    from dpsynth.jobs.run import learn_schema_job
+
+    with clean_errors():
+        if out.exists():
+            fail(f"{out} exists; refusing to overwrite a schema")
+        learned, notes, words = learn_schema_job(job, epsilon, delta, bins=bins)
+        learned.save(out)
+        typer.echo(f"learned schema: {out}")
+        for name, note in notes.items():
+            typer.echo(f"  {name}: {note}")
+        typer.echo(f"budget: {words.headline}; {words.next_run}")

@@ -225,6 +225,11 @@ class SchemaLearningMixin:
         return new
 
     # -- the whole schema -------------------------------------------------------------------------------
+    @property
+    def learning_notes(self) -> dict[str, str]:
+        """{column: what the last `learn_schema` learned, and what it could not} (public facts)."""
+        return dict(getattr(self, "_learning_notes", {}))
+
     def learn_schema(self, epsilon: float, delta: float | None = None, *, purpose: str = "learn schema",
                      generator: str | None = "schema", run_id: str | None = None,
                      ranges: Mapping[str, tuple[Any, Any]] | None = None, bins: int | Mapping[str, int] = 16,
@@ -266,6 +271,8 @@ class SchemaLearningMixin:
                 "no budget.delta_reserve; the officer sets one (a part of delta, e.g. a tenth), or declares the "
                 "categories; nothing was charged")
         schema = self.schema
+        notes: dict[str, str] = {}
+        self._learning_notes = notes
         for name in todo:
             col = schema.column(name)
             if col.is_discrete:
@@ -274,6 +281,12 @@ class SchemaLearningMixin:
                 if not keys:
                     raise ValueError(f"column {name!r}: no category survived the threshold (budget spent)")
                 new = col.replace(categories=keys, out_of_range="other")
+                # Public: the threshold follows from (ε, δ) alone (discover_categories).
+                sigma = self._l2_unit() / math.sqrt(2 * zcdp_rho(share, dshare / 2))
+                tau = key_threshold(sigma, dshare / 2)
+                notes[name] = (f"{len(keys)} categories found; a category held by fewer than about {math.ceil(tau)} "
+                               "records cannot pass the threshold at this epsilon and delta: declare any you know "
+                               "of (until then such values are encoded as \"other\")")
             else:
                 k = bins.get(name, 16) if isinstance(bins, Mapping) else bins
                 if not isinstance(k, int) or k < 1:
@@ -285,6 +298,7 @@ class SchemaLearningMixin:
                                         purpose=f"{purpose}: bin edges of {name}", generator=generator,
                                         run_id=run_id)
                 new = _column_from_edges(col, points)
+                notes[name] = f"{len(new.edges) - 1} bins from DP quantiles; values beyond them are clipped"
             schema = schema.replace(new)
         self._adopt_schema(schema)
         return schema
