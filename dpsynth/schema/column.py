@@ -75,7 +75,8 @@ class Column:
             "integer" or "datetime".
         categories: the declared values of a categorical/ordinal column, in code order
             (ordinal: in their order).  ``None`` = not known yet (learn them privately).
-            Boolean columns always have (False, True).
+            ``"codelist:NAME"`` names a public code list (`dpsynth.schema.codelists`: us-states,
+            yes-no, weekdays, months).  Boolean columns always have (False, True).
         lower, upper: public bounds of a numeric/integer/datetime column.
         bins: bin edges (a strictly increasing sequence, at least 2), a number of
             equal-width bins between ``lower`` and ``upper``, or (integer columns)
@@ -170,8 +171,17 @@ class Column:
             return
         if cats is None:
             return  # to be learned privately
+        if isinstance(cats, str):
+            from .codelists import codelist
+
+            try:
+                listed = codelist(cats)
+            except KeyError as exc:
+                raise SchemaError(f"{where}: {exc.args[0]}") from None
+            if listed is not None:
+                cats = listed  # a public code list: "codelist:NAME"
         if isinstance(cats, (str, bytes)) or not isinstance(cats, Sequence) and not isinstance(cats, np.ndarray):
-            raise SchemaError(f"{where}: categories must be a list")
+            raise SchemaError(f"{where}: categories must be a list (or \"codelist:NAME\")")
         cats = tuple(c.item() if isinstance(c, np.generic) else c for c in cats)
         if not cats:
             raise SchemaError(f"{where}: categories must not be empty")

@@ -38,3 +38,20 @@ def test_template_reads_names_only_and_leaves_facts_to_declare(tmp_path):
     bad = CliRunner().invoke(app, ["schema", "template", str(data), "--kind", "age=number"])
     assert bad.exit_code == 1 and "KIND is one of" in bad.output
     assert CliRunner().invoke(app, ["schema", "template", str(data), "--out", str(out)]).exit_code == 1  # no overwrite
+
+
+def test_a_schema_can_reference_a_public_code_list():
+    """Issue 17: schema files for common public code lists that a schema can reference."""
+    from dpsynth.schema import Column
+
+    text = '[[columns]]\nname = "state"\nkind = "categorical"\ncategories = "codelist:us-states"\n\n' \
+           '[[columns]]\nname = "day"\nkind = "ordinal"\ncategories = "codelist:weekdays"\n'
+    schema = Schema.from_dict(tomllib.loads(text))
+    states = schema.column("state").categories
+    assert len(states) == 51 and {"CA", "DC", "WY"} <= set(states)  # 50 states and DC
+    assert schema.column("day").categories[0] == "Monday" and len(schema.column("day").categories) == 7
+    assert Schema.from_dict(schema.to_dict()) == schema  # saved expanded: the list it used
+    with pytest.raises(SchemaError, match="unknown code list 'planets'; known: months, us-states"):
+        Column("x", "categorical", categories="codelist:planets")
+    with pytest.raises(SchemaError, match="must be a list"):
+        Column("x", "categorical", categories="red")
