@@ -711,10 +711,14 @@ class Gate:
         remaining = f.remaining(costs)
         spent = f.epsilon_spent(costs)
         alone = max(0.0, float(epsilon_at_order(f.order, cost, f.delta)))
+        from .words import budget_words
+
+        words = budget_words(f, costs, max_epsilon_per_run=self.policy.max_epsilon_per_run)
         return BudgetExceeded(
-            f"privacy budget exceeded: this charge costs {cost:.6g} (RDP at order {f.order:.4g}; about "
-            f"epsilon {alone:.4g} on its own at delta {f.delta:g}), but only {remaining:.6g} of {f.budget:.6g} "
-            f"remains (epsilon spent so far {spent:.4g} of {f.epsilon:g}); nothing was written",
+            f"privacy budget exceeded: this charge is about epsilon {alone:.4g} on its own at delta {f.delta:g}, "
+            f"more than remains: {words.headline}; {words.next_run}; nothing was written "
+            f"(detail: RDP at order {f.order:.4g}: cost {cost:.6g}, {remaining:.6g} of {f.budget:.6g} remains; "
+            f"epsilon spent so far {spent:.4g} of {f.epsilon:g}, filter guarantee)",
             requested=cost, remaining=remaining, budget=f.budget, order=f.order, epsilon_spent=spent,
             epsilon_budget=f.epsilon, delta=f.delta,
         )

@@ -104,14 +104,37 @@ def render_html(snapshot: LedgerSnapshot, report=None) -> str:
 
     deltas = delta_costs(entries)
     try:
-        reserve = parse_policy(md.policy_toml.encode("utf-8")).delta_reserve
+        policy = parse_policy(md.policy_toml.encode("utf-8"))
+        reserve = policy.delta_reserve
     except ValueError:
-        reserve = float("nan")
+        policy, reserve = None, float("nan")
+    words_html = ""
+    if policy is not None:
+        from .gate import filter_for
+        from .words import budget_words
+
+        spent_rdp = last.filter_total if last is not None else 0.0
+        try:
+            words = budget_words(filter_for(md, policy), [spent_rdp] if spent_rdp else [],
+                                 max_epsilon_per_run=policy.max_epsilon_per_run)
+            words_html = f'<p class="budget"><b>Budget: {_e(words.headline)}</b>; {_e(words.next_run)}.</p>'
+        except ValueError:
+            words_html = ""
     delta_line = f"; δ spent {sum_up(deltas):.6g} of reserve {reserve:.6g}"
     rows = []
+    # A run's parameters are recorded in each of its entries (AIM's lists made the page grow
+    # by kilobytes an entry): written out once, where they first appear, and named after.
+    first_seen: dict[str, int] = {}
     for e in entries:
+        params = e.parameters
+        if params:
+            key = json.dumps(params, sort_keys=True)
+            if key in first_seen:
+                params = f"as in entry {first_seen[key]}"
+            else:
+                first_seen[key] = e.sequence
         detail = json.dumps({"kind": e.kind, "refs": e.refs, "commitment": e.commitment, "code_sha256": e.code_sha256,
-                             "parameters": e.parameters, "event": None if e.event is None else json.loads(e.event)},
+                             "parameters": params, "event": None if e.event is None else json.loads(e.event)},
                             indent=1, sort_keys=True)
         rows.append(
             f"<tr><td>{e.sequence}</td><td>{_e(e.timestamp)}</td><td>{_e(e.actor)}</td><td>{_e(e.purpose)}</td>"
@@ -126,7 +149,7 @@ def render_html(snapshot: LedgerSnapshot, report=None) -> str:
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>Privacy ledger — {_e(md.dataset_fingerprint[:24])}…</title><style>{_CSS}</style></head><body>"
         "<h1>Privacy ledger report</h1>"
-        f"{status}"
+        f"{status}{words_html}"
         "<h2>Policy</h2><table>"
         f"<tr><th>dataset fingerprint</th><td><code>{_e(md.dataset_fingerprint)}</code></td></tr>"
         f"<tr><th>budget</th><td>ε = {md.epsilon:g}, δ = {md.delta:g}, {_e(md.relation)}</td></tr>"

@@ -9,8 +9,10 @@ from .keys import app as keys_app
 from .ledger import app as ledger_app
 from .model import app as model_app
 from .policy import app as policy_app
+from .schema import app as schema_app
 from .demo import demo
 from .run import run
+from .sample import sample
 from .compare import compare
 from .serve import app as service_app
 from .serve import serve
@@ -27,7 +29,9 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(model_app, name="model")
 app.add_typer(data_app, name="data")
+app.add_typer(schema_app, name="schema")
 app.command("run")(run)
+app.command("sample")(sample)
 app.command("demo")(demo)
 app.command("compare")(compare)
 app.command("serve")(serve)

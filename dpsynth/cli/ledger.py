@@ -12,11 +12,12 @@ import typer
 
 from accountant.events import event_from_json
 from accountant.export import delta_costs, spend_by, to_csv, to_html, to_jsonl
-from accountant.gate import Gate, init_ledger
+from accountant.gate import Gate, filter_for, init_ledger
 from accountant.ledger.open_store import describe_location, open_store
 from accountant.policy import parse_policy
 from accountant.rdp import sum_up
 from accountant.verify import verify_path, verify_snapshot
+from accountant.words import budget_words
 
 from ._common import clean_errors, fail
 
@@ -100,14 +101,20 @@ def status(
         check = verify_snapshot(snap)
         last = entries[-1] if entries else None
         spent = last.filter_total if last else 0.0
+        policy = parse_policy(md.policy_toml.encode("utf-8"))
+        words = budget_words(filter_for(md, policy), [spent] if spent else [],
+                             max_epsilon_per_run=policy.max_epsilon_per_run)
         info = {
+            "used_fraction": words["used_fraction"], "remaining_fraction": words["remaining_fraction"],
+            "next_marginal_run_epsilon": words["next_marginal_epsilon"],
+            "in_words": f"{words.headline}; {words.next_run}",
             "entries": len(entries),
             "epsilon_budget": md.epsilon, "delta": md.delta, "relation": md.relation,
             "filter_order": md.filter_order, "filter_budget": md.filter_budget, "filter_spent": spent,
             "filter_remaining": max(0.0, md.filter_budget - spent),
             "epsilon_filter": last.epsilon_filter if last else 0.0,
             "epsilon_curve": last.epsilon_curve if last else 0.0,
-            "delta_reserve": parse_policy(md.policy_toml.encode("utf-8")).delta_reserve,
+            "delta_reserve": policy.delta_reserve,
             "delta_spent": sum_up(delta_costs(entries)),
             "by_generator": spend_by(entries, "generator"), "by_actor": spend_by(entries, "actor"),
             "insecure": md.insecure or any(e.insecure for e in entries),
@@ -119,7 +126,8 @@ def status(
             return
         typer.echo(f"ledger {describe_location(ledger)}: {info['entries']} entries; budget epsilon {md.epsilon:g} at delta {md.delta:g} "
                    f"({md.relation})")
-        typer.echo(f"spent: epsilon {info['epsilon_filter']:.6g} (filter guarantee), {info['epsilon_curve']:.6g} "
+        typer.echo(f"budget: {words.headline}; {words.next_run}")
+        typer.echo(f"detail: epsilon {info['epsilon_filter']:.6g} (filter guarantee), {info['epsilon_curve']:.6g} "
                    f"(full curve); RDP at order {md.filter_order:.6g}: {spent:.6g} of {md.filter_budget:.6g} "
                    f"({100 * spent / md.filter_budget:.1f} %); delta spent {info['delta_spent']:.6g} of reserve "
                    f"{info['delta_reserve']:.6g}")

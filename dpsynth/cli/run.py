@@ -59,5 +59,8 @@ def run(
         typer.echo(f"synthetic table: {result.synthetic_path}")
         typer.echo(f"model (with {len(result.receipts)} receipts): {result.model_path}")
         typer.echo(f"run report: {result.report_path}")
-        typer.echo(f"spent epsilon {result.epsilon_run:.6g} in this run; the ledger guarantees epsilon "
-                   f"{result.epsilon_ledger:.6g} of {result.epsilon_budget:g} (delta {result.delta:g})")
+        if result.budget is not None:
+            typer.echo(f"budget: {result.budget.headline}; {result.budget.next_run}")
+        typer.echo(f"detail: epsilon {result.epsilon_run:.6g} in this run (full curve); the ledger guarantees "
+                   f"epsilon {result.epsilon_ledger:.6g} of {result.epsilon_budget:g} (delta {result.delta:g}, "
+                   "filter)")

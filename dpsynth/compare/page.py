@@ -60,6 +60,15 @@ def write_page(results: pd.DataFrame, plots: dict[str, Path], out: Path, ledger:
             eps_text = "—" if not isinstance(eps, float) or math.isnan(eps) else f"{eps:g}"
             parts.append(f"<tr><td>{esc(str(gen))}</td><td>{eps_text}</td>{cells}</tr>")
         parts.append("</table>")
+    flagged = results[(results["metric"] != "failed") & results["note"].fillna("").astype(str).ne("")]
+    if not flagged.empty:
+        parts.append("<h2>Figures not computed</h2><p>Shown as — above: a number here would not measure what its "
+                     "name says.</p><table><tr><th>generator</th><th>ε</th><th>repeat</th><th>figure</th>"
+                     "<th>why</th></tr>")
+        for _, r in flagged.iterrows():
+            parts.append(f"<tr><td>{esc(str(r['generator']))}</td><td>{r['epsilon']:g}</td><td>{r['repeat']}</td>"
+                         f"<td>{esc(str(r['metric']))}</td><td>{esc(str(r['note']))}</td></tr>")
+        parts.append("</table>")
     failed = results[results["metric"] == "failed"]
     if not failed.empty:
         parts.append("<h2>Failed runs</h2><table><tr><th>generator</th><th>ε</th><th>repeat</th><th>error</th></tr>")

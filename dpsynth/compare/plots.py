@@ -11,10 +11,11 @@ __all__ = ["write_plots", "summary"]
 
 
 def summary(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over repeats, one row per (generator, ε, metric)."""
+    """Mean and standard deviation over repeats, one row per (generator, ε, metric); a figure
+    not computed in some repeat (NaN) leaves the mean NaN rather than averaging the others."""
     ok = results[results["metric"] != "failed"]
     g = ok.groupby(["generator", "epsilon", "metric"], dropna=False)["value"]
-    return g.agg(mean="mean", std="std", runs="count").reset_index()
+    return g.agg(mean=lambda v: v.mean(skipna=False), std="std", runs="count").reset_index()
 
 
 def _pyplot():

@@ -95,7 +95,7 @@ def compare(data: pd.DataFrame, schema: Any, *, gate: Any, dataset_key: bytes | 
     """
     from accountant.gate import BudgetExceeded
     from dpsynth.generators import GENERATORS
-    from dpsynth.jobs.quality import column_spec, evaluate_synthetic, headline, numeric_view
+    from dpsynth.jobs.quality import column_spec, evaluate_synthetic, headline, headline_notes, numeric_view
     from dpsynth.jobs.run import build_generator, receipts_epsilon
     from dpsynth.noise.randomness import SeededRandomSource
     from dpsynth.table import PrivateTable
@@ -143,6 +143,7 @@ def compare(data: pd.DataFrame, schema: Any, *, gate: Any, dataset_key: bytes | 
             epsilon_budget=f.epsilon, delta=f.delta)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[tuple] = []
+    schema = table.schema  # the file's, with how the table writes its values filled in
     spec = column_spec(schema, target)
     if target is not None:
         from dpsynth.evaluate import utility_scores
@@ -170,13 +171,15 @@ def compare(data: pd.DataFrame, schema: Any, *, gate: Any, dataset_key: bytes | 
                                                 max_rows=1000, seed=seed or 0)
                     figures = headline(report)
                     figures = {k.replace("synthetic_", "tstr_"): v for k, v in figures.items()}
+                    # A figure that cannot be computed properly is NaN with the reason, never a number.
+                    notes = {k.replace("synthetic_", "tstr_"): v for k, v in headline_notes(report).items()}
                     # Whole minutes only (as seconds): results.csv and the page are shared, and
                     # a sub-minute timing of a private computation is a side channel
                     # (proofs/filter.md, "Coarse time"; proofs/threat_model.md (g)).
                     figures["fit_seconds"] = _whole_minutes(t1 - t0)
                     figures["sample_seconds"] = _whole_minutes(t2 - t1)
                     figures["epsilon_spent"] = receipts_epsilon(gen.receipts, gate.metadata.delta)
-                    rows += [(name, e, r, k, float(v), "") for k, v in figures.items()]
+                    rows += [(name, e, r, k, float(v), notes.get(k, "")) for k, v in figures.items()]
                 except BudgetExceeded:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a failed run is a result too

@@ -40,7 +40,10 @@ class EvaluationReport:
     - ``correlation``: a ``CorrelationDifference``;
     - ``utility``: ``UtilityScore`` objects (TSTR and, optionally, TRTR);
     - ``privacy``: ``PrivacyDiagnostics`` (descriptive only; see its label);
-    - ``metadata``: free-form context (generator, ε, seed, table name...), shown first.
+    - ``metadata``: free-form context (generator, ε, seed, table name...), shown first;
+    - ``flags``: ``{figure: why}`` for every figure that could not be computed properly
+      (values that do not fit the schema, labels written differently, an undefined AUC):
+      such a figure is shown as "not computed" with the reason, never as a number.
     """
 
     mean_tvd: Mapping[int, float] = field(default_factory=dict)
@@ -50,6 +53,12 @@ class EvaluationReport:
     utility: Sequence[UtilityScore] = ()
     privacy: PrivacyDiagnostics | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    flags: Mapping[str, str] = field(default_factory=dict)
+    # {column: (labels, real shares, synthetic shares)}: drawn as pictures in the HTML
+    distributions: Mapping[str, tuple] = field(default_factory=dict)
+
+    def _flagged(self, figure: str) -> bool:
+        return figure in self.flags
 
     def to_dict(self) -> dict:
         """JSON-ready nested dict (NaN stays NaN; the caller's JSON writer decides)."""
@@ -64,24 +73,30 @@ class EvaluationReport:
         }
         out["utility"] = [s.to_dict() for s in self.utility]
         out["privacy_descriptive"] = None if self.privacy is None else self.privacy.to_dict()
+        out["not_computed"] = dict(self.flags)
         return out
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy table with columns ``section, metric, key, value`` (one number per row)."""
         rows: list[tuple[str, str, str, float]] = []
         for k, v in sorted(self.mean_tvd.items()):
-            rows.append(("fidelity", "mean_tvd", f"{k}-way", float(v)))
+            if not self._flagged(f"mean {k}-way TVD"):
+                rows.append(("fidelity", "mean_tvd", f"{k}-way", float(v)))
         if self.workload_error is not None:
             rows.append(("fidelity", "workload_error", "", float(self.workload_error)))
         if self.correlation is not None:
             rows.append(("fidelity", "correlation_mean_abs_difference", "", self.correlation.mean_abs_difference))
         if self.column_distances is not None:
             for col, rec in self.column_distances.iterrows():
+                if self._flagged(f"column {col}"):
+                    continue
                 for metric in ("tvd", "wasserstein", "ks", "missing_rate_diff"):
                     if metric in rec and not _isnan(rec[metric]):
                         rows.append(("column", metric, str(col), float(rec[metric])))
         for s in self.utility:
             key = f"{s.model}/{s.trained_on}"
+            if self._flagged(f"utility {key}"):
+                continue
             rows.append(("utility", "accuracy", key, s.accuracy))
             rows.append(("utility", "roc_auc", key, s.roc_auc))
         if self.privacy is not None:
@@ -99,19 +114,34 @@ class EvaluationReport:
         parts = [_STYLE, '<div class="dpsynth-eval">']
         if self.metadata:
             parts.append(_table("Run", ("", ""), [(str(k), str(v)) for k, v in self.metadata.items()]))
-        fidelity = [(f"mean {k}-way marginal TVD", _fmt(v)) for k, v in sorted(self.mean_tvd.items())]
+        if self.flags:
+            parts.append(_table("Figures not computed (shown as such below, never as numbers)", ("figure", "why"),
+                                [(k, v) for k, v in self.flags.items()]))
+        fidelity = [(f"mean {k}-way marginal TVD",
+                     _NOT_COMPUTED if self._flagged(f"mean {k}-way TVD") else _fmt(v))
+                    for k, v in sorted(self.mean_tvd.items())]
         if self.workload_error is not None:
             fidelity.append(("workload error (AIM)", _fmt(self.workload_error)))
         if self.correlation is not None:
             fidelity.append(("mean |association difference|", _fmt(self.correlation.mean_abs_difference)))
         if fidelity:
             parts.append(_table("Fidelity (lower is better)", ("metric", "value"), fidelity))
+        if self.distributions or self.correlation is not None:
+            from .pictures import pictures_html
+
+            parts.append(pictures_html(self.distributions, self.correlation))
         if self.column_distances is not None:
             header = ("column",) + tuple(self.column_distances.columns)
-            body = [(str(col),) + tuple(_fmt(v) for v in rec) for col, rec in self.column_distances.iterrows()]
+            body = [(str(col),) + tuple(_NOT_COMPUTED if self._flagged(f"column {col}") and not isinstance(v, str)
+                                        else _fmt(v) for v in rec)
+                    for col, rec in self.column_distances.iterrows()]
             parts.append(_table("Per-column distances", header, body))
         if self.utility:
-            body = [(s.model, s.trained_on, _fmt(s.accuracy), _fmt(s.roc_auc), s.note) for s in self.utility]
+            body = []
+            for s in self.utility:
+                bad = self._flagged(f"utility {s.model}/{s.trained_on}")
+                body.append((s.model, s.trained_on, _NOT_COMPUTED if bad else _fmt(s.accuracy),
+                             _NOT_COMPUTED if bad else _fmt(s.roc_auc), s.note))
             parts.append(_table("Utility (tested on real data)",
                                 ("model", "trained on", "accuracy", "ROC-AUC", "note"), body))
         if self.privacy is not None:
@@ -120,6 +150,9 @@ class EvaluationReport:
             parts.append(self.privacy.to_html())
         parts.append("</div>")
         return "".join(parts)
+
+
+_NOT_COMPUTED = "not computed (see above)"
 
 
 def _isnan(v: Any) -> bool:

@@ -11,7 +11,9 @@ sklearn's ``multi_class="ovr", average="macro"``).
 
 A synthetic table may be degenerate: when its target holds a single class no model
 can be fitted, so the score predicts that class for every test row (accuracy stays
-meaningful) and AUC is NaN with ``auc_defined=False`` and a note saying why.
+meaningful) and AUC is NaN with ``auc_defined=False`` and a note saying why.  When no
+training class occurs in the test table at all (labels written differently, say ``1``
+and ``True``), both figures are NaN with a note: a number would measure the spelling.
 
 Results are deterministic given ``seed`` (it seeds every model's randomness).
 """
@@ -86,6 +88,15 @@ def evaluate_classifier(
     train_classes = np.unique(y_train)
     test_classes = np.unique(y_test)
     base = dict(model=model, trained_on=trained_on, n_train=len(train), n_test=len(test))
+    if not np.intersect1d(train_classes, test_classes).size:
+        # Accuracy 0 and AUC 0.5 would be printed as if they measured something: they only say
+        # that the two tables write the labels differently (1 and True, say).
+        return UtilityScore(
+            accuracy=math.nan, roc_auc=math.nan, auc_defined=False,
+            note=f"no class of {spec.target!r} in the {trained_on} training table occurs in the test table "
+                 "(are the labels written differently, e.g. 1 and True?): not computed",
+            **base,
+        )
     if len(train_classes) < 2:
         accuracy = float(np.mean(y_test == train_classes[0]))
         return UtilityScore(

@@ -135,7 +135,21 @@ class ConditionalGan(SealedModel):
             values[:] = condition[4]
             chosen = np.concatenate(picks) if picks else np.zeros(0, np.int64)
             frame[condition[3]] = pd.Series(values[chosen], dtype=object)
-        return frame
+        schema = getattr(self, "schema", None)
+        # Written the way the table writes its values (0/1 stay 0/1, plain dates stay dates);
+        # a model saved before it kept the table's schema gives the decoded values as they are.
+        return frame if schema is None else schema.represent(frame)
+
+    # -- the table's schema (how it writes its values), kept with the model ---------------------
+    def _schema_meta(self) -> dict[str, Any]:
+        schema = getattr(self, "schema", None)
+        return {} if schema is None else {"schema": schema.to_dict()}
+
+    @staticmethod
+    def _schema_from(meta: Mapping[str, Any]) -> Any:
+        from dpsynth.schema import Schema
+
+        return Schema.from_dict(meta["schema"]) if "schema" in meta else None
 
     def _condition(self, where: Mapping[str, Any]) -> tuple[int, list[int], np.ndarray, str, list[Any]]:
         """(block index, slots, their probabilities, column, values) of a `where` condition."""

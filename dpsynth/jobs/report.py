@@ -77,6 +77,17 @@ def render_run_report(result: Any) -> str:
              f"<h1>dpsynth run — {esc(spec.generator)} at ε = {spec.epsilon:g}</h1>",
              f"<p>Written {esc(_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}"
              f"{' from ' + esc(str(spec.source)) if spec.source else ''}.</p>"]
+    budget = getattr(result, "budget", None)
+    if budget is not None:
+        from dpsynth.evaluate.pictures import budget_bar_svg
+
+        parts.append(f"<p><b>Budget: {esc(budget.headline)}</b>; {esc(budget.next_run)}.</p>"
+                     f"<p>{budget_bar_svg(budget['used_fraction'])}</p>")
+    # Quality first (what the researcher came for), the receipts after.
+    if result.evaluation is not None:
+        parts.append("<h2>Quality</h2>")
+        parts.append(f'<p class="notice"><strong>{esc(PRIVATE_FIGURES_NOTICE)}</strong></p>')
+        parts.append(result.evaluation.to_html())
     parts.append("<h2>Privacy spend</h2><table>")
     parts.append(_row(["ε of this run (full RDP curve, at the policy's δ)", f"{result.epsilon_run:.6g}"]))
     parts.append(_row(["ledger ε after this run (filter guarantee)",
@@ -111,10 +122,6 @@ def render_run_report(result: Any) -> str:
     total = sum(result.seconds.values())
     parts.append(_row(["time (whole run)", coarse_duration(total)]))
     parts.append("</table>")
-    if result.evaluation is not None:
-        parts.append("<h2>Quality</h2>")
-        parts.append(f'<p class="notice"><strong>{esc(PRIVATE_FIGURES_NOTICE)}</strong></p>')
-        parts.append(result.evaluation.to_html())
     parts.append("</body></html>")
     return "".join(parts)
 

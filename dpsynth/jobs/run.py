@@ -62,6 +62,7 @@ class RunResult:
     delta: float
     evaluation: Any               # dpsynth.evaluate.EvaluationReport
     seconds: dict[str, float]
+    budget: Any = None            # accountant.words.BudgetWords after the run: the share used, what remains
 
     @property
     def synthetic_path(self) -> Path:
@@ -157,7 +158,7 @@ def build_generator(cls: type, epsilon: float, parameters: dict, *, seed: int | 
         raise JobError(f"{field_prefix}.{key}" if key else field_prefix, str(exc)) from None
 
 
-def _load_data(spec: JobSpec, gate: Any):
+def _load_data(spec: JobSpec, gate: Any, *, complete: bool = True):
     from accountant.fingerprint import fingerprint_table, load_dataset_key
     from dpsynth.schema import Schema, SchemaError
 
@@ -166,7 +167,7 @@ def _load_data(spec: JobSpec, gate: Any):
     except SchemaError as exc:
         raise JobError("data.schema", str(exc)) from None
     for col in schema.columns:
-        if not col.is_complete:
+        if complete and not col.is_complete:
             what = "categories" if col.is_discrete else "bins (lower, upper, bins)"
             raise JobError("data.schema", f"column {col.name!r} has no declared {what}; declare them (a run "
                                           "job does not learn a schema from the private data)")
@@ -212,6 +213,29 @@ def _load_data(spec: JobSpec, gate: Any):
     return schema, frame
 
 
+def learn_schema_job(job: JobSpec | str | Path, epsilon: float, delta: float | None = None, *,
+                     bins: int = 16) -> tuple[Any, dict[str, str], Any]:
+    """(the learned schema, {column: what was learned and what could not be}, the budget in
+    words after it) for the job's table: the schema file's missing categories and bins learned
+    through the job's gate (charged under the purpose "schema", which the policy must allow;
+    refused up front, nothing charged, otherwise)."""
+    from accountant.fingerprint import load_dataset_key
+    from accountant.words import budget_words
+    from dpsynth.table import PrivateTable
+
+    spec = job if isinstance(job, JobSpec) else load_job(job)
+    gate = _open_gate(spec)
+    try:
+        _check_policy_file(spec, gate)
+        schema, frame = _load_data(spec, gate, complete=False)
+        table = PrivateTable(frame, schema, gate, dataset_key=load_dataset_key(spec.dataset_key), actor=spec.actor)
+        learned = table.learn_schema(epsilon, delta, bins=bins)
+        words = budget_words(gate.filter, gate.spent_costs(), max_epsilon_per_run=gate.policy.max_epsilon_per_run)
+        return learned, dict(table.learning_notes), words
+    finally:
+        gate.close()
+
+
 def prepare(job: JobSpec | str | Path, *, progress: bool = False) -> PreparedRun:
     """Every check of the job, and the private table; measures nothing (so charges nothing)."""
     spec = job if isinstance(job, JobSpec) else load_job(job)
@@ -229,7 +253,8 @@ def prepare(job: JobSpec | str | Path, *, progress: bool = False) -> PreparedRun
         schema, frame = _load_data(spec, gate)
         table, train, holdout = _private_table(frame, schema, gate, spec)
         _preflight(generator, table, spec)
-        return PreparedRun(spec, gate, schema, table, generator, train, holdout)
+        # The table's schema: the file's, with how the table writes its values filled in.
+        return PreparedRun(spec, gate, table.schema, table, generator, train, holdout)
     except BaseException:
         gate.close()
         raise
@@ -296,6 +321,8 @@ def run_job(job: JobSpec | str | Path, *, progress: Progress | None = None, show
 
 def execute(prepared: PreparedRun, *, progress: Progress | None = None, evaluate: bool = True) -> RunResult:
     """The measuring part of `run_job`, on a `prepare`d job."""
+    from accountant.words import budget_words
+
     from .quality import evaluate_synthetic
     from .report import write_run_report
     from .tables import atomic_write, write_table
@@ -328,6 +355,7 @@ def execute(prepared: PreparedRun, *, progress: Progress | None = None, evaluate
         spec=spec, generator=gen, receipts=receipts,
         epsilon_run=receipts_epsilon(receipts, md.delta),
         epsilon_ledger=float(receipts[-1].epsilon_filter) if receipts else math.nan,
-        epsilon_budget=float(md.epsilon), delta=float(md.delta), evaluation=evaluation, seconds=seconds)
+        epsilon_budget=float(md.epsilon), delta=float(md.delta), evaluation=evaluation, seconds=seconds,
+        budget=budget_words(gate.filter, gate.spent_costs(), max_epsilon_per_run=gate.policy.max_epsilon_per_run))
     timed("report", lambda: write_run_report(result, spec.report))
     return result

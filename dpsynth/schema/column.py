@@ -31,6 +31,12 @@ BINNED_KINDS = frozenset({"numeric", "integer", "datetime"})
 KINDS = DISCRETE_KINDS | BINNED_KINDS
 OUT_OF_RANGE = ("error", "clip", "other")
 BOOLEAN_CATEGORIES = (False, True)
+DATETIME_FORMATS = ("date", "datetime")
+MAX_DECIMALS = 12
+# An integer column declared with public bounds and no bins gets one code per whole number
+# when it has at most this many (a count column keeps its zeros); a wider one needs bins.
+MAX_VALUE_CODES = 64
+VALUES = "values"  # bins = "values": one code per whole number of an integer column
 
 
 def _timestamp(value: Any, where: str) -> pd.Timestamp:
@@ -69,15 +75,27 @@ class Column:
             "integer" or "datetime".
         categories: the declared values of a categorical/ordinal column, in code order
             (ordinal: in their order).  ``None`` = not known yet (learn them privately).
-            Boolean columns always have (False, True).
+            ``"codelist:NAME"`` names a public code list (`dpsynth.schema.codelists`: us-states,
+            yes-no, weekdays, months).  Boolean columns always have (False, True).
         lower, upper: public bounds of a numeric/integer/datetime column.
-        bins: bin edges (a strictly increasing sequence, at least 2) or a number of
-            equal-width bins between ``lower`` and ``upper``.  Discretises the column
-            for the marginal generators; decoding draws uniformly within the bin.
+        bins: bin edges (a strictly increasing sequence, at least 2), a number of
+            equal-width bins between ``lower`` and ``upper``, or (integer columns)
+            ``"values"``: one code per whole number between the bounds.  An integer
+            column with bounds and no bins gets ``"values"`` when it spans at most
+            `MAX_VALUE_CODES` whole numbers.  Discretises the column for the marginal
+            generators (which decode within a bin by their noisy measurements).
         nullable: missing values are allowed (one extra code).
         out_of_range: what encoding does with a value outside the declared
             categories/bounds: "error" (default), "clip" (binned kinds: to the nearest
             bin) or "other" (categorical kinds: one extra "other" code).
+        values: a boolean column's two values as the table writes them, false first
+            (``[0, 1]``, ``["no", "yes"]``, ``[false, true]``).  ``None``: taken from the
+            table when a private table is made (all 0/1 numbers, or all true/false), so
+            synthetic rows come back the way the table wrote them.
+        decimals: a numeric column's decimals: synthetic values are rounded to them.
+        format: a datetime column's values: ``"date"`` (plain dates: synthetic values are
+            whole days) or ``"datetime"``.  ``None``: taken from the table (all plain
+            dates such as ``2013-05-01``, or none).
     """
 
     name: str
@@ -88,6 +106,9 @@ class Column:
     bins: tuple[Any, ...] | int | None = None
     nullable: bool = False
     out_of_range: str = "error"
+    values: tuple[Any, Any] | None = None
+    decimals: int | None = None
+    format: str | None = None
     _edges: tuple[float, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -105,6 +126,36 @@ class Column:
             self._init_discrete(where)
         else:
             self._init_binned(where)
+        self._init_representation(where)
+
+    def _init_representation(self, where: str) -> None:
+        if self.values is not None:
+            if self.kind != "boolean":
+                raise SchemaError(f"{where}: values (how false/true are written) is for boolean columns")
+            vals = self.values
+            if isinstance(vals, (str, bytes)) or not isinstance(vals, (Sequence, np.ndarray)) or len(vals) != 2:
+                raise SchemaError(f"{where}: values must be a list of two values, false first (e.g. [0, 1])")
+            vals = tuple(v.item() if isinstance(v, np.generic) else v for v in vals)
+            for v in vals:
+                if isinstance(v, float) and not math.isfinite(v) or not isinstance(v, (str, int, float, bool)):
+                    raise SchemaError(f"{where}: values must be two strings, numbers or true/false")
+            if vals[0] == vals[1] or type(vals[0]) is not type(vals[1]) and not (
+                    isinstance(vals[0], (int, float)) and isinstance(vals[1], (int, float))
+                    and not isinstance(vals[0], bool) and not isinstance(vals[1], bool)):
+                raise SchemaError(f"{where}: values must be two different values of one type")
+            object.__setattr__(self, "values", vals)
+        if self.decimals is not None:
+            if self.kind != "numeric":
+                raise SchemaError(f"{where}: decimals is for numeric columns")
+            if isinstance(self.decimals, bool) or not isinstance(self.decimals, (int, np.integer)) or not (
+                    0 <= self.decimals <= MAX_DECIMALS):
+                raise SchemaError(f"{where}: decimals must be a whole number from 0 to {MAX_DECIMALS}")
+            object.__setattr__(self, "decimals", int(self.decimals))
+        if self.format is not None:
+            if self.kind != "datetime":
+                raise SchemaError(f"{where}: format (date or datetime) is for datetime columns")
+            if self.format not in DATETIME_FORMATS:
+                raise SchemaError(f"{where}: format must be one of {DATETIME_FORMATS}, got {self.format!r}")
 
     # -- construction helpers -------------------------------------------------------------
     def _init_discrete(self, where: str) -> None:
@@ -120,8 +171,17 @@ class Column:
             return
         if cats is None:
             return  # to be learned privately
+        if isinstance(cats, str):
+            from .codelists import codelist
+
+            try:
+                listed = codelist(cats)
+            except KeyError as exc:
+                raise SchemaError(f"{where}: {exc.args[0]}") from None
+            if listed is not None:
+                cats = listed  # a public code list: "codelist:NAME"
         if isinstance(cats, (str, bytes)) or not isinstance(cats, Sequence) and not isinstance(cats, np.ndarray):
-            raise SchemaError(f"{where}: categories must be a list")
+            raise SchemaError(f"{where}: categories must be a list (or \"codelist:NAME\")")
         cats = tuple(c.item() if isinstance(c, np.generic) else c for c in cats)
         if not cats:
             raise SchemaError(f"{where}: categories must not be empty")
@@ -148,6 +208,29 @@ class Column:
         edges: tuple[float, ...] | None = None
         if isinstance(bins, (bool, np.bool_)):
             raise SchemaError(f"{where}: bins must be a number of bins or a list of edges")
+        if bins is None and self.kind == "integer" and lo is not None and hi is not None:
+            if math.floor(hi) - math.ceil(lo) + 1 <= MAX_VALUE_CODES:
+                bins = VALUES  # a small-range integer column: one code per whole number
+        if isinstance(bins, str):
+            if bins != VALUES:
+                raise SchemaError(f"{where}: bins must be a number of bins or a list of edges"
+                                  + (" (or \"values\")" if self.kind == "integer" else ""))
+            if self.kind != "integer":
+                raise SchemaError(f"{where}: bins = \"values\" (one code per whole number) is for integer columns")
+            if lo is None or hi is None:
+                raise SchemaError(f"{where}: bins = \"values\" needs lower and upper")
+            first, last = math.ceil(lo), math.floor(hi)
+            if last < first:
+                raise SchemaError(f"{where}: no whole number lies between lower and upper")
+            if last - first + 1 > 100_000:
+                raise SchemaError(f"{where}: bins = \"values\" would make {last - first + 1} codes; declare bins")
+            object.__setattr__(self, "bins", VALUES)
+            # One bin per whole number: edges half-way between them (whole numbers never fall on one).
+            edges = tuple(float(v) - 0.5 for v in range(first, last + 2))
+            object.__setattr__(self, "lower", lo)
+            object.__setattr__(self, "upper", hi)
+            object.__setattr__(self, "_edges", edges)
+            return
         if isinstance(bins, (int, np.integer)):
             if bins < 1:
                 raise SchemaError(f"{where}: bins must be at least 1")
@@ -181,6 +264,19 @@ class Column:
         return _timestamp(value, self.name) if self.kind == "datetime" else float(value)
 
     # -- public facts ---------------------------------------------------------------------
+    @property
+    def one_code_per_value(self) -> bool:
+        """True for an integer column with one code per whole number (bins = "values")."""
+        return self.bins == VALUES
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The public range on the numeric axis (seconds for datetimes): the declared bounds."""
+        edges = self.edges
+        if self.one_code_per_value:
+            return float(self.lower), float(self.upper)
+        return edges[0], edges[-1]
+
     @property
     def is_discrete(self) -> bool:
         return self.kind in DISCRETE_KINDS
@@ -226,9 +322,9 @@ class Column:
     def replace(self, **changes: Any) -> "Column":
         """A copy with some fields changed (validated again)."""
         data = {k: getattr(self, k) for k in ("name", "kind", "categories", "lower", "upper", "bins", "nullable",
-                                              "out_of_range")}
+                                              "out_of_range", "values", "decimals", "format")}
         data.update(changes)
-        if "bins" in changes and not isinstance(changes["bins"], (int, np.integer)) and changes["bins"] is not None:
+        if "bins" in changes and not isinstance(changes["bins"], (int, np.integer, str)) and changes["bins"] is not None:
             if "lower" not in changes:
                 data["lower"] = None
             if "upper" not in changes:
@@ -244,6 +340,8 @@ class Column:
         iso = (lambda v: v.isoformat()) if self.kind == "datetime" else (lambda v: v)
         if isinstance(self.bins, tuple):
             out["bins"] = [iso(e) for e in self.bins]
+        elif self.bins == VALUES:
+            out["lower"], out["upper"], out["bins"] = _whole(self.lower), _whole(self.upper), VALUES
         else:
             if self.lower is not None:
                 out["lower"] = iso(self.lower)
@@ -255,13 +353,20 @@ class Column:
             out["nullable"] = True
         if self.out_of_range != "error":
             out["out_of_range"] = self.out_of_range
+        if self.values is not None:
+            out["values"] = list(self.values)
+        if self.decimals is not None:
+            out["decimals"] = self.decimals
+        if self.format is not None:
+            out["format"] = self.format
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Column":
         if not isinstance(data, Mapping):
             raise SchemaError(f"a column must be a table/object, got {type(data).__name__}")
-        allowed = {"name", "kind", "categories", "lower", "upper", "bins", "nullable", "out_of_range"}
+        allowed = {"name", "kind", "categories", "lower", "upper", "bins", "nullable", "out_of_range", "values",
+                   "decimals", "format"}
         unknown = sorted(set(data) - allowed)
         name = data.get("name")
         if unknown:
@@ -273,4 +378,10 @@ class Column:
             fields["categories"] = tuple(fields["categories"])
         if isinstance(fields.get("bins"), list):
             fields["bins"] = tuple(fields["bins"])
+        if isinstance(fields.get("values"), list):
+            fields["values"] = tuple(fields["values"])
         return cls(**fields)
+
+
+def _whole(x: Any) -> Any:
+    return int(x) if isinstance(x, float) and x.is_integer() else x

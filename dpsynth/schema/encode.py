@@ -21,7 +21,8 @@ import pandas as pd
 from .column import Column
 from .errors import EncodingError
 
-__all__ = ["encode_column", "check_frame", "missing_mask", "numeric_axis", "collecting", "Collected"]
+__all__ = ["encode_column", "check_frame", "missing_mask", "numeric_axis", "collecting", "Collected", "boolean_class",
+           "datetime_class"]
 
 # Set only by the holder's diagnostic (dpsynth.schema.diagnose): where to record the rows.
 _COLLECT: ContextVar[list | None] = ContextVar("dpsynth_encode_collect", default=None)
@@ -81,11 +82,18 @@ def _discrete_codes(col: Column, values: pd.Series, isna: np.ndarray, learning: 
     present = ~isna
     if col.kind == "boolean":
         obj = values.astype(object).to_numpy()
-        ok = np.fromiter((v is True or v is False or isinstance(v, np.bool_)
-                          or (isinstance(v, (int, np.integer)) and v in (0, 1)) for v in obj), bool, len(obj))
+        if col.values is not None:
+            false, true = col.values
+            is_true = np.fromiter((_same(v, true) for v in obj), bool, len(obj))
+            is_false = np.fromiter((_same(v, false) for v in obj), bool, len(obj))
+            bad = present & ~is_true & ~is_false
+            if bad.any():
+                _fail(col, bad, "value is not one of the boolean column's declared values")
+            return np.where(isna, -1, is_true).astype(np.int64)
+        ok = np.fromiter((boolean_class(v) is not None for v in obj), bool, len(obj))
         bad = present & ~ok
         if bad.any():
-            _fail(col, bad, "wrong type: a boolean column takes true/false (or 0/1)")
+            _fail(col, bad, "wrong type: a boolean column takes true/false or 0/1 (or declare its values)")
         return np.where(isna, -1, obj.astype(object) == True).astype(np.int64)  # noqa: E712
     obj = values.astype(object).to_numpy()
     wrong = np.fromiter((not isinstance(v, (str, int, float, bool, np.generic)) for v in obj), bool, len(obj))
@@ -103,6 +111,40 @@ def _discrete_codes(col: Column, values: pd.Series, isna: np.ndarray, learning: 
                                       "(declare it, or set out_of_range = \"other\")")
         codes[unknown] = col.other_code
     return codes
+
+
+def _same(v: Any, declared: Any) -> bool:
+    """Whether a cell holds a declared boolean value (1.0 is 1; "1" is not 1; True is not "true")."""
+    if isinstance(declared, str) or isinstance(v, str):
+        return isinstance(v, str) and isinstance(declared, str) and v == declared
+    if isinstance(v, (bool, np.bool_)) != isinstance(declared, bool):
+        return False
+    try:
+        return bool(v == declared)
+    except (TypeError, ValueError):
+        return False
+
+
+def boolean_class(v: Any) -> str | None:
+    """How a boolean cell is written: "bool" (true/false), "number" (0/1) or None (neither)."""
+    if v is True or v is False or isinstance(v, np.bool_):
+        return "bool"
+    if isinstance(v, (int, np.integer, float, np.floating)) and v in (0, 1):
+        return "number"
+    return None
+
+
+_ISO_DATE = __import__("re").compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+
+
+def datetime_class(v: Any) -> str:
+    """How a datetime cell is written: "date" (a plain date: a date object, or ISO text
+    YYYY-MM-DD) or "datetime" (anything else)."""
+    if isinstance(v, _dt.date) and not isinstance(v, _dt.datetime):
+        return "date"
+    if isinstance(v, str) and _ISO_DATE.match(v):
+        return "date"
+    return "datetime"
 
 
 def _elementwise(values: pd.Series, test: Any) -> np.ndarray:

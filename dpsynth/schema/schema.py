@@ -112,8 +112,26 @@ class Schema:
             encode_column(c, frame[c.name], learning=True)
         return frame
 
+    def resolve(self, frame: pd.DataFrame) -> "Schema":
+        """The schema with what it leaves open about how the table writes its values (a
+        boolean column's 0/1 or true/false, plain dates or date-times) taken from `frame`,
+        which must write each such column one way (else an error naming the column).
+        `PrivateTable` does this when it is made; see `dpsynth.schema.represent`."""
+        from .represent import resolve
+
+        return resolve(self, check_frame(frame, self.names))
+
+    def represent(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Decoded values (a generator's output) written the way the schema says the table
+        writes them: boolean values, integer dtypes, decimals, plain dates."""
+        from .represent import represent
+
+        return represent(self, frame)
+
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-        """Values from codes (m, d): numeric values drawn uniformly within their bin."""
+        """Values from codes (m, d): numeric values drawn uniformly within their bin (an
+        integer column with one code per value gives that value); then written the way the
+        table writes them (`represent`)."""
         self._require_complete()
         codes = np.asarray(codes)
         if codes.ndim != 2 or codes.shape[1] != len(self.columns):

@@ -225,8 +225,13 @@ class SchemaLearningMixin:
         return new
 
     # -- the whole schema -------------------------------------------------------------------------------
+    @property
+    def learning_notes(self) -> dict[str, str]:
+        """{column: what the last `learn_schema` learned, and what it could not} (public facts)."""
+        return dict(getattr(self, "_learning_notes", {}))
+
     def learn_schema(self, epsilon: float, delta: float | None = None, *, purpose: str = "learn schema",
-                     generator: str | None = None, run_id: str | None = None,
+                     generator: str | None = "schema", run_id: str | None = None,
                      ranges: Mapping[str, tuple[Any, Any]] | None = None, bins: int | Mapping[str, int] = 16,
                      tail: float = 0.01) -> Schema:
         """Complete the schema: categories by key discovery, numeric bins by DP quantiles.
@@ -236,6 +241,11 @@ class SchemaLearningMixin:
         without bins gets equi-depth edges: quantiles at `tail`, 1/k, ..., 1 - `tail` over the
         public range `ranges[name]` (or its declared bounds), clipped to out_of_range="clip".
         Each measurement is charged to the gate; the table adopts the new schema and returns it.
+
+        Schema learning is a purpose the officer's policy allows like a generator: its charges
+        name `generator` ("schema" by default), which the policy must list (or allow "*"), and
+        learning categories spends δ, which needs the policy's ``delta_reserve``.  Both are
+        checked before anything is measured, with a message saying what the officer adds.
         """
         todo = self.schema.incomplete()
         if not todo:
@@ -247,7 +257,22 @@ class SchemaLearningMixin:
             raise ValueError(f"learning the categories of {cats} needs delta > 0 (thresholded key discovery)")
         dshare = probability(delta, "delta") / len(cats) if cats else None
         tail = probability(tail, "tail")
+        from accountant.errors import PolicyViolation
+
+        policy = self.gate.policy
+        if not policy.allows_generator(generator):
+            raise PolicyViolation(
+                f"schema learning (generator {generator!r}) is not allowed by the policy (allowed: "
+                f"{', '.join(policy.generators)}); the officer adds {generator!r} to the policy's generators; "
+                "nothing was charged")
+        if cats and not policy.delta_reserve > 0:
+            raise PolicyViolation(
+                f"learning the categories of {cats} spends delta (thresholded key discovery), but the policy sets "
+                "no budget.delta_reserve; the officer sets one (a part of delta, e.g. a tenth), or declares the "
+                "categories; nothing was charged")
         schema = self.schema
+        notes: dict[str, str] = {}
+        self._learning_notes = notes
         for name in todo:
             col = schema.column(name)
             if col.is_discrete:
@@ -256,6 +281,12 @@ class SchemaLearningMixin:
                 if not keys:
                     raise ValueError(f"column {name!r}: no category survived the threshold (budget spent)")
                 new = col.replace(categories=keys, out_of_range="other")
+                # Public: the threshold follows from (ε, δ) alone (discover_categories).
+                sigma = self._l2_unit() / math.sqrt(2 * zcdp_rho(share, dshare / 2))
+                tau = key_threshold(sigma, dshare / 2)
+                notes[name] = (f"{len(keys)} categories found; a category held by fewer than about {math.ceil(tau)} "
+                               "records cannot pass the threshold at this epsilon and delta: declare any you know "
+                               "of (until then such values are encoded as \"other\")")
             else:
                 k = bins.get(name, 16) if isinstance(bins, Mapping) else bins
                 if not isinstance(k, int) or k < 1:
@@ -267,6 +298,7 @@ class SchemaLearningMixin:
                                         purpose=f"{purpose}: bin edges of {name}", generator=generator,
                                         run_id=run_id)
                 new = _column_from_edges(col, points)
+                notes[name] = f"{len(new.edges) - 1} bins from DP quantiles; values beyond them are clipped"
             schema = schema.replace(new)
         self._adopt_schema(schema)
         return schema

@@ -116,6 +116,9 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
         if actor is not None and (not isinstance(actor, str) or not actor.strip()):
             raise ValueError("actor must be a non-empty string or None")
         frame = schema.validate(frame)
+        # How the table writes its values (0/1 or true/false, plain dates), where the schema leaves
+        # it open: one way per column or the table is refused (dpsynth.schema.represent).
+        schema = schema.resolve(frame)
         if dataset_key is None:
             if not getattr(gate, "insecure", False):
                 raise ValueError("dataset_key is required: the table must be the dataset the policy governs "

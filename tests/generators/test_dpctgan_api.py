@@ -162,7 +162,11 @@ def test_the_saved_file_holds_no_rows(fitted, tmp_path):
     blob = torch.load(path, weights_only=True)
     assert set(blob) == {"meta", "arrays", "seal"}
     meta = json.loads(blob["meta"])
-    assert set(meta) == {"format", "generator", "config", "transformer", "sampler", "plan", "provenance"}
+    assert set(meta) == {"format", "generator", "config", "transformer", "sampler", "plan", "provenance", "schema"}
+    # The schema kept is the table's public one, with how it writes its values (issue 17): no more.
+    from dpsynth.schema import Schema
+
+    assert Schema.from_dict(meta["schema"]) == model.schema
     assert set(meta["provenance"]) == {"receipts", "genesis"}
     assert blob["arrays"] and all(k.startswith("generator/") for k in blob["arrays"])
     assert not any(k.startswith("generator/hidden") for k in blob["arrays"])  # discriminator layers not kept

@@ -118,3 +118,24 @@ def test_cli_compare_on_the_demo_table(tmp_path):
     bad = CliRunner().invoke(app, ["compare", "--demo", "--parameters", '{"aim": {}}', "--generators", "mst",
                                    "--out", str(tmp_path / "d")])
     assert bad.exit_code == 1 and "'aim'" in bad.output
+
+
+def test_a_figure_that_cannot_be_computed_is_flagged_not_averaged_into_a_number(tmp_path):
+    """Issue 17: compare showed broken figures (TVD 1.0 from 1 against True) with no note."""
+    import math
+
+    from dpsynth.compare.page import write_page
+    from dpsynth.compare.plots import summary
+
+    frame, _ = tiny()
+    ledger = governed(tmp_path / "ledger", frame)
+    why = "the synthetic table's values of 'flag' do not fit the schema: not compared"
+    results = pd.DataFrame.from_records([
+        ("mst", 1.0, 0, "tvd_1way", math.nan, why),
+        ("mst", 1.0, 1, "tvd_1way", 0.02, ""),
+        ("mst", 1.0, 0, "fit_seconds", 0.0, ""),
+    ], columns=RESULT_COLUMNS)
+    means = summary(results).set_index("metric")["mean"]
+    assert math.isnan(means["tvd_1way"])  # not the other repeat's 0.02 passed off as the mean
+    page = write_page(results, {}, tmp_path, ledger.ledger_path).read_text()
+    assert "Figures not computed" in page and "do not fit the schema" in page

@@ -189,3 +189,25 @@ def test_learn_schema_completes_and_charges_each_fact(tmp_path):
                         "learn schema: bin edges of when"]
     # the learned schema encodes the data (clipping values beyond the learned edges)
     t.measure_marginals([("city", "age", "when")], 5.0, purpose="m", generator="g", run_id="r")
+
+
+def test_schema_learning_is_a_purpose_the_policy_allows_and_is_refused_up_front_otherwise(tmp_path):
+    """Issue 17: learning failed with "generator None is not allowed by the policy" under a
+    policy listing its generators, and needed a hand-added delta_reserve discovered mid-way."""
+    from accountant.errors import PolicyViolation
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"city": rng.choice(["Paris", "Rome"], 500), "age": rng.integers(18, 90, 500)})
+    schema = Schema([Column("city", "categorical"), Column("age", "integer")])
+    listed = table(tmp_path / "a", frame, schema, epsilon=10.0, delta_reserve=1e-7, generators=("mst",))
+    with pytest.raises(PolicyViolation, match="adds 'schema' to the policy's generators; nothing was charged"):
+        listed.learn_schema(2.0, 1e-7, ranges={"age": (0, 120)})
+    assert not listed.charges
+    no_reserve = table(tmp_path / "b", frame, schema, epsilon=10.0, generators=("mst", "schema"))
+    with pytest.raises(PolicyViolation, match="no budget.delta_reserve.*nothing was charged"):
+        no_reserve.learn_schema(2.0, 1e-7, ranges={"age": (0, 120)})
+    assert not no_reserve.charges
+    allowed = table(tmp_path / "c", frame, schema, epsilon=10.0, delta_reserve=1e-7, generators=("mst", "schema"))
+    learned = allowed.learn_schema(4.0, 1e-7, ranges={"age": (0, 120)}, bins=4)
+    assert learned.is_complete
+    assert {e.generator for e in allowed.gate._store.snapshot().entries if e.kind == "charge"} == {"schema"}

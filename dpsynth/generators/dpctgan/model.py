@@ -97,6 +97,7 @@ class DPCTGAN(ConditionalGan):
         self.progress = progress
         # Fitted state.
         self.transformer: TableTransformer | None = None
+        self.schema = None  # the table's schema: how it writes its values
         self.sampler: ConditionalSampler | None = None
         self.plan: TrainingPlan | None = None
         self.generator: Generator | None = None
@@ -171,6 +172,7 @@ class DPCTGAN(ConditionalGan):
         if log.steps_done != plan.steps:  # the charged event is the steps run, exactly
             raise RuntimeError(f"trained {log.steps_done} steps, charged {plan.steps}")
         self.transformer, self.sampler, self.plan, self.generator = transformer, sampler, plan, nets.generator
+        self.schema = table.schema
         self.discriminator = nets.discriminator
         self.log = log
         self._seal(gate, table, run_id, actor)
@@ -211,7 +213,7 @@ class DPCTGAN(ConditionalGan):
             "transformer": self.transformer.to_dict(),
             "sampler": self.sampler.to_dict(),
             "plan": self.plan.to_dict(),
-        }
+        } | self._schema_meta()
         arrays = {f"generator/{k}": v.detach().cpu() for k, v in self.generator.state_dict().items()}
         return meta, arrays
 
@@ -222,6 +224,7 @@ class DPCTGAN(ConditionalGan):
         cfg["discriminator_dims"] = tuple(cfg["discriminator_dims"])
         model = cls(**cfg, device=device, progress=False)
         model.transformer = TableTransformer.from_dict(meta["transformer"])
+        model.schema = cls._schema_from(meta)
         s = meta["sampler"]
         model.sampler = ConditionalSampler(model.transformer.categorical_blocks,
                                            [np.asarray(c, dtype=np.float64) for c in s["noisy_counts"]],

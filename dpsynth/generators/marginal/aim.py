@@ -117,6 +117,7 @@ class AIM(MarginalGenerator):
         rounds, sigma, epsilon = self._round_budget(d, rho, run.l2)
         l2 = run.l2
         oneway = [(a,) for a in attrs]
+        self._say(f"measuring {d} 1-way marginals (initialisation)")
         answers = run.measure(oneway, [sigma] * d, purpose="AIM: 1-way marginals (initialisation)")
         measurements = [Measurement(tuple(m.clique), np.asarray(m.values, dtype=np.float64), m.sigma)
                         for m in answers]
@@ -146,6 +147,8 @@ class AIM(MarginalGenerator):
             i = run.select(small, estimates, epsilon, weights=weights, offsets=offsets,
                            purpose="AIM: select a marginal (exponential mechanism)")
             chosen = small[i]
+            self._say(f"round {len(log) + 1}: measuring {' x '.join(chosen)} "
+                      f"({100 * used_after / rho:.0f} % of the run's budget after it)")
             (m,) = run.measure([chosen], [sigma], purpose="AIM: measure the selected marginal")
             measurements.append(Measurement(tuple(m.clique), np.asarray(m.values, dtype=np.float64), m.sigma))
             before = estimates[i]
@@ -159,8 +162,10 @@ class AIM(MarginalGenerator):
                 sigma /= 2.0
                 epsilon *= 2.0
         self.measurements = measurements
+        self._say(f"estimating the final model from {len(measurements)} measurements")
         self.model = estimate(domain, measurements, iters=self._final_iters(model.size), warm_start=model,
                               device=self.device)
+        self._say("done")
         self.fit_log.update({"rounds": log})
         self.fit_seconds = time.perf_counter() - t0
 

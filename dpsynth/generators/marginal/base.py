@@ -40,6 +40,50 @@ FORMAT = "dpsynth.marginal/2"
 _REDERIVE_TOLERANCE = 1e-6
 
 
+def _bin_label(column: Any, lo: float, hi: float) -> str:
+    if column.kind == "datetime":
+        show = lambda x: pd.Timestamp(int(x * 1e9)).isoformat()  # noqa: E731
+    else:
+        show = lambda x: f"{x:g}"  # noqa: E731
+    return f"[{show(lo)}, {show(hi)})"
+
+
+def _bin_code(column: Any, value: Any) -> int:
+    """The code of one bin of a binned column, named by `value`: a `pandas.Interval` equal to
+    one of the column's bins.  A plain value is refused with the bin it lies in: the model
+    knows only bins, so conditioning on the value would silently widen it to its bin."""
+    from dpsynth.schema import Schema, SchemaError
+
+    edges = np.asarray(column.edges)
+    if isinstance(value, pd.Interval):
+        try:
+            lo, hi = (column._public(x).value / 1e9 if column.kind == "datetime" else float(x)
+                      for x in (value.left, value.right))
+        except (TypeError, ValueError, SchemaError):
+            raise ValueError(f"where: {value!r} is not a bin of column {column.name!r}") from None
+        for i in range(len(edges) - 1):
+            if math.isclose(lo, edges[i], rel_tol=0, abs_tol=1e-9 * max(1.0, abs(edges[i]))) and math.isclose(
+                    hi, edges[i + 1], rel_tol=0, abs_tol=1e-9 * max(1.0, abs(edges[i + 1]))):
+                return i
+        bins = ", ".join(_bin_label(column, edges[i], edges[i + 1]) for i in range(min(len(edges) - 1, 6)))
+        raise ValueError(f"where: {value!r} is not a bin of column {column.name!r} (its bins: {bins}"
+                         f"{', ...' if len(edges) > 7 else ''})")
+    sub = Schema([column])
+    code = int(sub.encode(pd.DataFrame({column.name: [value]}))[0, 0])
+    if column.nullable and code == column.missing_code:
+        return code  # a missing value is one code: exact
+    if column.other_code is not None and code == column.other_code:
+        raise ValueError(f"where: {value!r} is outside the bins of column {column.name!r}")
+    lo, hi = edges[code], edges[code + 1]
+    label = _bin_label(column, lo, hi)
+    left, right = (pd.Timestamp(int(x * 1e9)) if column.kind == "datetime" else float(x) for x in (lo, hi))
+    raise ValueError(
+        f"where: column {column.name!r} is binned and the model knows only its bins: {value!r} lies in the bin "
+        f"{label}, and rows conditioned on it would hold any value of that bin, not {value!r}.  Condition on the "
+        f"bin itself, where={{{column.name!r}: pandas.Interval({left!r}, {right!r}, closed='left')}}, or declare "
+        "the column with one code per value (an integer column: bins = \"values\")")
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -132,6 +176,14 @@ class MarginalGenerator(SealedModel):
     def _fit(self, run: MeasurementRun) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _say(self, message: str) -> None:
+        """One progress line on stderr when `progress` is on (public facts only: steps, rounds,
+        the budget share used; never a measured value)."""
+        if self.progress:
+            import sys
+
+            print(f"[{self.generator_name}] {message}", file=sys.stderr, flush=True)
+
     # -- receipts --------------------------------------------------------------------------
     def epsilon_spent(self) -> float:
         """ε at the policy's δ of the events this model's receipts name (full RDP curve)."""
@@ -167,7 +219,11 @@ class MarginalGenerator(SealedModel):
             values = list(value) if isinstance(value, (list, tuple, set, np.ndarray)) else [value]
             if not values:
                 raise ValueError(f"where: no value given for column {col!r}")
-            sub = Schema([self.schema.column(col)])
+            column = self.schema.column(col)
+            if not column.is_discrete and not column.one_code_per_value:
+                out[col] = np.unique(np.array([_bin_code(column, v) for v in values], dtype=np.int64))
+                continue
+            sub = Schema([column])
             codes = sub.encode(pd.DataFrame({col: values}))[:, 0]
             out[col] = np.unique(codes.astype(np.int64))
         return out

@@ -44,12 +44,16 @@ def run_rho(gate, epsilon: float) -> float:
         if rho <= remaining * (1 + _CONVERSION_SLACK):
             rho = remaining
         else:
+            from accountant.words import budget_words
+
             costs = gate.spent_costs()
             f = gate.filter
+            words = budget_words(f, costs, max_epsilon_per_run=gate.policy.max_epsilon_per_run)
             raise BudgetExceeded(
-                f"a run of epsilon {epsilon:g} needs rho {rho:.6g} but the ledger admits only rho "
-                f"{remaining:.6g} more (epsilon spent {f.epsilon_spent(costs):.6g} of {f.epsilon:g} at "
-                f"delta {f.delta:g}); nothing was charged",
+                f"a run of epsilon {epsilon:g} does not fit what remains: {words.headline}; {words.next_run}; "
+                f"nothing was charged (detail: the run needs rho {rho:.6g}, the ledger admits rho "
+                f"{remaining:.6g} more; epsilon spent {f.epsilon_spent(costs):.6g} of {f.epsilon:g} at "
+                f"delta {f.delta:g}, filter guarantee)",
                 requested=rho * f.order, remaining=f.remaining(costs), budget=f.budget, order=f.order,
                 epsilon_spent=f.epsilon_spent(costs), epsilon_budget=f.epsilon, delta=f.delta)
     run_filter = getattr(gate, "run_filter", None)

@@ -78,6 +78,7 @@ class MST(MarginalGenerator):
         third = run.rho / 3.0
         # 1. All 1-way marginals, ρ/3 in total.
         sigma1 = sigma_for_rho(third / d, run.l2)
+        self._say(f"measuring {d} 1-way marginals")
         oneway = run.measure([(a,) for a in attrs], [sigma1] * d, purpose="MST: 1-way marginals")
         answers = {m.clique[0]: np.asarray(m.values, dtype=np.float64) for m in oneway}
         if self.compress:
@@ -91,12 +92,14 @@ class MST(MarginalGenerator):
         # 2. The tree, ρ/3 over d - 1 exponential-mechanism draws.
         edges: list[tuple[str, str]] = []
         if d > 1:
+            self._say("estimating the independent model")
             independent = estimate(domain, measurements, iters=max(100, self.iters // 4), device=self.device)
             pairs = list(itertools.combinations(attrs, 2))
             estimates = {p: independent.project(p) for p in pairs}
             eps = em_epsilon_for_rho(third / (d - 1))
             components = _DisjointSet(attrs)
-            for _ in range(d - 1):
+            for k in range(d - 1):
+                self._say(f"selecting tree edge {k + 1} of {d - 1}")
                 open_pairs = [p for p in pairs if components.find(p[0]) != components.find(p[1])]
                 i = run.select(open_pairs, [estimates[p] for p in open_pairs], eps,
                                purpose="MST: spanning-tree edge (exponential mechanism)", recode=recode)
@@ -105,11 +108,14 @@ class MST(MarginalGenerator):
                 edges.append((a, b))
             # 3. The tree's 2-way marginals, what is left of ρ.
             sigma2 = sigma_for_rho(run.rho_left / len(edges) * (1 - 1e-12), run.l2)
+            self._say(f"measuring the tree's {len(edges)} 2-way marginals")
             twoway = run.measure(edges, [sigma2] * len(edges), purpose="MST: 2-way marginals of the tree",
                                  recode=recode)
             measurements += [Measurement(tuple(m.clique), np.asarray(m.values, dtype=np.float64), m.sigma)
                              for m in twoway]
         self.measurements = measurements
+        self._say(f"estimating the model ({self.iters} iterations)")
         self.model = estimate(domain, measurements, iters=self.iters, device=self.device)
+        self._say("done")
         self.fit_log.update({"edges": [list(e) for e in edges], "sigma_oneway": sigma1})
         self.fit_seconds = time.perf_counter() - t0

@@ -120,6 +120,7 @@ class PATEGAN(ConditionalGan):
         self.progress = progress
         # Fitted state.
         self.transformer: TableTransformer | None = None
+        self.schema = None  # the table's schema: how it writes its values
         self.sampler: ConditionalSampler | None = None
         self.plan: PatePlan | None = None
         self.generator: Generator | None = None
@@ -190,6 +191,7 @@ class PATEGAN(ConditionalGan):
         if log.queries_done != plan.queries:  # the charged event is the queries asked, exactly
             raise RuntimeError(f"asked {log.queries_done} label queries, charged {plan.queries}")
         self.transformer, self.sampler, self.plan = transformer, sampler, plan
+        self.schema = table.schema
         self.generator, self.student, self.log = nets.generator, nets.student, log
         self._seal(gate, table, run_id, actor)
         return self
@@ -230,7 +232,7 @@ class PATEGAN(ConditionalGan):
         is raw data; neither the teachers (they never left the table) nor the student are kept."""
         self._require_fitted()
         meta = {"config": self.config(), "transformer": self.transformer.to_dict(), "sampler": self.sampler.to_dict(),
-                "plan": self.plan.to_dict()}
+                "plan": self.plan.to_dict()} | self._schema_meta()
         arrays = {f"generator/{k}": v.detach().cpu() for k, v in self.generator.state_dict().items()}
         return meta, arrays
 
@@ -241,6 +243,7 @@ class PATEGAN(ConditionalGan):
             cfg[key] = tuple(cfg[key])
         model = cls(**cfg, device=device, progress=False)
         model.transformer = TableTransformer.from_dict(meta["transformer"])
+        model.schema = cls._schema_from(meta)
         s = meta["sampler"]
         model.sampler = ConditionalSampler(model.transformer.categorical_blocks,
                                            [np.asarray(c, dtype=np.float64) for c in s["noisy_counts"]],
