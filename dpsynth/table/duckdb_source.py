@@ -396,9 +396,12 @@ class EngineRows:
     __slots__ = ("_source", "_schema", "_con", "_params", "_from", "_cols", "_digests", "_stats", "_n",
                  "_depth", "_cache", "_cached_cells")
 
-    def __init__(self, source: DuckDBSource, schema: Schema, digests: list[tuple[str, int, str]]) -> None:
+    def __init__(self, source: DuckDBSource, schema: Schema, digests: list[tuple[str, int, str]],
+                 stats: list[tuple[int, int, int, int, int]]) -> None:
         """Opens the engine, checks the columns and every value against the schema (errors name
-        the column and the problem, never a row or a value) and counts the rows."""
+        the column and the problem, never a row or a value) and counts the rows.  `digests` and
+        `stats` were taken (stats first) when the files were fingerprinted: a file written since
+        is refused here."""
         schema._require_complete()
         self._source = source
         self._schema = schema
@@ -406,7 +409,6 @@ class EngineRows:
         self._depth = 0
         self._cache: dict[tuple[int, ...], np.ndarray] = {}
         self._cached_cells = 0
-        stats = source._stats()
         try:
             self._con = source.connect()
         except Exception as exc:  # noqa: BLE001
@@ -535,7 +537,8 @@ class EngineRows:
             if table is None:
                 table = computed[k]
             order = [k.index(int(j)) for j in cl]
-            out.append(np.transpose(table, order) if order != sorted(order) else table)
+            # A copy: the cached table never leaves this object.
+            out.append(np.array(np.transpose(table, order), dtype=np.int64, copy=True))
         for k, t in computed.items():
             if self._cached_cells + t.size <= MAX_CACHED_CELLS:
                 self._cache[k] = t

@@ -135,12 +135,13 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
                 raise NeedsTableInMemory(f"a DuckDB source needs a complete schema (declare the categories/bins of "
                                          f"{list(schema.incomplete())}): learning a schema needs the table in memory")
             # The fingerprint is of the files' bytes (streamed), checked before the engine reads a row.
+            stats = frame._stats()  # before the bytes are read: a write from here on is caught
             digests = frame.file_digests()
             if dataset_key is not None:
                 from accountant.fingerprint import fingerprint_files
 
                 gate.check_dataset(fingerprint_files(frame.format, digests, bytes(dataset_key)))
-            frame = EngineRows(frame, schema, digests)
+            frame = EngineRows(frame, schema, digests, stats)
             n_records = frame._n
         else:
             frame = schema.validate(frame)

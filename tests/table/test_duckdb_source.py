@@ -272,3 +272,14 @@ def test_sample_to_parquet_writes_the_rows_in_chunks(tmp_path):
     assert len(chunked) == 1001 and list(chunked.columns) == list(schema.names)
     assert schema.encode(chunked).shape == (1001, len(schema.names))  # every row decodes into the schema
     assert not list((tmp_path / "out").glob(".*"))  # no temporary file left behind
+
+
+def test_record_and_replay_passes_on_the_engine(tmp_path):
+    from dpsynth.generators.marginal.mst import MST
+    from dpsynth.testing.replay import record_and_replay
+
+    frame, schema = random_case(10, n=150)
+    report = record_and_replay(lambda: MST(epsilon=1.0, iters=50, device="cpu"), frame, schema, n_samples=100,
+                               directory=tmp_path, backend="duckdb")
+    assert report.ok, report
+    assert report.max_ratio["add_or_remove_one/remove"] == pytest.approx(1.0)
