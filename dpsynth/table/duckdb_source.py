@@ -56,6 +56,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Cells of the exact tables asked of one engine pass / kept on the driver between measurements.
 MAX_PASS_CELLS = 50_000_000
 MAX_CACHED_CELLS = 50_000_000
+# Asked-for marginals are counted inside wider ones (a union of up to 3 columns, at most this many
+# cells) and summed down on the driver: fewer grouping sets per scan, the same exact counts.
+COVER_CELLS = 1 << 18
+COVER_WIDTH = 3
 
 
 class EngineError(RuntimeError):
@@ -384,6 +388,33 @@ class _ColumnSQL:
         return f"(CASE WHEN {self.missing} THEN {missing} ELSE {value} END)"
 
 
+def _cells(cols: Sequence[int], sizes: Sequence[int]) -> int:
+    return int(np.prod([sizes[j] for j in cols], dtype=np.int64))
+
+
+def _cover(wanted: Sequence[tuple[int, ...]], sizes: Sequence[int]) -> dict[tuple[int, ...], tuple[int, ...]]:
+    """{asked set: the wider set it is counted in} — greedy: each asked set joins the group whose
+    union grows least while staying within COVER_WIDTH columns and COVER_CELLS cells (public:
+    depends on the asked sets and the domain only)."""
+    groups: list[set[int]] = []
+    member: dict[tuple[int, ...], int] = {}
+    for k in sorted(wanted, key=lambda k: (-len(k), -_cells(k, sizes), k)):
+        best, best_cells = None, None
+        for g, u in enumerate(groups):
+            merged = u | set(k)
+            n = _cells(sorted(merged), sizes)
+            if len(merged) <= max(COVER_WIDTH, len(k)) and (merged == u or n <= COVER_CELLS):
+                if best_cells is None or n < best_cells:
+                    best, best_cells = g, n
+        if best is None:
+            groups.append(set(k))
+            best = len(groups) - 1
+        else:
+            groups[best] |= set(k)
+        member[k] = best
+    return {k: tuple(sorted(groups[g])) for k, g in member.items()}
+
+
 def _engine_error(exc: BaseException, what: str) -> EngineError:
     return EngineError(f"{what}: the engine failed ({type(exc).__name__}); its message is not shown (it may quote "
                        "private values)")
@@ -519,18 +550,24 @@ class EngineRows:
         sizes = [c.col.size for c in self._cols]
         keys = [tuple(sorted(int(j) for j in cl)) for cl in cliques]
         todo = [k for k in dict.fromkeys(keys) if k not in self._cache]
-        computed: dict[tuple[int, ...], np.ndarray] = {}
+        covers = _cover(todo, sizes)
+        counted: dict[tuple[int, ...], np.ndarray] = {}
         batch: list[tuple[int, ...]] = []
         cells = 0
-        for k in todo:
-            n = int(np.prod([sizes[j] for j in k], dtype=np.int64))
+        for u in dict.fromkeys(covers.values()):
+            n = _cells(u, sizes)
             if batch and cells + n > MAX_PASS_CELLS:
-                computed.update(self._pass(batch, sizes))
+                counted.update(self._pass(batch, sizes))
                 batch, cells = [], 0
-            batch.append(k)
+            batch.append(u)
             cells += n
         if batch:
-            computed.update(self._pass(batch, sizes))
+            counted.update(self._pass(batch, sizes))
+        computed: dict[tuple[int, ...], np.ndarray] = {}
+        for k, u in covers.items():
+            wide = counted[u]
+            drop = tuple(i for i, j in enumerate(u) if j not in k)
+            computed[k] = wide.sum(axis=drop, dtype=np.int64) if drop else wide
         out = []
         for cl, k in zip(cliques, keys):
             table = self._cache.get(k)
