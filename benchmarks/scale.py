@@ -85,7 +85,7 @@ torch.set_num_threads(2)
 from dpsynth.schema import Column, Schema
 from accountant.fingerprint import generate_dataset_key
 from accountant.testing import make_test_gate
-from dpsynth.generators import MST
+from dpsynth.generators import AIM, MST
 from dpsynth.noise.randomness import SeededRandomSource
 from dpsynth.table import DuckDBSource, PrivateTable
 backend, folder, rows, memory_limit, n_sample = sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
@@ -106,27 +106,28 @@ else:
     key = tl.dataset_key
 table = PrivateTable(data, schema, tl.gate, dataset_key=key, random_source=SeededRandomSource(0))
 t1 = time.perf_counter()
-model = MST(epsilon=1.0, iters=1000, device="cpu").fit(table)
+method = sys.argv[9]
+model = (MST(epsilon=1.0, iters=1000, device="cpu") if method == "mst" else AIM(epsilon=1.0, device="cpu")).fit(table)
 t2 = time.perf_counter()
 model.sample_to_parquet(tmp / "synthetic.parquet", n_sample, seed=0)
 t3 = time.perf_counter()
-edges = model.fit_log["edges"]
+edges = model.fit_log.get("edges") or [list(m.clique) for m in model.measurements]
 Path(sys.argv[8]).write_text(json.dumps({"bind_s": t1 - t0, "fit_s": t2 - t1, "sample_s": t3 - t2, "edges": edges}))
 '''
 
 
-def run_child(backend: str, folder: Path, rows: int, memory_limit: str, n_sample: int) -> dict:
+def run_child(backend: str, folder: Path, rows: int, memory_limit: str, n_sample: int, method: str = "mst") -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2")
     work = Path(tempfile.mkdtemp(prefix="scale-child-"))
     t0 = time.perf_counter()
     with open(work / "stderr", "w") as err_file:
         proc = subprocess.Popen([sys.executable, "-c", CHILD, str(REPO), backend, str(folder), str(rows),
                                  memory_limit, str(n_sample), str(SHARED / "data" / "adult_hd" / "adult-domain.json"),
-                                 str(work / "result.json")], stdout=subprocess.DEVNULL, stderr=err_file, env=env)
+                                 str(work / "result.json"), method], stdout=subprocess.DEVNULL, stderr=err_file, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = (work / "stderr").read_text()
-    result = {"backend": backend, "rows": rows, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+    result = {"method": method, "backend": backend, "rows": rows, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
               "peak_rss_mb": usage.ru_maxrss / 1024, "memory_limit": memory_limit if backend == "duckdb" else None,
               "sample_rows": n_sample, "ok": os.waitstatus_to_exitcode(status) == 0}
     if result["ok"]:
@@ -137,32 +138,32 @@ def run_child(backend: str, folder: Path, rows: int, memory_limit: str, n_sample
 
 
 def render(results: list[dict]) -> str:
-    lines = ["# MST at ε = 1: DuckDB engine against the in-memory path", "",
+    lines = ["# MST and AIM at ε = 1: DuckDB engine against the in-memory path", "",
              "Written by `benchmarks/scale.py` (adult_hd MST model sampled to Parquet parts; 15 columns). "
              "Wall and CPU seconds are the child's whole life (imports, fingerprint, validation, fit, sampling); "
              "peak RSS is the child's.", "",
-             "| rows | backend | wall s | CPU s | peak RSS MB | bind s | fit s | sample s (rows) | same tree |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
-    by_rows: dict[int, dict[str, dict]] = {}
+             "| method | rows | backend | wall s | CPU s | peak RSS MB | bind s | fit s | sample s (rows) | same choices |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+    by_rows: dict[tuple, dict[str, dict]] = {}
     for r in results:
-        by_rows.setdefault(r["rows"], {})[r["backend"]] = r
-    for rows in sorted(by_rows):
-        group = by_rows[rows]
+        by_rows.setdefault((r.get("method", "mst"), r["rows"]), {})[r["backend"]] = r
+    for method, rows in sorted(by_rows):
+        group = by_rows[(method, rows)]
         for backend in ("duckdb", "memory"):
             r = group.get(backend)
             if r is None:
                 continue
             if not r.get("ok"):
-                lines.append(f"| {rows:,} | {backend} | failed: {r.get('error')} |  |  |  |  |  |  |")
+                lines.append(f"| {method} | {rows:,} | {backend} | failed: {r.get('error')} |  |  |  |  |  |  |")
                 continue
             other = group.get("memory" if backend == "duckdb" else "duckdb")
             same = "yes" if other and other.get("ok") and other.get("edges") == r.get("edges") else "—"
-            lines.append(f"| {rows:,} | {backend}{' (' + r['memory_limit'] + ')' if r.get('memory_limit') else ''} "
+            lines.append(f"| {method} | {rows:,} | {backend}{' (' + r['memory_limit'] + ')' if r.get('memory_limit') else ''} "
                          f"| {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['bind_s']:.1f} | "
                          f"{r['fit_s']:.1f} | {r['sample_s']:.1f} ({r['sample_rows']:,}) | {same} |")
         if all(group.get(b, {}).get("ok") for b in ("duckdb", "memory")):
             d, m = group["duckdb"], group["memory"]
-            lines.append(f"| {rows:,} | ratio duckdb / memory | {d['wall_s'] / m['wall_s']:.2f} | "
+            lines.append(f"| {method} | {rows:,} | ratio duckdb / memory | {d['wall_s'] / m['wall_s']:.2f} | "
                          f"{d['cpu_s'] / m['cpu_s']:.2f} | {d['peak_rss_mb'] / m['peak_rss_mb']:.2f} |  |  |  |  |")
     lines += ["", f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}."]
     return "\n".join(lines) + "\n"
@@ -177,6 +178,7 @@ def main(argv=None) -> None:
     ap.add_argument("--sample", type=int, default=1_000_000, help="synthetic rows written to Parquet per run")
     ap.add_argument("--folder", type=Path, default=None, help="where the table's parts go (default: a temp dir)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--method", choices=["mst", "aim"], default="mst", help="AIM: all-3-way workload (its default)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO))
     folder = args.folder or Path(tempfile.gettempdir()) / f"dpsynth-scale-{args.rows}"
@@ -187,9 +189,10 @@ def main(argv=None) -> None:
     store = RESULTS / "scale.json"
     results = json.loads(store.read_text()) if store.exists() else []
     for backend in args.backends:
-        r = run_child(backend, folder, args.rows, args.memory_limit, args.sample)
+        r = run_child(backend, folder, args.rows, args.memory_limit, args.sample, args.method)
         print(json.dumps(r), flush=True)
-        results = [x for x in results if (x["rows"], x["backend"]) != (r["rows"], r["backend"])] + [r]
+        key = lambda x: (x.get("method", "mst"), x["rows"], x["backend"])  # noqa: E731
+        results = [x for x in results if key(x) != key(r)] + [r]
         store.write_text(json.dumps(results, indent=1) + "\n")
     (RESULTS / "scale.md").write_text(render(results))
     print(render(results))
