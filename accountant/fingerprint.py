@@ -32,6 +32,7 @@ from .ledger.hashing import canonical_bytes
 __all__ = [
     "FINGERPRINT_PREFIX",
     "fingerprint_table",
+    "fingerprint_files",
     "generate_dataset_key",
     "write_dataset_key",
     "load_dataset_key",
@@ -122,6 +123,26 @@ def fingerprint_table(table: Any, key: bytes, columns: Sequence[str] | None = No
         mac.update(b"rows\n")
         for chunk in _table_bytes(rows, columns):
             mac.update(chunk)
+    return FINGERPRINT_PREFIX + mac.hexdigest()
+
+
+def fingerprint_files(kind: str, files: Sequence[tuple[str, int, str]], key: bytes) -> str:
+    """HMAC-SHA256 fingerprint of a table kept in files, under the secret dataset key.
+
+    `files` lists (name relative to the table's folder, size in bytes, SHA-256 hex of the
+    bytes) per file, in name order; `kind` is the files' format ("parquet", "csv").  The MAC
+    covers the canonical JSON {"files": [[name, size, sha256], ...], "format": "dpsynth.files/1",
+    "kind": kind}: a changed byte, an added, removed or renamed file gives another fingerprint;
+    moving the folder does not.  (The files' bytes are hashed by the caller, streamed:
+    dpsynth.table.DuckDBSource.)"""
+    if not isinstance(key, (bytes, bytearray)) or len(key) < _MIN_KEY_BYTES:
+        raise ValueError(f"the dataset key must be at least {_MIN_KEY_BYTES} bytes")
+    listed = [[str(name), int(size), str(digest)] for name, size, digest in files]
+    if not listed or [f[0] for f in listed] != sorted(f[0] for f in listed):
+        raise ValueError("files must be a non-empty list in name order")
+    mac = hmac.new(bytes(key), digestmod=hashlib.sha256)
+    mac.update(b"files\n")
+    mac.update(canonical_bytes({"files": listed, "format": "dpsynth.files/1", "kind": str(kind)}))
     return FINGERPRINT_PREFIX + mac.hexdigest()
 
 

@@ -25,15 +25,25 @@ app = typer.Typer(help="The privacy officer's budget policy (TOML, signed).", no
 
 @app.command("fingerprint")
 def fingerprint(
-    data: Path = typer.Argument(..., help="The dataset (CSV), read with pandas' defaults."),
+    data: str = typer.Argument(..., help="The dataset: a CSV read with pandas' defaults; with --engine duckdb, a "
+                                         "CSV, a Parquet file or a quoted glob of Parquet files."),
     dataset_key: Path = typer.Option(..., "--dataset-key", help="The secret dataset key file."),
+    engine: str = typer.Option("memory", "--engine", help="memory (the table as pandas reads it) or duckdb (the "
+                                                         "files' bytes, for a job with data.engine = \"duckdb\")."),
 ) -> None:
-    """Print the keyed fingerprint of a CSV table (for the policy's dataset.fingerprint)."""
+    """Print the keyed fingerprint of a table (for the policy's dataset.fingerprint)."""
     import pandas as pd
 
     with clean_errors():
         key = load_dataset_key(dataset_key)
-        typer.echo(fingerprint_table(pd.read_csv(data), key))
+        if engine == "duckdb":
+            from dpsynth.table import DuckDBSource
+
+            typer.echo(DuckDBSource(data).fingerprint(key))
+        elif engine == "memory":
+            typer.echo(fingerprint_table(pd.read_csv(data), key))
+        else:
+            raise typer.BadParameter("--engine must be memory or duckdb")
 
 
 @app.command("template")

@@ -42,7 +42,7 @@ class PreparedRun:
     schema: Any
     table: Any                    # dpsynth.table.PrivateTable over the training rows
     generator: Any
-    real_train: pd.DataFrame = field(repr=False)
+    real_train: pd.DataFrame | None = field(repr=False)  # None for a DuckDB source (rows stay in the engine)
     holdout: pd.DataFrame | None = field(repr=False)
 
     def close(self) -> None:
@@ -173,6 +173,14 @@ def _load_data(spec: JobSpec, gate: Any, *, complete: bool = True):
                                           "job does not learn a schema from the private data)")
     if spec.target is not None and spec.target not in schema.names:
         raise JobError("evaluate.target", f"the schema has no column {spec.target!r}")
+    if spec.engine == "duckdb":
+        # The files stay in the engine: they are fingerprinted and checked by the PrivateTable.
+        from dpsynth.table import DuckDBSource
+
+        try:
+            return schema, DuckDBSource(spec.data, memory_limit=spec.memory_limit)
+        except (ValueError, OSError) as exc:
+            raise JobError("data.path", str(exc)) from None
     from .tables import read_table
 
     try:
@@ -249,6 +257,17 @@ def prepare(job: JobSpec | str | Path, *, progress: bool = False) -> PreparedRun
         if spec.seed is not None and not gate.policy.allow_seeded_noise:
             raise JobError("seed", "the policy does not allow seeded test noise (allow_seeded_noise = false); "
                                    "a seed is for tests only")
+        if spec.engine == "duckdb":
+            from dpsynth.generators.marginal.base import MarginalGenerator
+
+            if not issubclass(cls, MarginalGenerator):
+                raise JobError("generator.name", f"{spec.generator} reads the rows one by one (DP-SGD / PATE): it "
+                                                 "needs the table in memory (data.engine = \"memory\", one CSV or "
+                                                 "Parquet file); the DuckDB engine serves the marginal generators "
+                                                 "(mst, aim, independent)")
+            if spec.holdout > 0:
+                raise JobError("evaluate.holdout", "a holdout split needs the table in memory (data.engine = "
+                                                   "\"memory\"); set holdout = 0 for a DuckDB source")
         generator = build_generator(cls, spec.epsilon, dict(spec.parameters), seed=spec.seed, progress=progress)
         schema, frame = _load_data(spec, gate)
         table, train, holdout = _private_table(frame, schema, gate, spec)
@@ -295,6 +314,8 @@ def _private_table(frame: pd.DataFrame, schema: Any, gate: Any, spec: JobSpec):
                                            "governs")
     key = load_dataset_key(spec.dataset_key)
     source = SeededRandomSource(spec.seed) if spec.seed is not None else None
+    if spec.engine == "duckdb":
+        return _engine_table(frame, schema, gate, spec, key, source), None, None
     try:
         if spec.holdout > 0:
             return PrivateTable.split(frame, schema, gate, holdout=spec.holdout, dataset_key=key, seed=spec.seed,
@@ -304,6 +325,24 @@ def _private_table(frame: pd.DataFrame, schema: Any, gate: Any, spec: JobSpec):
         # Encoding errors name the column, never a row or a value.
         text = str(exc)
         raise JobError("evaluate.holdout" if text.startswith("holdout") else "data.path", text) from None
+
+
+def _engine_table(files: Any, schema: Any, gate: Any, spec: JobSpec, key: bytes, source: Any):
+    """The private table over a DuckDB source: fingerprinted (the files' bytes), then checked in
+    the engine; errors name the field, the column and the problem, never a row or a value."""
+    from accountant.errors import DatasetMismatch
+    from dpsynth.schema import EncodingError
+    from dpsynth.table import EngineError, NeedsTableInMemory, PrivateTable
+
+    try:
+        return PrivateTable(files, schema, gate, dataset_key=key, random_source=source, actor=spec.actor)
+    except DatasetMismatch as exc:
+        raise JobError("data.dataset_key", f"{exc} (a DuckDB source's fingerprint is of its files' bytes: "
+                                           "dpsynth policy fingerprint --engine duckdb)") from None
+    except (EncodingError, EngineError, NeedsTableInMemory) as exc:
+        raise JobError("data.path" if not isinstance(exc, NeedsTableInMemory) else "data.schema", str(exc)) from None
+    except ValueError as exc:
+        raise JobError("data.path", str(exc)) from None
 
 
 # --------------------------------------------------------------------------- the run
@@ -339,11 +378,23 @@ def execute(prepared: PreparedRun, *, progress: Progress | None = None, evaluate
         return out
 
     timed("fit", lambda: gen.fit(prepared.table, gate, actor=spec.actor))
-    synthetic = timed("sample", lambda: gen.sample(spec.n_samples, seed=spec.seed))
-    timed("save", lambda: (write_table(synthetic, spec.synthetic), atomic_write(spec.model, gen.save)))
+    streamed = spec.synthetic.suffix.lower() == ".parquet" and hasattr(gen, "sample_to_parquet")
+    if streamed:  # written in chunks: memory bounded whatever n_samples is
+        timed("sample", lambda: gen.sample_to_parquet(spec.synthetic, spec.n_samples, seed=spec.seed))
+        synthetic = None
+        timed("save", lambda: atomic_write(spec.model, gen.save))
+    else:
+        synthetic = timed("sample", lambda: gen.sample(spec.n_samples, seed=spec.seed))
+        timed("save", lambda: (write_table(synthetic, spec.synthetic), atomic_write(spec.model, gen.save)))
     receipts = list(gen.receipts)
     md = gate.metadata
     evaluation = None
+    # The evaluation compares with the real rows in memory: not for a DuckDB source.
+    evaluate = evaluate and prepared.real_train is not None
+    if evaluate and synthetic is None:
+        from .tables import read_table
+
+        synthetic = read_table(spec.synthetic)
     if evaluate:
         meta = {"generator": spec.generator, "epsilon (this run)": spec.epsilon, "delta (policy)": md.delta,
                 "dataset": gate.policy.dataset_name, "synthetic rows": spec.n_samples,

@@ -6,7 +6,11 @@ A job file (paths are relative to the job file's folder)::
     # seed = 0                           # TESTS ONLY: seeded noise, marked "seeded-test"
 
     [data]
-    path = "data.csv"                    # .csv or .parquet
+    path = "data.csv"                    # .csv or .parquet, or a glob of Parquet files
+                                         # ("parts/*.parquet": read by DuckDB, out of core)
+    # engine = "duckdb"                  # "memory" (default for one file) or "duckdb" (a glob's
+                                         # only engine); see docs/scale.md
+    # memory_limit = "2GB"               # DuckDB's memory limit (engine = "duckdb")
     schema = "schema.toml"               # the public schema (.toml or .json)
     dataset_key = "keys/dataset.key"     # the data holder's secret key: the table must be the
                                          # dataset the policy governs (its keyed fingerprint)
@@ -63,7 +67,7 @@ __all__ = ["JobError", "JobSpec", "load_job", "parse_job", "TABLE_SUFFIXES", "pa
 TABLE_SUFFIXES = (".csv", ".parquet")
 
 _SECTIONS: dict[str, set[str]] = {
-    "data": {"path", "schema", "dataset_key"},
+    "data": {"path", "schema", "dataset_key", "engine", "memory_limit"},
     "policy": {"path", "signature", "officer_key"},
     "ledger": {"path", "key"},
     "generator": {"name", "epsilon", "parameters"},
@@ -108,6 +112,9 @@ class JobSpec:
     seed: int | None = None
     actor: str | None = None
     source: Path | None = None  # the job file, when read from one
+    engine: str = "memory"      # "memory" (pandas) or "duckdb" (the files stay in the engine)
+    memory_limit: str = "2GB"   # DuckDB's memory limit
+    data_files: tuple[Path, ...] = ()  # what data.path matched (a glob)
 
 
 def load_job(path: str | os.PathLike) -> JobSpec:
@@ -140,9 +147,7 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
 
     d, pol, led, gen, out, ev = (sections[k] for k in ("data", "policy", "ledger", "generator", "output",
                                                        "evaluate"))
-    data_path = _input_file(d, "data", "path", base)
-    if data_path.suffix.lower() not in TABLE_SUFFIXES:
-        raise JobError("data.path", f"must end in {' or '.join(TABLE_SUFFIXES)}, got {data_path.name!r}")
+    data_path, data_files, engine, memory_limit = _data_source(d, base)
     schema_path = _input_file(d, "data", "schema", base)
     if schema_path.suffix.lower() not in (".toml", ".json"):
         raise JobError("data.schema", f"must end in .toml or .json, got {schema_path.name!r}")
@@ -186,7 +191,7 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
             raise JobError(f"output.{key}", f"is the same file as output.{seen[path]}")
         # The officer's key and the ledger's SQLite side files are inputs too: overwriting the
         # first replaces the trust anchor, the others corrupt the ledger under the open gate.
-        protected = (data_path, schema_path, policy_path, signature, ledger_path, ledger_key, dataset_key,
+        protected = (data_path, *data_files, schema_path, policy_path, signature, ledger_path, ledger_key, dataset_key,
                      officer_key, *(ledger_path.with_name(ledger_path.name + s) for s in ("-wal", "-shm", "-journal")))
         if path in protected:
             raise JobError(f"output.{key}", "would overwrite one of the job's inputs")
@@ -227,7 +232,37 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
         ledger=ledger_path, ledger_key=ledger_key, generator=name, epsilon=epsilon,
         synthetic=outputs["synthetic"], model=outputs["model"], report=outputs["report"],
         n_samples=n_samples, parameters=dict(parameters), dataset_key=dataset_key, officer_key=officer_key,
-        overwrite=overwrite, holdout=float(holdout), target=target, models=tuple(models), seed=seed, actor=actor)
+        overwrite=overwrite, holdout=float(holdout), target=target, models=tuple(models), seed=seed, actor=actor,
+        engine=engine, memory_limit=memory_limit, data_files=data_files)
+
+
+def _data_source(d: Mapping[str, Any], base: Path) -> tuple[Path, tuple[Path, ...], str, str]:
+    """(data.path, the files it matches, the engine, DuckDB's memory limit)."""
+    import glob as _glob
+    import re
+
+    engine = d.get("engine")
+    if engine is not None and engine not in ("memory", "duckdb"):
+        raise JobError("data.engine", f"must be \"memory\" or \"duckdb\", got {engine!r}")
+    memory_limit = d.get("memory_limit", "2GB")
+    if not isinstance(memory_limit, str) or not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*",
+                                                               memory_limit, flags=re.I):
+        raise JobError("data.memory_limit", f"must be a size such as \"2GB\", got {memory_limit!r}")
+    raw = d.get("path")
+    if isinstance(raw, str) and re.search(r"[*?\[]", raw):
+        p = _path(d, "data", "path", base, True)
+        if p.suffix.lower() != ".parquet":
+            raise JobError("data.path", "a glob must name Parquet files (end in .parquet)")
+        if engine == "memory":
+            raise JobError("data.engine", "a glob of Parquet files is read by DuckDB (engine = \"duckdb\")")
+        files = tuple(sorted(Path(f).resolve() for f in _glob.glob(str(p), recursive=True)))
+        if not files:
+            raise JobError("data.path", f"no file matches {p}")
+        return p, files, "duckdb", memory_limit
+    data_path = _input_file(d, "data", "path", base)
+    if data_path.suffix.lower() not in TABLE_SUFFIXES:
+        raise JobError("data.path", f"must end in {' or '.join(TABLE_SUFFIXES)}, got {data_path.name!r}")
+    return data_path, (data_path,), engine or "memory", memory_limit
 
 
 # --------------------------------------------------------------------------- helpers

@@ -3,6 +3,7 @@
 from .commitments import release_digest
 from .custom import code_digest
 from .dpsgd import AccessError, DPSGDSession
+from .duckdb_source import DuckDBSource, EngineError, NeedsTableInMemory, SourceChanged
 from .measurement import Measurement, NoisyMarginal
 from .pate import PateSession
 from .private_table import PrivateTable
@@ -10,4 +11,5 @@ from .rows import UnchargedAccess
 from .sensitivity import SensitivityViolation
 
 __all__ = ["PrivateTable", "NoisyMarginal", "Measurement", "UnchargedAccess", "AccessError", "DPSGDSession",
-           "PateSession", "SensitivityViolation", "release_digest", "code_digest"]
+           "PateSession", "SensitivityViolation", "release_digest", "code_digest", "DuckDBSource", "EngineError",
+           "NeedsTableInMemory", "SourceChanged"]

@@ -34,6 +34,7 @@ from accountant.fingerprint import fingerprint_table
 from ..schema import Schema
 from .commitments import RunningDigest, release_digest
 from .custom import CustomMechanismMixin
+from .duckdb_source import DuckDBSource, EngineRows, NeedsTableInMemory
 from .dpsgd import DPSGDMixin
 from .learning import SchemaLearningMixin
 from .measurement import Measurement, NoisyMarginal
@@ -41,7 +42,7 @@ from .params import positive, probability
 from .pate import PateMixin
 from .queries import MAX_MARGINAL_CELLS, marginal_counts, selection_scores
 from .rows import Rows
-from .sensitivity import check_counts_of_records
+from .sensitivity import SensitivityViolation, check_counts_of_records
 from .sources import resolve_source
 
 __all__ = ["PrivateTable"]
@@ -58,7 +59,11 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
     """A private table bound to a gate.
 
     Args:
-        frame: the raw rows (a pandas DataFrame whose columns are exactly the schema's).
+        frame: the raw rows: a pandas DataFrame whose columns are exactly the schema's, or a
+            `DuckDBSource` (CSV or Parquet files read out of core: the rows stay in the engine,
+            which returns exact counts only; the schema must be complete, and measurements that
+            read rows one by one — DP-SGD, PATE, schema learning, custom code — are refused
+            before any charge).  See docs/scale.md.
         schema: the public schema.  It may be incomplete (categories or bins still to be
             learned through `learn_schema`); measurements on codes need it complete.
         gate: the `accountant.gate.Gate` every measurement is charged to.
@@ -73,8 +78,8 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
     The number of rows must not exceed the policy's public `dataset.max_records`.
     """
 
-    def __init__(self, frame: pd.DataFrame, schema: Schema, gate: Any, *, dataset_key: bytes | None = None,
-                 random_source: Any = None, actor: str | None = None) -> None:
+    def __init__(self, frame: pd.DataFrame | DuckDBSource, schema: Schema, gate: Any, *,
+                 dataset_key: bytes | None = None, random_source: Any = None, actor: str | None = None) -> None:
         frame = self._bind(frame, schema, gate, dataset_key=dataset_key, random_source=random_source, actor=actor)
         self._hold(frame)
 
@@ -92,6 +97,9 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
         import secrets
 
         share = probability(holdout, "holdout")
+        if isinstance(frame, DuckDBSource):
+            raise NeedsTableInMemory("a holdout split needs the table in memory (a pandas DataFrame), not a "
+                                     "DuckDB source")
         table = cls.__new__(cls)
         frame = table._bind(frame, schema, gate, dataset_key=dataset_key, random_source=random_source, actor=actor)
         n = len(frame)
@@ -104,9 +112,10 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
         table._hold(keep)
         return table, keep.copy(), frame.iloc[np.sort(order[:n_hold])].reset_index(drop=True)
 
-    def _bind(self, frame: pd.DataFrame, schema: Schema, gate: Any, *, dataset_key: bytes | None,
-              random_source: Any, actor: str | None) -> pd.DataFrame:
-        """Every check before the table holds its rows; returns the validated frame."""
+    def _bind(self, frame: pd.DataFrame | DuckDBSource, schema: Schema, gate: Any, *, dataset_key: bytes | None,
+              random_source: Any, actor: str | None) -> pd.DataFrame | EngineRows:
+        """Every check before the table holds its rows; returns the validated frame (or, for a
+        DuckDB source, the engine's rows: fingerprinted, then checked in the engine)."""
         if not isinstance(schema, Schema):
             raise TypeError(f"schema must be a dpsynth.schema.Schema, got {type(schema).__name__}")
         for name in ("charge", "release", "relation", "policy", "check_dataset"):
@@ -115,19 +124,35 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
         source, label = resolve_source(random_source, gate.policy)
         if actor is not None and (not isinstance(actor, str) or not actor.strip()):
             raise ValueError("actor must be a non-empty string or None")
-        frame = schema.validate(frame)
-        # How the table writes its values (0/1 or true/false, plain dates), where the schema leaves
-        # it open: one way per column or the table is refused (dpsynth.schema.represent).
-        schema = schema.resolve(frame)
         if dataset_key is None:
             if not getattr(gate, "insecure", False):
                 raise ValueError("dataset_key is required: the table must be the dataset the policy governs "
                                  "(only a ledger in insecure development mode may omit it)")
+        elif not isinstance(dataset_key, (bytes, bytearray)):
+            raise TypeError("dataset_key must be bytes")
+        if isinstance(frame, DuckDBSource):
+            if not schema.is_complete:
+                raise NeedsTableInMemory(f"a DuckDB source needs a complete schema (declare the categories/bins of "
+                                         f"{list(schema.incomplete())}): learning a schema needs the table in memory")
+            # The fingerprint is of the files' bytes (streamed), checked before the engine reads a row.
+            stats = frame._stats()  # before the bytes are read: a write from here on is caught
+            digests = frame.file_digests()
+            if dataset_key is not None:
+                from accountant.fingerprint import fingerprint_files
+
+                gate.check_dataset(fingerprint_files(frame.format, digests, bytes(dataset_key)))
+            frame = EngineRows(frame, schema, digests, stats)
+            n_records = frame._n
         else:
-            if not isinstance(dataset_key, (bytes, bytearray)):
-                raise TypeError("dataset_key must be bytes")
-            gate.check_dataset(fingerprint_table(frame, bytes(dataset_key)))
-        if len(frame) > gate.policy.max_records:
+            frame = schema.validate(frame)
+            # How the table writes its values (0/1 or true/false, plain dates), where the schema
+            # leaves it open: one way per column or the table is refused (dpsynth.schema.represent).
+            # A DuckDB source is not read for this: its output takes the schema's declared forms.
+            schema = schema.resolve(frame)
+            if dataset_key is not None:
+                gate.check_dataset(fingerprint_table(frame, bytes(dataset_key)))
+            n_records = len(frame)
+        if n_records > gate.policy.max_records:
             raise ValueError("the table holds more records than the policy's public bound dataset.max_records "
                              "(every noise scale assumes that bound); the officer must raise it")
         self._schema = schema
@@ -138,8 +163,39 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
         self._receipts: list[Any] = []
         return frame
 
-    def _hold(self, frame: pd.DataFrame) -> None:
+    def _hold(self, frame: pd.DataFrame | EngineRows) -> None:
+        if isinstance(frame, EngineRows):
+            self.__rows = frame
+            return
         self.__rows = Rows(frame, self._schema.encode(frame) if self._schema.is_complete else None)
+
+    @property
+    def in_memory(self) -> bool:
+        """True when the rows are a frame in memory; False for a DuckDB source (public: how the
+        table was built, not what it holds)."""
+        return not isinstance(self.__rows, EngineRows)
+
+    def _exact_marginals(self, rows: Any, idx: Sequence[Sequence[int]], shapes: Sequence[tuple[int, ...]],
+                         maps: Mapping[str, np.ndarray]) -> tuple[list[np.ndarray], int]:
+        """(exact counts of each clique, dense over its (recoded) domain; the number of records)."""
+        if isinstance(rows, EngineRows):
+            base = rows.marginals(idx)
+            names = self._schema.names
+            return [self._recode_table(t, [names[j] for j in cols], maps) for t, cols in zip(base, idx)], \
+                rows.n_records
+        codes = self._recoded(rows.codes, maps)
+        return [marginal_counts(codes, j, shape) for j, shape in zip(idx, shapes)], codes.shape[0]
+
+    @staticmethod
+    def _recode_table(table: np.ndarray, names: Sequence[str], maps: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Counts on original codes summed onto the public recoded codes (exact, int64)."""
+        for axis, name in enumerate(names):
+            if name in maps:
+                m = maps[name]
+                onehot = np.zeros((m.shape[0], int(m.max()) + 1), dtype=np.int64)
+                onehot[np.arange(m.shape[0]), m] = 1
+                table = np.moveaxis(np.tensordot(table, onehot, axes=([axis], [0])), -1, axis)
+        return table
 
     def _view_as(self, cls: type, *, actor: str | None) -> "PrivateTable":
         """A table of class `cls` (a subclass) over the same held rows, in `actor`'s name, with no
@@ -209,6 +265,14 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
         # may add context, never overwrite what was measured (σ, cliques, the code's hash) in
         # the entry an auditor reads.
         params = {**dict(parameters or {}), "measurement": spec.kind, **spec.query}
+        rows = self.__rows
+        if isinstance(rows, EngineRows):
+            # Refused before the charge: what the engine cannot answer, and files changed since binding.
+            if spec.kind not in ("marginals", "select", "count"):
+                raise NeedsTableInMemory(f"the {spec.kind!r} measurement reads the rows one by one: it needs the "
+                                         "table in memory (a pandas DataFrame), not a DuckDB source; nothing was "
+                                         "charged")
+            rows.check_unchanged()
         receipt = self._gate.charge(list(spec.events), purpose=purpose, generator=generator, parameters=params,
                                     actor=self._actor, noise_source=self.noise_source, run_id=run_id,
                                     code_sha256=code_sha256, **self._charge_options())
@@ -273,6 +337,8 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
                 a.kind != b.kind for a, b in zip(schema.columns, self._schema.columns)):
             raise ValueError("a learned schema must keep the table's columns and kinds")
         rows = self.__rows
+        if isinstance(rows, EngineRows):
+            raise NeedsTableInMemory("learning a schema needs the table in memory, not a DuckDB source")
         # Encoding reads the rows but releases nothing: the codes stay inside the table.
         rows.recode(schema.encode(rows._frame) if schema.is_complete else None)
         self._schema = schema
@@ -368,9 +434,11 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
                     .reshape(shape) for s, shape in zip(sigmas, shapes)]
 
         def exact(rows: Rows) -> list[np.ndarray]:
-            codes = self._recoded(rows.codes, maps)
-            answer = [marginal_counts(codes, j, shape) for j, shape in zip(idx, shapes)]
-            check_counts_of_records(answer, codes.shape[0], "marginals")
+            answer, n = self._exact_marginals(rows, idx, shapes, maps)
+            check_counts_of_records(answer, n, "marginals")
+            for a, shape in zip(answer, shapes):
+                if a.shape != shape:
+                    raise SensitivityViolation("marginals: an exact table has another shape than its domain")
             return answer
 
         def release(answer: list[np.ndarray], noise: list[np.ndarray]) -> list[NoisyMarginal]:
@@ -433,9 +501,11 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
         idx = [self._indices(c) for c in cl]
 
         def exact(rows: Rows) -> np.ndarray:
-            codes = self._recoded(rows.codes, maps)
-            counts = [marginal_counts(codes, j, s) for j, s in zip(idx, shapes)]
-            check_counts_of_records(counts, codes.shape[0], "selection")
+            counts, n = self._exact_marginals(rows, idx, shapes, maps)
+            check_counts_of_records(counts, n, "selection")
+            for a, s in zip(counts, shapes):
+                if a.shape != s:
+                    raise SensitivityViolation("selection: an exact table has another shape than its domain")
             return selection_scores(counts, est, w, o)
 
         def release(scores: np.ndarray, _: Any) -> int:
@@ -468,5 +538,5 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
         source = self._source
         return self._measure(spec, purpose=purpose, generator=generator, run_id=run_id, parameters=parameters,
                              noise=lambda: int(np.asarray(sample_dg(s, 1, source))[0]),
-                             exact=lambda rows: np.array([len(rows.frame)], dtype=np.int64),
+                             exact=lambda rows: np.array([rows.n_records], dtype=np.int64),
                              release=lambda a, z: int(a[0]) + z)

@@ -56,6 +56,11 @@ class Rows:
         return self._frame
 
     @property
+    def n_records(self) -> int:
+        self._check()
+        return len(self._frame)
+
+    @property
     def codes(self) -> np.ndarray:
         self._check()
         if self._codes is None:

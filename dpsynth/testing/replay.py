@@ -268,6 +268,22 @@ def _run(make_generator: Callable[[], Any], table: Any, fit: Callable[[Any, Any]
     return None
 
 
+def _governed(folder: Path, frame: pd.DataFrame, schema: Schema, backend: str, **gate_args: Any) -> tuple:
+    """(a test ledger governing the table, the table's data for a PrivateTable, its dataset key)."""
+    if backend == "memory":
+        tl = make_test_gate(folder, frame=schema.validate(frame), **gate_args)
+        return tl, frame, tl.dataset_key
+    from accountant.fingerprint import generate_dataset_key
+    from dpsynth.table import DuckDBSource
+
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(folder / "table.parquet", index=False)
+    source = DuckDBSource(folder / "table.parquet", memory_limit="256MB", threads=1)
+    key = generate_dataset_key()
+    tl = make_test_gate(folder / "ledger", dataset_fingerprint=source.fingerprint(key), **gate_args)
+    return tl, source, key
+
+
 def record_and_replay(make_generator: Callable[[], Any], frame: pd.DataFrame, schema: Schema, *,
                       target: Mapping[str, Any] | None = None, other: Mapping[str, Any] | None = None,
                       relations: Sequence[NeighbouringRelation] = (ADD_OR_REMOVE, REPLACE),
@@ -275,7 +291,8 @@ def record_and_replay(make_generator: Callable[[], Any], frame: pd.DataFrame, sc
                       release: Callable[[Any], Any] | None = None, n_samples: int = 200, sample_seed: int = 0,
                       noise_seed: int = 0, epsilon: float = 50.0, delta: float = 1e-6,
                       delta_reserve: float | None = None, mixins: Sequence[type] = (), directory: str | Path | None = None,
-                      raise_on_failure: bool = True, max_records: int | None = None) -> ReplayReport:
+                      raise_on_failure: bool = True, max_records: int | None = None,
+                      backend: str = "memory") -> ReplayReport:
     """Run the record-and-replay test of a generator; raise `ReplayFailure` on any problem.
 
     Args:
@@ -292,7 +309,11 @@ def record_and_replay(make_generator: Callable[[], Any], frame: pd.DataFrame, sc
             key discovery (default δ/2).
         mixins: classes mixed into the recording/replay tables (to test table-level bugs).
         max_records: the test policies' public bound on n (default: from δ).
+        backend: "memory" (the tables hold frames) or "duckdb" (each table, D and every
+            neighbour, is written to a Parquet file and read through a `DuckDBSource`).
     """
+    if backend not in ("memory", "duckdb"):
+        raise ValueError("backend must be 'memory' or 'duckdb'")
     fit = fit or _default_fit
     reserve = delta / 2 if delta_reserve is None else delta_reserve
     release = release or (lambda g: g.sample(n_samples, seed=sample_seed))
@@ -307,10 +328,10 @@ def record_and_replay(make_generator: Callable[[], Any], frame: pd.DataFrame, sc
     for relation in relations:
         relation = NeighbouringRelation(relation)
         d, nbrs = neighbours(frame, target, other, relation)
-        tl = make_test_gate(root / f"{relation.value}-record", epsilon=epsilon, delta=delta, relation=relation,
-                            delta_reserve=reserve, frame=schema.validate(d), max_records=max_records)
+        tl, data, key = _governed(root / f"{relation.value}-record", d, schema, backend, epsilon=epsilon,
+                                  delta=delta, relation=relation, delta_reserve=reserve, max_records=max_records)
         gate = tl.gate
-        table = rec_cls(d, schema, gate, random_source=SeededRandomSource(noise_seed), dataset_key=tl.dataset_key)
+        table = rec_cls(data, schema, gate, random_source=SeededRandomSource(noise_seed), dataset_key=key)
         out = _run(make_generator, table, fit, release, "record", report.problems)
         log = table.log
         report.records[relation.value] = log
@@ -319,10 +340,11 @@ def record_and_replay(make_generator: Callable[[], Any], frame: pd.DataFrame, sc
         if out is None:
             continue
         for name, d2 in nbrs.items():
-            tl2 = make_test_gate(root / f"{relation.value}-{name}", epsilon=epsilon, delta=delta, relation=relation,
-                                 delta_reserve=reserve, frame=schema.validate(d2), max_records=max_records)
-            rep = rep_cls(d2, schema, tl2.gate, recording=log, random_source=SeededRandomSource(noise_seed),
-                          dataset_key=tl2.dataset_key)
+            tl2, data2, key2 = _governed(root / f"{relation.value}-{name}", d2, schema, backend, epsilon=epsilon,
+                                         delta=delta, relation=relation, delta_reserve=reserve,
+                                         max_records=max_records)
+            rep = rep_cls(data2, schema, tl2.gate, recording=log, random_source=SeededRandomSource(noise_seed),
+                          dataset_key=key2)
             out2 = _run(make_generator, rep, fit, release, name, report.problems)
             if out2 is None:
                 continue

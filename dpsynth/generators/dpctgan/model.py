@@ -124,6 +124,12 @@ class DPCTGAN(ConditionalGan):
         return self._checked_plan(table, gate)[1]
 
     def _checked_plan(self, table: Any, gate: Any) -> tuple[TableTransformer, TrainingPlan]:
+        if getattr(table, "in_memory", True) is False:
+            from dpsynth.table import NeedsTableInMemory
+
+            raise NeedsTableInMemory("DP-CTGAN trains with DP-SGD on Poisson-sampled rows: it needs the table in memory (a pandas DataFrame), "
+                                     "not a DuckDB source; MST, AIM and Independent run on DuckDB sources. "
+                                     "Nothing was charged.")
         if gate.relation is not NeighbouringRelation.ADD_OR_REMOVE_ONE:
             raise PlanError(
                 "DP-CTGAN's DP-SGD is analysed under add/remove-one (Poisson sampling); the policy's relation "

@@ -148,6 +148,12 @@ class PATEGAN(ConditionalGan):
         return self._checked_plan(table, gate)[1]
 
     def _checked_plan(self, table: Any, gate: Any) -> tuple[TableTransformer, PatePlan]:
+        if getattr(table, "in_memory", True) is False:
+            from dpsynth.table import NeedsTableInMemory
+
+            raise NeedsTableInMemory("PATE-GAN trains its teachers on disjoint partitions of the rows: it needs the table in memory (a pandas DataFrame), "
+                                     "not a DuckDB source; MST, AIM and Independent run on DuckDB sources. "
+                                     "Nothing was charged.")
         transformer = table.layout()
         plan = self.make_plan(gate, len(transformer.categorical_blocks))
         check_plan_fits(gate, plan, "PATE-GAN", PlanError)
