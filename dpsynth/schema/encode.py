@@ -94,7 +94,11 @@ def _discrete_codes(col: Column, values: pd.Series, isna: np.ndarray, learning: 
         bad = present & ~ok
         if bad.any():
             _fail(col, bad, "wrong type: a boolean column takes true/false or 0/1 (or declare its values)")
-        return np.where(isna, -1, obj.astype(object) == True).astype(np.int64)  # noqa: E712
+        # Compared cell by cell on present cells only: a missing cell may be pandas' NA, whose
+        # truth value raises (a nullable boolean column read back from Parquet).
+        is_true = np.fromiter((bool(p) and bool(v == True) for v, p in zip(obj, present)), bool,  # noqa: E712
+                              len(obj))
+        return np.where(isna, -1, is_true).astype(np.int64)
     obj = values.astype(object).to_numpy()
     wrong = np.fromiter((not isinstance(v, (str, int, float, bool, np.generic)) for v in obj), bool, len(obj))
     bad = present & wrong

@@ -36,16 +36,15 @@ import math
 import os
 import re
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..schema import Schema
 from ..schema.column import Column
 from ..schema.errors import EncodingError
-from .rows import UnchargedAccess
+from .rows import ChargedReading
 from .sensitivity import SensitivityViolation
 
 __all__ = ["DuckDBSource", "EngineRows", "EngineError", "SourceChanged", "NeedsTableInMemory", "quote_identifier"]
@@ -428,7 +427,7 @@ def _engine_error(exc: BaseException, what: str) -> EngineError:
                        "private values)")
 
 
-class EngineRows:
+class EngineRows(ChargedReading):
     """The rows of a `DuckDBSource`, bound to a complete schema; readable (as exact counts only)
     inside `reading(receipt)`, like `Rows`.  Built by `PrivateTable`, never by callers."""
 
@@ -528,20 +527,6 @@ class EngineRows:
             self._con.close()
         except Exception:  # noqa: BLE001
             pass
-
-    @contextmanager
-    def reading(self, receipt: Any) -> Iterator["EngineRows"]:
-        if receipt is None or not getattr(receipt, "entry_hash", None):
-            raise UnchargedAccess("private rows are readable only inside a measurement the gate has charged")
-        self._depth += 1
-        try:
-            yield self
-        finally:
-            self._depth -= 1
-
-    def _check(self) -> None:
-        if self._depth <= 0:
-            raise UnchargedAccess("private rows were read outside a charged measurement")
 
     def check_unchanged(self) -> None:
         """Refuse (before any charge) when a file was written since the table was bound."""

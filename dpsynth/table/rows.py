@@ -22,7 +22,28 @@ class UnchargedAccess(RuntimeError):
     """Private rows were read outside a charged measurement."""
 
 
-class Rows:
+class ChargedReading:
+    """The guard every holder of private rows shares: readable only inside `reading(receipt)`,
+    opened by a measurement the gate has charged.  (Slots: `_depth` is the holder's.)"""
+
+    __slots__ = ()
+
+    @contextmanager
+    def reading(self, receipt: Any) -> Iterator[Any]:
+        if receipt is None or not getattr(receipt, "entry_hash", None):
+            raise UnchargedAccess("private rows are readable only inside a measurement the gate has charged")
+        self._depth += 1
+        try:
+            yield self
+        finally:
+            self._depth -= 1
+
+    def _check(self) -> None:
+        if self._depth <= 0:
+            raise UnchargedAccess("private rows were read outside a charged measurement")
+
+
+class Rows(ChargedReading):
     __slots__ = ("_frame", "_codes", "_depth")
 
     def __init__(self, frame: pd.DataFrame, codes: np.ndarray | None) -> None:
@@ -35,20 +56,6 @@ class Rows:
 
     def __reduce__(self) -> Any:
         raise TypeError("private rows cannot be pickled or copied")
-
-    @contextmanager
-    def reading(self, receipt: Any) -> Iterator["Rows"]:
-        if receipt is None or not getattr(receipt, "entry_hash", None):
-            raise UnchargedAccess("private rows are readable only inside a measurement the gate has charged")
-        self._depth += 1
-        try:
-            yield self
-        finally:
-            self._depth -= 1
-
-    def _check(self) -> None:
-        if self._depth <= 0:
-            raise UnchargedAccess("private rows were read outside a charged measurement")
 
     @property
     def frame(self) -> pd.DataFrame:
