@@ -138,9 +138,10 @@ class PostgresServer:
     def pg_ctl(self, *args: str) -> None:
         self._run("pg_ctl", "-D", str(self.data), *args)
 
-    def restart(self) -> None:
-        """`pg_ctl restart -m fast`: every session is ended, as after a server restart."""
-        self.pg_ctl("restart", "-m", "fast", "-w", "-t", "60", "-l", str(self.log))
+    def restart(self, mode: str = "fast") -> None:
+        """`pg_ctl restart -m MODE`: every session is ended, as after a server restart ("fast"),
+        or the server crashes and recovers ("immediate")."""
+        self.pg_ctl("restart", "-m", mode, "-w", "-t", "60", "-l", str(self.log))
 
     def stop(self) -> None:
         try:
