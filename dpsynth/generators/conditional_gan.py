@@ -37,13 +37,21 @@ def resolve_device(device: str | torch.device) -> torch.device:
 def check_plan_fits(gate: Any, plan: Any, name: str, error: type[Exception]) -> None:
     """Refuse, before any charge, a plan whose events together do not fit the ledger or the
     policy's per-run cap (the counts alone must never be spent on a run whose main part the
-    gate would then refuse)."""
+    gate would then refuse).  The refusal leads with the budget in words (share used, what
+    one more run can still have), the filter's RDP figures after, as the gate's own does."""
+    from accountant.words import budget_words
+
     costs = gate.spent_costs()
     gate_cost = plan.cost(gate.filter.order)
+    policy = getattr(gate, "policy", None)
+    cap = getattr(policy, "max_epsilon_per_run", None)
     if not gate.filter.admits(costs, gate_cost):
+        words = budget_words(gate.filter, costs, max_epsilon_per_run=cap)
         raise BudgetExceeded(
-            f"{name} plan needs RDP {gate_cost:.6g} at order {gate.filter.order:.4g} (epsilon {plan.epsilon:g}) "
-            f"but only {gate.filter.remaining(costs):.6g} remains; nothing was charged",
+            f"privacy budget exceeded: this {name} run (epsilon {plan.epsilon:g}) needs more than remains: "
+            f"{words.headline}; {words.next_run}; ask for less epsilon; nothing was charged "
+            f"(detail: RDP at order {gate.filter.order:.4g}: the plan costs {gate_cost:.6g}, "
+            f"{gate.filter.remaining(costs):.6g} of {gate.filter.budget:.6g} remains)",
             requested=gate_cost, remaining=gate.filter.remaining(costs), budget=gate.filter.budget,
             order=gate.filter.order, epsilon_spent=gate.filter.epsilon_spent(costs),
             epsilon_budget=gate.filter.epsilon, delta=gate.filter.delta)
@@ -52,8 +60,10 @@ def check_plan_fits(gate: Any, plan: Any, name: str, error: type[Exception]) -> 
         run_cost = math.fsum(run_filter.cost(e) for e in plan.events)
         if not run_filter.admits([], run_cost):
             raise error(
-                f"{name} plan (epsilon {plan.epsilon:g}) exceeds the policy's per-run cap "
-                f"max_epsilon_per_run = {run_filter.epsilon:g}; nothing was charged")
+                f"this {name} run (epsilon {plan.epsilon:g}) is more than the policy's per-run cap allows: "
+                f"each run may have at most epsilon {run_filter.epsilon:g} (max_epsilon_per_run); ask for at most that; "
+                f"nothing was charged (detail: the plan costs RDP {run_cost:.6g} at order "
+                f"{run_filter.order:.4g}, the cap admits {run_filter.budget:.6g})")
 
 
 class ConditionalGan(SealedModel):

@@ -37,6 +37,35 @@ MAX_DECIMALS = 12
 # when it has at most this many (a count column keeps its zeros); a wider one needs bins.
 MAX_VALUE_CODES = 64
 VALUES = "values"  # bins = "values": one code per whole number of an integer column
+# bins = "counts": for a wide integer column that is mostly small (counts, days, amounts):
+# one code for each of the first COUNT_SINGLETONS whole numbers from `lower`, then bins
+# that double in width up to `upper`, so the mass near the bottom stays where it is.
+COUNTS = "counts"
+COUNT_SINGLETONS = 4
+
+
+def count_edges(first: int, last: int) -> tuple[float, ...]:
+    """Edges (half-way between whole numbers) of bins = "counts" over [first, last]:
+    {first}, {first+1}, …, {first+3}, then widths 4, 8, 16, … — from the public bounds alone."""
+    offsets, width = list(range(COUNT_SINGLETONS + 1)), COUNT_SINGLETONS
+    while offsets[-1] <= last - first:
+        offsets.append(offsets[-1] + width)
+        width *= 2
+    span = last - first + 1
+    offsets = [o for o in offsets if o < span] + [span]
+    return tuple(first + o - 0.5 for o in offsets)
+# bins = "days" | "weeks" | "months" | "years" for a datetime column: calendar (ISO 8601) bins
+# between its public bounds — pandas period starts (weeks start on Monday).
+CALENDAR_BINS = {"days": "D", "weeks": "W-MON", "months": "MS", "years": "YS"}
+MAX_CALENDAR_BINS = 100_000
+
+
+def calendar_edges(lower: pd.Timestamp, upper: pd.Timestamp, unit: str) -> tuple[pd.Timestamp, ...]:
+    """`lower`, every start of a calendar `unit` strictly between the bounds, `upper`: public
+    edges computed from the public bounds alone (the last bin may be a part of a unit)."""
+    starts = pd.date_range(lower, upper, freq=CALENDAR_BINS[unit])
+    inner = [t for t in starts if lower < t < upper]
+    return (lower, *inner, upper)
 
 
 def _timestamp(value: Any, where: str) -> pd.Timestamp:
@@ -76,11 +105,15 @@ class Column:
         categories: the declared values of a categorical/ordinal column, in code order
             (ordinal: in their order).  ``None`` = not known yet (learn them privately).
             ``"codelist:NAME"`` names a public code list (`dpsynth.schema.codelists`: us-states,
-            yes-no, weekdays, months).  Boolean columns always have (False, True).
+            countries, countries-alpha3, yes-no, weekdays, months).  Boolean columns always have (False, True).
         lower, upper: public bounds of a numeric/integer/datetime column.
         bins: bin edges (a strictly increasing sequence, at least 2), a number of
             equal-width bins between ``lower`` and ``upper``, or (integer columns)
-            ``"values"``: one code per whole number between the bounds.  An integer
+            ``"values"``: one code per whole number between the bounds, or ``"counts"``: one
+            code for each of the four lowest whole numbers, then bins doubling in width (a wide
+            count column that is mostly small keeps its shape); (datetime columns)
+            ``"days"``, ``"weeks"`` (ISO, from Monday), ``"months"`` or ``"years"``: calendar
+            bins between the bounds (a saved schema lists their edges).  An integer
             column with bounds and no bins gets ``"values"`` when it spans at most
             `MAX_VALUE_CODES` whole numbers.  Discretises the column for the marginal
             generators (which decode within a bin by their noisy measurements).
@@ -211,10 +244,33 @@ class Column:
         if bins is None and self.kind == "integer" and lo is not None and hi is not None:
             if math.floor(hi) - math.ceil(lo) + 1 <= MAX_VALUE_CODES:
                 bins = VALUES  # a small-range integer column: one code per whole number
+        if isinstance(bins, str) and bins in CALENDAR_BINS:
+            if self.kind != "datetime":
+                raise SchemaError(f"{where}: bins = {bins!r} (calendar bins) is for datetime columns")
+            if lo is None or hi is None:
+                raise SchemaError(f"{where}: bins = {bins!r} needs lower and upper")
+            approx = (hi - lo) / {"days": 86400, "weeks": 7 * 86400, "months": 28 * 86400, "years": 365 * 86400}[bins]
+            if approx > MAX_CALENDAR_BINS:
+                raise SchemaError(f"{where}: bins = {bins!r} would make about {approx:.0f} bins; choose a longer unit")
+            bins = calendar_edges(_timestamp(self.lower, where), _timestamp(self.upper, where), bins)
+        if bins == COUNTS:
+            if self.kind != "integer":
+                raise SchemaError(f"{where}: bins = \"counts\" is for integer columns")
+            if lo is None or hi is None:
+                raise SchemaError(f"{where}: bins = \"counts\" needs lower and upper")
+            first, last = math.ceil(lo), math.floor(hi)
+            if last < first:
+                raise SchemaError(f"{where}: no whole number lies between lower and upper")
+            object.__setattr__(self, "bins", COUNTS)
+            object.__setattr__(self, "lower", lo)
+            object.__setattr__(self, "upper", hi)
+            object.__setattr__(self, "_edges", count_edges(first, last))
+            return
         if isinstance(bins, str):
             if bins != VALUES:
                 raise SchemaError(f"{where}: bins must be a number of bins or a list of edges"
-                                  + (" (or \"values\")" if self.kind == "integer" else ""))
+                                  + (" (or \"values\" or \"counts\")" if self.kind == "integer" else "")
+                                  + (f" (or one of {sorted(CALENDAR_BINS)})" if self.kind == "datetime" else ""))
             if self.kind != "integer":
                 raise SchemaError(f"{where}: bins = \"values\" (one code per whole number) is for integer columns")
             if lo is None or hi is None:
@@ -273,7 +329,7 @@ class Column:
     def bounds(self) -> tuple[float, float]:
         """The public range on the numeric axis (seconds for datetimes): the declared bounds."""
         edges = self.edges
-        if self.one_code_per_value:
+        if self.bins in (VALUES, COUNTS):  # edges half-way between whole numbers: the declared bounds
             return float(self.lower), float(self.upper)
         return edges[0], edges[-1]
 
@@ -340,8 +396,8 @@ class Column:
         iso = (lambda v: v.isoformat()) if self.kind == "datetime" else (lambda v: v)
         if isinstance(self.bins, tuple):
             out["bins"] = [iso(e) for e in self.bins]
-        elif self.bins == VALUES:
-            out["lower"], out["upper"], out["bins"] = _whole(self.lower), _whole(self.upper), VALUES
+        elif self.bins in (VALUES, COUNTS):
+            out["lower"], out["upper"], out["bins"] = _whole(self.lower), _whole(self.upper), self.bins
         else:
             if self.lower is not None:
                 out["lower"] = iso(self.lower)

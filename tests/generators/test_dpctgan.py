@@ -172,9 +172,14 @@ def test_batch_larger_than_the_data_bound(tmp_path):
 
 def test_epsilon_above_what_remains_charges_nothing(tmp_path):
     table, tl = table_and_ledger(tmp_path, epsilon=1.0)
-    with pytest.raises(BudgetExceeded, match="nothing was charged"):
+    with pytest.raises(BudgetExceeded, match="nothing was charged") as info:
         DPCTGAN(epsilon=2.0, **TINY).fit(table)
     _nothing_written(table, tl)
+    # Issue 17: the refusal speaks the budget in words first (share used, what one more run
+    # can have), as the gate's own refusals do; RDP only in the detail.
+    message = str(info.value)
+    assert message.index("0.0 % of the budget used (ε 1 at δ") < message.index("RDP")
+    assert "one more MST, AIM or Independent run can still have ε 1 at this δ" in message
 
 
 def test_epsilon_too_small_for_the_plan(tmp_path):
@@ -186,8 +191,9 @@ def test_epsilon_too_small_for_the_plan(tmp_path):
 
 def test_a_run_above_the_per_run_cap_charges_nothing(tmp_path):
     table, tl = table_and_ledger(tmp_path, epsilon=5.0, max_epsilon_per_run=1.0)
-    with pytest.raises(PlanError, match="per-run cap"):
+    with pytest.raises(PlanError, match="per-run cap") as info:
         DPCTGAN(epsilon=2.0, **TINY).fit(table)
+    assert "at most epsilon 1 (max_epsilon_per_run)" in str(info.value)
     _nothing_written(table, tl)
 
 

@@ -51,7 +51,7 @@ def test_a_schema_can_reference_a_public_code_list():
     assert len(states) == 51 and {"CA", "DC", "WY"} <= set(states)  # 50 states and DC
     assert schema.column("day").categories[0] == "Monday" and len(schema.column("day").categories) == 7
     assert Schema.from_dict(schema.to_dict()) == schema  # saved expanded: the list it used
-    with pytest.raises(SchemaError, match="unknown code list 'planets'; known: months, us-states"):
+    with pytest.raises(SchemaError, match="unknown code list 'planets'; known: countries, countries-alpha3, months, us-states"):
         Column("x", "categorical", categories="codelist:planets")
     with pytest.raises(SchemaError, match="must be a list"):
         Column("x", "categorical", categories="red")
