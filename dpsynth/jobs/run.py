@@ -31,6 +31,7 @@ Progress = Callable[[str], None]
 
 # The steps of a run, in order (what a progress bar counts).
 STEPS = ("fit", "sample", "save", "evaluate", "report")
+LEARN_STEP = "learn schema"  # first, when the job has a [schema] section and facts to learn
 
 
 @dataclass
@@ -44,6 +45,7 @@ class PreparedRun:
     generator: Any
     real_train: pd.DataFrame | None = field(repr=False)  # None for a DuckDB source (rows stay in the engine)
     holdout: pd.DataFrame | None = field(repr=False)
+    learn: bool = False           # [schema]: learn the schema's undeclared facts before the fit
 
     def close(self) -> None:
         self.gate.close()
@@ -269,14 +271,76 @@ def prepare(job: JobSpec | str | Path, *, progress: bool = False) -> PreparedRun
                 raise JobError("evaluate.holdout", "a holdout split needs the table in memory (data.engine = "
                                                    "\"memory\"); set holdout = 0 for a DuckDB source")
         generator = build_generator(cls, spec.epsilon, dict(spec.parameters), seed=spec.seed, progress=progress)
-        schema, frame = _load_data(spec, gate)
+        learning = spec.learn_epsilon is not None
+        schema, frame = _load_data(spec, gate, complete=not learning)
         table, train, holdout = _private_table(frame, schema, gate, spec)
+        if learning and table.schema.incomplete():
+            if spec.engine == "duckdb":
+                raise JobError("schema", "learning a schema runs on the table in memory; learn it first with "
+                                         "`dpsynth schema learn` on an in-memory job, then declare it")
+            _check_learning_and_fit(generator, table, gate, spec)
+            return PreparedRun(spec, gate, table.schema, table, generator, train, holdout, learn=True)
         _preflight(generator, table, spec)
         # The table's schema: the file's, with how the table writes its values filled in.
         return PreparedRun(spec, gate, table.schema, table, generator, train, holdout)
     except BaseException:
         gate.close()
         raise
+
+
+def _learning_events(table: Any, spec: JobSpec) -> list:
+    from accountant.errors import PolicyViolation
+
+    try:
+        return table.learning_events(spec.learn_epsilon, spec.learn_delta, bins=spec.learn_bins)
+    except PolicyViolation:
+        raise
+    except ValueError as exc:
+        text = str(exc)
+        raise JobError("schema.learn_delta" if "delta" in text else "schema", text) from None
+
+
+def _planned_run_events(generator: Any, table: Any, gate: Any) -> list:
+    """What the fit will charge, from public facts known before the schema is complete: a
+    marginal run's ρ from its ε; a GAN's plan (its counts' share exists when the table has
+    a category column, so both possibilities are costed and the larger kept)."""
+    from accountant.conversions import zcdp_rho
+    from accountant.events import ZCdpEvent
+
+    if hasattr(generator, "make_plan"):
+        plans = [generator.make_plan(gate, n) for n in (0, 1)]
+        return list(max(plans, key=lambda p: p.cost(gate.filter.order)).events)
+    delta = getattr(gate.filter, "conversion_delta", gate.metadata.delta)
+    return [ZCdpEvent(zcdp_rho(generator.epsilon, delta))]
+
+
+def _check_learning_and_fit(generator: Any, table: Any, gate: Any, spec: JobSpec) -> None:
+    """Schema learning and the fit after it, checked together before either measures: the
+    ledger must admit both (RDP at α* and the δ reserve), so that a learning charge is never
+    followed by a fit the budget refuses."""
+    import math as _math
+
+    from accountant.gate import BudgetExceeded
+    from accountant.rdp import event_delta
+    from accountant.words import budget_words
+
+    try:
+        run_events = _planned_run_events(generator, table, gate)
+    except ValueError as exc:
+        raise JobError("generator.parameters", str(exc)) from None
+    learn_events = _learning_events(table, spec)
+    f, costs = gate.filter, gate.spent_costs()
+    need = _math.fsum(f.cost(e) for e in (*learn_events, *run_events))
+    need_delta = _math.fsum(float(event_delta(e)) for e in learn_events)
+    if not f.admits(costs, need) or need_delta > gate.remaining_delta():
+        words = budget_words(f, costs, max_epsilon_per_run=gate.policy.max_epsilon_per_run)
+        raise BudgetExceeded(
+            f"privacy budget exceeded: learning the schema (epsilon {spec.learn_epsilon:g}) and then this "
+            f"{spec.generator} run (epsilon {spec.epsilon:g}) need more than remains: {words.headline}; "
+            f"{words.next_run}; nothing was charged (detail: RDP {need:.6g} at order {f.order:.4g} of "
+            f"{f.remaining(costs):.6g} left; delta {need_delta:.3g} of {gate.remaining_delta():.3g} left in the "
+            "reserve)", requested=need, remaining=f.remaining(costs), budget=f.budget, order=f.order,
+            epsilon_spent=f.epsilon_spent(costs), epsilon_budget=f.epsilon, delta=f.delta)
 
 
 def _preflight(generator: Any, table: Any, spec: JobSpec) -> None:
@@ -358,6 +422,36 @@ def run_job(job: JobSpec | str | Path, *, progress: Progress | None = None, show
         prepared.close()
 
 
+def _learn_schema(prepared: PreparedRun) -> None:
+    """The job's [schema] step: learn, save the learned schema, then the fit's own checks on it.
+
+    The learned schema is a release of its own (charged under "schema", written to
+    schema.save); the fit's checks that need the complete domain (e.g. AIM's model size) can
+    only run now, and a refusal says that the schema was learned and saved."""
+    import os
+    import tempfile
+
+    spec, table = prepared.spec, prepared.table
+    learned = table.learn_schema(spec.learn_epsilon, spec.learn_delta, bins=spec.learn_bins)
+    target = spec.learned_schema
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    try:  # never half-written
+        learned.save(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    prepared.schema = table.schema
+    try:
+        _preflight(prepared.generator, table, spec)
+    except Exception as exc:
+        raise JobError("generator", f"the schema was learned and saved to {spec.learned_schema} (that charge "
+                                    f"bought it: declare it as data.schema next time); the fit was refused and "
+                                    f"nothing more was charged: {exc}") from None
+
+
 def execute(prepared: PreparedRun, *, progress: Progress | None = None, evaluate: bool = True) -> RunResult:
     """The measuring part of `run_job`, on a `prepare`d job."""
     from accountant.words import budget_words
@@ -377,6 +471,8 @@ def execute(prepared: PreparedRun, *, progress: Progress | None = None, evaluate
         seconds[name] = time.perf_counter() - t0
         return out
 
+    if prepared.learn:
+        timed(LEARN_STEP, lambda: _learn_schema(prepared))
     timed("fit", lambda: gen.fit(prepared.table, gate, actor=spec.actor))
     streamed = spec.synthetic.suffix.lower() == ".parquet" and hasattr(gen, "sample_to_parquet")
     if streamed:  # written in chunks: memory bounded whatever n_samples is

@@ -36,6 +36,12 @@ A job file (paths are relative to the job file's folder)::
     n_samples = 5000
     overwrite = false
 
+    [schema]                             # optional: learn what data.schema leaves undeclared
+    learn_epsilon = 0.1                  # through the ledger first (purpose "schema"): categories
+    learn_delta = 1e-9                   # by key discovery (δ from the policy's delta_reserve),
+    bins = 16                            # numeric bins by DP quantiles; checked with the run's
+    save = "out/schema.learned.toml"     # own spend before either measures; the learned schema
+
     [evaluate]                           # optional
     holdout = 0.2                        # share of rows kept out of the fit, for utility
     target = "income"                    # classification target for utility
@@ -73,6 +79,7 @@ _SECTIONS: dict[str, set[str]] = {
     "generator": {"name", "epsilon", "parameters"},
     "output": {"synthetic", "model", "report", "n_samples", "overwrite"},
     "evaluate": {"holdout", "target", "models"},
+    "schema": {"learn_epsilon", "learn_delta", "bins", "save"},
 }
 _TOP_LEVEL = {"actor", "seed"} | set(_SECTIONS)
 _REQUIRED_SECTIONS = ("data", "policy", "ledger", "generator", "output")
@@ -115,6 +122,10 @@ class JobSpec:
     engine: str = "memory"      # "memory" (pandas) or "duckdb" (the files stay in the engine)
     memory_limit: str = "2GB"   # DuckDB's memory limit
     data_files: tuple[Path, ...] = ()  # what data.path matched (a glob)
+    learn_epsilon: float | None = None  # [schema]: learn the schema's undeclared facts first
+    learn_delta: float | None = None
+    learn_bins: int = 16
+    learned_schema: Path | None = None  # where the learned schema is written
 
 
 def load_job(path: str | os.PathLike) -> JobSpec:
@@ -220,6 +231,9 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
     if not isinstance(models, list) or any(m not in known for m in models):
         raise JobError("evaluate.models", f"must be a list of {', '.join(known)}, got {models!r}")
 
+    learn = _schema_learning(sections["schema"], base, outputs, overwrite, protected_inputs=(
+        data_path, *data_files, schema_path, policy_path, signature, ledger_path, ledger_key, dataset_key, officer_key))
+
     seed = data.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise JobError("seed", f"must be a non-negative integer, got {seed!r}")
@@ -233,7 +247,37 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
         synthetic=outputs["synthetic"], model=outputs["model"], report=outputs["report"],
         n_samples=n_samples, parameters=dict(parameters), dataset_key=dataset_key, officer_key=officer_key,
         overwrite=overwrite, holdout=float(holdout), target=target, models=tuple(models), seed=seed, actor=actor,
-        engine=engine, memory_limit=memory_limit, data_files=data_files)
+        engine=engine, memory_limit=memory_limit, data_files=data_files, **learn)
+
+
+def _schema_learning(sc: Mapping[str, Any], base: Path, outputs: Mapping[str, Path], overwrite: bool, *,
+                     protected_inputs: tuple) -> dict[str, Any]:
+    """The [schema] section: learn the schema file's undeclared facts through the ledger before
+    the fit (JobSpec's learn_* fields), or {} when the section is absent."""
+    if not sc:
+        return {}
+    eps = sc.get("learn_epsilon")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (math.isfinite(eps) and eps > 0):
+        raise JobError("schema.learn_epsilon", f"must be a finite number > 0 (the ε schema learning may spend), "
+                                               f"got {eps!r}")
+    dlt = sc.get("learn_delta")
+    if dlt is not None and (isinstance(dlt, bool) or not isinstance(dlt, (int, float)) or not 0 < dlt < 1):
+        raise JobError("schema.learn_delta", f"must be a number in (0, 1), got {dlt!r}")
+    bins = sc.get("bins", 16)
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= 1000:
+        raise JobError("schema.bins", f"must be an integer from 1 to 1000, got {bins!r}")
+    if "save" not in sc:
+        raise JobError("schema.save", "is required: where the learned schema is written (.toml or .json), so "
+                                      "that later runs declare it instead of learning it again")
+    save = _output_path(sc, "save", base, field="schema.save")
+    if save.suffix.lower() not in (".toml", ".json"):
+        raise JobError("schema.save", f"must end in .toml or .json, got {save.name!r}")
+    if save in outputs.values() or save in protected_inputs:
+        raise JobError("schema.save", "would overwrite one of the job's inputs or outputs")
+    if not overwrite and save.exists():
+        raise JobError("schema.save", f"{save} exists (set output.overwrite = true to replace it)")
+    return {"learn_epsilon": float(eps), "learn_delta": None if dlt is None else float(dlt), "learn_bins": bins,
+            "learned_schema": save}
 
 
 def _data_source(d: Mapping[str, Any], base: Path) -> tuple[Path, tuple[Path, ...], str, str]:
@@ -334,13 +378,15 @@ def _input_file(table: Mapping[str, Any], section: str, key: str, base: Path, *,
     return p
 
 
-def _output_path(table: Mapping[str, Any], key: str, base: Path) -> Path:
-    p = _path(table, "output", key, base, True)
+def _output_path(table: Mapping[str, Any], key: str, base: Path, *, field: str | None = None) -> Path:
+    field = field or f"output.{key}"
+    section, _, key = field.rpartition(".")
+    p = _path(table, section, key, base, True)
     parent = p.parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise JobError(f"output.{key}", f"cannot create {p}: {parent} is not a writable folder")
+        raise JobError(field, f"cannot create {p}: {parent} is not a writable folder")
     if p.is_dir():
-        raise JobError(f"output.{key}", f"{p} is a folder; name a file")
+        raise JobError(field, f"{p} is a folder; name a file")
     return p

@@ -101,7 +101,7 @@ class SchemaLearningMixin:
                            query={"column": column, "qs": levels, "epsilon": eps,
                                   "grid": {"size": int(grid.size), "first": float(grid[0]), "last": float(grid[-1]),
                                            "sha": _grid_digest(grid)}},
-                           events=tuple(ExponentialMechanismEvent(share, relation=self.relation) for _ in levels),
+                           events=self._quantile_events(eps, len(levels)),
                            sensitivity=1.0, norm="linf")
         from dpsynth.noise.exponential_mechanism import sample_exponential_mechanism
 
@@ -147,15 +147,12 @@ class SchemaLearningMixin:
         if policy_delta is not None and not dlt < policy_delta:
             raise ValueError(f"delta = {dlt!r} for key discovery must be below the policy's delta = {policy_delta!r}")
         delta_2 = self._l2_unit()
-        rho = zcdp_rho(eps, dlt / 2)
-        sigma = delta_2 / math.sqrt(2 * rho)
+        event, sigma = self._keys_event(eps, dlt)
         tau = key_threshold(sigma, dlt / 2)
         spec = Measurement(kind="keys",
                            query={"column": column, "epsilon": eps, "delta": dlt, "sigma": sigma, "threshold": tau,
                                   "threshold_delta": dlt / 2},
-                           events=(ComposedEvent((DiscreteGaussianEvent(sigma, delta_2, relation=self.relation),
-                                                  ApproximationEvent(dlt / 2, relation=self.relation))),),
-                           sensitivity=delta_2, norm="keys")
+                           events=(event,), sensitivity=delta_2, norm="keys")
         from dpsynth.noise.discrete_gaussian import sample_discrete_gaussian
 
         source = self._source
@@ -224,32 +221,31 @@ class SchemaLearningMixin:
         self._adopt_schema(self.schema.replace(new))
         return new
 
+    # -- what a measurement will be charged (public: from ε, δ and the relation alone) -------------------
+    def _quantile_events(self, epsilon: float, n_levels: int) -> tuple[ExponentialMechanismEvent, ...]:
+        """The events of `quantiles` for `n_levels` levels at total `epsilon` (ε/len each)."""
+        share = epsilon / n_levels
+        return tuple(ExponentialMechanismEvent(share, relation=self.relation) for _ in range(n_levels))
+
+    def _keys_event(self, epsilon: float, delta: float) -> tuple[ComposedEvent, float]:
+        """(the event of `discover_categories` at (ε, δ), its σ): the discrete Gaussian's ρ with
+        the threshold's δ/2 (module docstring)."""
+        sigma = self._l2_unit() / math.sqrt(2 * zcdp_rho(epsilon, delta / 2))
+        return ComposedEvent((DiscreteGaussianEvent(sigma, self._l2_unit(), relation=self.relation),
+                              ApproximationEvent(delta / 2, relation=self.relation))), sigma
+
     # -- the whole schema -------------------------------------------------------------------------------
     @property
     def learning_notes(self) -> dict[str, str]:
         """{column: what the last `learn_schema` learned, and what it could not} (public facts)."""
         return dict(getattr(self, "_learning_notes", {}))
 
-    def learn_schema(self, epsilon: float, delta: float | None = None, *, purpose: str = "learn schema",
-                     generator: str | None = "schema", run_id: str | None = None,
-                     ranges: Mapping[str, tuple[Any, Any]] | None = None, bins: int | Mapping[str, int] = 16,
-                     tail: float = 0.01) -> Schema:
-        """Complete the schema: categories by key discovery, numeric bins by DP quantiles.
-
-        ε is split evenly across the columns to learn (δ across the categorical ones).  A
-        numeric column with public bounds and a number of bins is already complete; one
-        without bins gets equi-depth edges: quantiles at `tail`, 1/k, ..., 1 - `tail` over the
-        public range `ranges[name]` (or its declared bounds), clipped to out_of_range="clip".
-        Each measurement is charged to the gate; the table adopts the new schema and returns it.
-
-        Schema learning is a purpose the officer's policy allows like a generator: its charges
-        name `generator` ("schema" by default), which the policy must list (or allow "*"), and
-        learning categories spends δ, which needs the policy's ``delta_reserve``.  Both are
-        checked before anything is measured, with a message saying what the officer adds.
-        """
+    def _learning_steps(self, epsilon: float, delta: float | None, bins: int | Mapping[str, int], tail: float,
+                        generator: str | None,
+                        ranges: Mapping[str, tuple[Any, Any]] | None = None) -> list[tuple[str, str, float, Any]]:
+        """[(column, "keys", ε share, δ share) or (column, "quantiles", ε share, levels)]: what
+        `learn_schema` will measure, checked against the policy first (public facts only)."""
         todo = self.schema.incomplete()
-        if not todo:
-            return self.schema
         eps = positive(epsilon, "epsilon")
         share = eps / len(todo)
         cats = [n for n in todo if self.schema.column(n).is_discrete]
@@ -270,31 +266,74 @@ class SchemaLearningMixin:
                 f"learning the categories of {cats} spends delta (thresholded key discovery), but the policy sets "
                 "no budget.delta_reserve; the officer sets one (a part of delta, e.g. a tenth), or declares the "
                 "categories; nothing was charged")
+        steps: list[tuple[str, str, float, Any]] = []
+        for name in todo:
+            if self.schema.column(name).is_discrete:
+                steps.append((name, "keys", share, dshare))
+                continue
+            k = bins.get(name, 16) if isinstance(bins, Mapping) else bins
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise ValueError(f"bins for column {name!r} must be a positive integer")
+            lo, hi = (ranges or {}).get(name, (None, None))
+            self._grid(self.schema.column(name), None, lo, hi, DEFAULT_GRID_POINTS)  # a public grid exists
+            qs = [tail] + [i / k for i in range(1, k)] + [1 - tail]
+            steps.append((name, "quantiles", share, sorted(set(q for q in qs if 0 < q < 1))))
+        return steps
+
+    def learning_events(self, epsilon: float, delta: float | None = None, *, bins: int | Mapping[str, int] = 16,
+                        tail: float = 0.01, generator: str | None = "schema",
+                        ranges: Mapping[str, tuple[Any, Any]] | None = None) -> list[Any]:
+        """The events `learn_schema` with these arguments would charge, from public facts only
+        (nothing is read or charged): a job that learns its schema and then fits checks both
+        against the ledger before either measures."""
+        if not self.schema.incomplete():
+            return []
+        events: list[Any] = []
+        for _, what, share, extra in self._learning_steps(epsilon, delta, bins, tail, generator, ranges):
+            events += [self._keys_event(share, extra)[0]] if what == "keys" else list(
+                self._quantile_events(share, len(extra)))
+        return events
+
+    def learn_schema(self, epsilon: float, delta: float | None = None, *, purpose: str = "learn schema",
+                     generator: str | None = "schema", run_id: str | None = None,
+                     ranges: Mapping[str, tuple[Any, Any]] | None = None, bins: int | Mapping[str, int] = 16,
+                     tail: float = 0.01) -> Schema:
+        """Complete the schema: categories by key discovery, numeric bins by DP quantiles.
+
+        ε is split evenly across the columns to learn (δ across the categorical ones).  A
+        numeric column with public bounds and a number of bins is already complete; one
+        without bins gets equi-depth edges: quantiles at `tail`, 1/k, ..., 1 - `tail` over the
+        public range `ranges[name]` (or its declared bounds), clipped to out_of_range="clip".
+        Each measurement is charged to the gate; the table adopts the new schema and returns it.
+
+        Schema learning is a purpose the officer's policy allows like a generator: its charges
+        name `generator` ("schema" by default), which the policy must list (or allow "*"), and
+        learning categories spends δ, which needs the policy's ``delta_reserve``.  Both are
+        checked before anything is measured, with a message saying what the officer adds.
+        """
+        if not self.schema.incomplete():
+            return self.schema
+        steps = self._learning_steps(epsilon, delta, bins, tail, generator, ranges)
         schema = self.schema
         notes: dict[str, str] = {}
         self._learning_notes = notes
-        for name in todo:
+        for name, what, share, extra in steps:
             col = schema.column(name)
-            if col.is_discrete:
+            if what == "keys":
+                dshare = extra
                 keys = self.discover_categories(name, share, dshare, purpose=f"{purpose}: categories of {name}",
                                                 generator=generator, run_id=run_id)
                 if not keys:
                     raise ValueError(f"column {name!r}: no category survived the threshold (budget spent)")
                 new = col.replace(categories=keys, out_of_range="other")
                 # Public: the threshold follows from (ε, δ) alone (discover_categories).
-                sigma = self._l2_unit() / math.sqrt(2 * zcdp_rho(share, dshare / 2))
-                tau = key_threshold(sigma, dshare / 2)
+                tau = key_threshold(self._keys_event(share, dshare)[1], dshare / 2)
                 notes[name] = (f"{len(keys)} categories found; a category held by fewer than about {math.ceil(tau)} "
                                "records cannot pass the threshold at this epsilon and delta: declare any you know "
                                "of (until then such values are encoded as \"other\")")
             else:
-                k = bins.get(name, 16) if isinstance(bins, Mapping) else bins
-                if not isinstance(k, int) or k < 1:
-                    raise ValueError(f"bins for column {name!r} must be a positive integer")
                 lo, hi = (ranges or {}).get(name, (None, None))
-                qs = [tail] + [i / k for i in range(1, k)] + [1 - tail]
-                qs = sorted(set(q for q in qs if 0 < q < 1))
-                points = self.quantiles(name, qs, share, lower=lo, upper=hi,
+                points = self.quantiles(name, extra, share, lower=lo, upper=hi,
                                         purpose=f"{purpose}: bin edges of {name}", generator=generator,
                                         run_id=run_id)
                 new = _column_from_edges(col, points)
