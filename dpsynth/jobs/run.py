@@ -301,17 +301,13 @@ def _learning_events(table: Any, spec: JobSpec) -> list:
 
 
 def _planned_run_events(generator: Any, table: Any, gate: Any) -> list:
-    """What the fit will charge, from public facts known before the schema is complete: a
-    marginal run's ρ from its ε; a GAN's plan (its counts' share exists when the table has
-    a category column, so both possibilities are costed and the larger kept)."""
-    from accountant.conversions import zcdp_rho
-    from accountant.events import ZCdpEvent
+    """What the fit will charge, from public facts known before the schema is complete."""
+    from dpsynth.generators.planned_events import planned_events
 
-    if hasattr(generator, "make_plan"):
-        plans = [generator.make_plan(gate, n) for n in (0, 1)]
-        return list(max(plans, key=lambda p: p.cost(gate.filter.order)).events)
-    delta = getattr(gate.filter, "conversion_delta", gate.metadata.delta)
-    return [ZCdpEvent(zcdp_rho(generator.epsilon, delta))]
+    has_categories = True if any(c.is_discrete for c in table.schema.columns) else None
+    return planned_events(generator.generator_name, generator.epsilon, ledger_filter=gate.filter,
+                          max_records=gate.policy.max_records, relation=gate.relation,
+                          has_categories=has_categories, model=generator)
 
 
 def _check_learning_and_fit(generator: Any, table: Any, gate: Any, spec: JobSpec) -> None:
