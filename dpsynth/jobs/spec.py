@@ -231,8 +231,7 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
     if not isinstance(models, list) or any(m not in known for m in models):
         raise JobError("evaluate.models", f"must be a list of {', '.join(known)}, got {models!r}")
 
-    learn = _schema_learning(sections["schema"], base, outputs, overwrite, protected_inputs=(
-        data_path, *data_files, schema_path, policy_path, signature, ledger_path, ledger_key, dataset_key, officer_key))
+    learn = _schema_learning(sections["schema"], base, outputs, overwrite, protected_inputs=protected)
 
     seed = data.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):

@@ -131,3 +131,20 @@ def test_hostile_schema_sections_are_refused_naming_the_field(tmp_path, section,
     with pytest.raises(JobError) as info:
         load_job(path)
     assert info.value.field == field
+
+
+def test_a_job_with_a_holdout_learns_on_the_training_rows_and_evaluates(tmp_path):
+    _setup(tmp_path, ("mst", "schema"))
+    job = _job(tmp_path, extra='\n[evaluate]\nholdout = 0.2\ntarget = "city"\nmodels = ["logistic_regression"]\n')
+    out = CliRunner().invoke(app, ["run", str(job)])
+    assert out.exit_code == 0, out.output
+    assert Schema.load(tmp_path / "out" / "learned.toml").is_complete
+
+
+def test_the_learned_schema_may_not_land_on_the_ledger_side_files(tmp_path):
+    tl = _setup(tmp_path, ("mst", "schema"))
+    path = tmp_path / "job.toml"
+    path.write_text(path.read_text() + f"\n[schema]\nlearn_epsilon = 1\nsave = '{tl.ledger_path}-wal'\n")
+    with pytest.raises(JobError) as info:
+        load_job(path)
+    assert info.value.field == "schema.save"
