@@ -28,22 +28,23 @@ def fingerprint(
     data: str = typer.Argument(..., help="The dataset: a CSV read with pandas' defaults; with --engine duckdb, a "
                                          "CSV, a Parquet file or a quoted glob of Parquet files."),
     dataset_key: Path = typer.Option(..., "--dataset-key", help="The secret dataset key file."),
-    engine: str = typer.Option("memory", "--engine", help="memory (the table as pandas reads it) or duckdb (the "
-                                                         "files' bytes, for a job with data.engine = \"duckdb\")."),
+    engine: str = typer.Option("memory", "--engine", help="memory (the table as pandas reads it), or duckdb or "
+                                                         "spark (the files' bytes, for a job with data.engine = "
+                                                         "\"duckdb\" or \"spark\": the same fingerprint)."),
 ) -> None:
     """Print the keyed fingerprint of a table (for the policy's dataset.fingerprint)."""
     import pandas as pd
 
     with clean_errors():
         key = load_dataset_key(dataset_key)
-        if engine == "duckdb":
-            from dpsynth.table import DuckDBSource
+        if engine in ("duckdb", "spark"):
+            from dpsynth.table import DuckDBSource  # the files' bytes: the same for either engine
 
             typer.echo(DuckDBSource(data).fingerprint(key))
         elif engine == "memory":
             typer.echo(fingerprint_table(pd.read_csv(data), key))
         else:
-            raise typer.BadParameter("--engine must be memory or duckdb")
+            raise typer.BadParameter("--engine must be memory, duckdb or spark")
 
 
 @app.command("template")

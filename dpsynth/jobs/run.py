@@ -29,6 +29,8 @@ __all__ = ["PreparedRun", "RunResult", "prepare", "run_job", "receipts_epsilon"]
 
 Progress = Callable[[str], None]
 
+_ENGINE_NAMES = {"duckdb": "DuckDB", "spark": "Spark"}
+
 # The steps of a run, in order (what a progress bar counts).
 STEPS = ("fit", "sample", "save", "evaluate", "report")
 LEARN_STEP = "learn schema"  # first, when the job has a [schema] section and facts to learn
@@ -171,15 +173,17 @@ def _load_data(spec: JobSpec, gate: Any, *, complete: bool = True):
     for col in schema.columns:
         if complete and not col.is_complete:
             what = "categories" if col.is_discrete else "bins (lower, upper, bins)"
-            raise JobError("data.schema", f"column {col.name!r} has no declared {what}; declare them (a run "
-                                          "job does not learn a schema from the private data)")
+            raise JobError("data.schema", f"column {col.name!r} has no declared {what}; declare them, or add a "
+                                          "[schema] section so that the job learns them through the ledger first")
     if spec.target is not None and spec.target not in schema.names:
         raise JobError("evaluate.target", f"the schema has no column {spec.target!r}")
-    if spec.engine == "duckdb":
+    if spec.engine != "memory":
         # The files stay in the engine: they are fingerprinted and checked by the PrivateTable.
-        from dpsynth.table import DuckDBSource
+        from dpsynth.table import DuckDBSource, SparkSource
 
         try:
+            if spec.engine == "spark":
+                return schema, SparkSource(spec.data, master=spec.spark_master)
             return schema, DuckDBSource(spec.data, memory_limit=spec.memory_limit)
         except (ValueError, OSError) as exc:
             raise JobError("data.path", str(exc)) from None
@@ -259,23 +263,24 @@ def prepare(job: JobSpec | str | Path, *, progress: bool = False) -> PreparedRun
         if spec.seed is not None and not gate.policy.allow_seeded_noise:
             raise JobError("seed", "the policy does not allow seeded test noise (allow_seeded_noise = false); "
                                    "a seed is for tests only")
-        if spec.engine == "duckdb":
+        if spec.engine != "memory":
             from dpsynth.generators.marginal.base import MarginalGenerator
 
+            engine = _ENGINE_NAMES[spec.engine]
             if not issubclass(cls, MarginalGenerator):
                 raise JobError("generator.name", f"{spec.generator} reads the rows one by one (DP-SGD / PATE): it "
                                                  "needs the table in memory (data.engine = \"memory\", one CSV or "
-                                                 "Parquet file); the DuckDB engine serves the marginal generators "
+                                                 f"Parquet file); the {engine} engine serves the marginal generators "
                                                  "(mst, aim, independent)")
             if spec.holdout > 0:
                 raise JobError("evaluate.holdout", "a holdout split needs the table in memory (data.engine = "
-                                                   "\"memory\"); set holdout = 0 for a DuckDB source")
+                                                   f"\"memory\"); set holdout = 0 for a {engine} source")
         generator = build_generator(cls, spec.epsilon, dict(spec.parameters), seed=spec.seed, progress=progress)
         learning = spec.learn_epsilon is not None
         schema, frame = _load_data(spec, gate, complete=not learning)
         table, train, holdout = _private_table(frame, schema, gate, spec)
         if learning and table.schema.incomplete():
-            if spec.engine == "duckdb":
+            if spec.engine != "memory":
                 raise JobError("schema", "learning a schema runs on the table in memory; learn it first with "
                                          "`dpsynth schema learn` on an in-memory job, then declare it")
             _check_learning_and_fit(generator, table, gate, spec)
@@ -374,7 +379,7 @@ def _private_table(frame: pd.DataFrame, schema: Any, gate: Any, spec: JobSpec):
                                            "governs")
     key = load_dataset_key(spec.dataset_key)
     source = SeededRandomSource(spec.seed) if spec.seed is not None else None
-    if spec.engine == "duckdb":
+    if spec.engine != "memory":
         return _engine_table(frame, schema, gate, spec, key, source), None, None
     try:
         if spec.holdout > 0:
@@ -388,8 +393,9 @@ def _private_table(frame: pd.DataFrame, schema: Any, gate: Any, spec: JobSpec):
 
 
 def _engine_table(files: Any, schema: Any, gate: Any, spec: JobSpec, key: bytes, source: Any):
-    """The private table over a DuckDB source: fingerprinted (the files' bytes), then checked in
-    the engine; errors name the field, the column and the problem, never a row or a value."""
+    """The private table over an engine source (DuckDB, Spark): fingerprinted (the files' bytes),
+    then checked in the engine; errors name the field, the column and the problem, never a row
+    or a value."""
     from accountant.errors import DatasetMismatch
     from dpsynth.schema import EncodingError
     from dpsynth.table import EngineError, NeedsTableInMemory, PrivateTable
@@ -397,8 +403,10 @@ def _engine_table(files: Any, schema: Any, gate: Any, spec: JobSpec, key: bytes,
     try:
         return PrivateTable(files, schema, gate, dataset_key=key, random_source=source, actor=spec.actor)
     except DatasetMismatch as exc:
-        raise JobError("data.dataset_key", f"{exc} (a DuckDB source's fingerprint is of its files' bytes: "
-                                           "dpsynth policy fingerprint --engine duckdb)") from None
+        raise JobError("data.dataset_key", f"{exc} (an engine source's fingerprint is of its files' bytes: "
+                                           f"dpsynth policy fingerprint --engine {spec.engine})") from None
+    except ImportError as exc:
+        raise JobError("data.engine", str(exc)) from None
     except (EncodingError, EngineError, NeedsTableInMemory) as exc:
         raise JobError("data.path" if not isinstance(exc, NeedsTableInMemory) else "data.schema", str(exc)) from None
     except ValueError as exc:

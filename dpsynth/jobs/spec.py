@@ -8,8 +8,9 @@ A job file (paths are relative to the job file's folder)::
     [data]
     path = "data.csv"                    # .csv or .parquet, or a glob of Parquet files
                                          # ("parts/*.parquet": read by DuckDB, out of core)
-    # engine = "duckdb"                  # "memory" (default for one file) or "duckdb" (a glob's
-                                         # only engine); see docs/scale.md
+    # engine = "duckdb"                  # "memory" (default for one file), "duckdb" (a glob's
+                                         # default) or "spark"; see docs/scale.md
+    # spark = "local[2]"                 # the Spark master (engine = "spark"; Parquet only)
     # memory_limit = "2GB"               # DuckDB's memory limit (engine = "duckdb")
     schema = "schema.toml"               # the public schema (.toml or .json)
     dataset_key = "keys/dataset.key"     # the data holder's secret key: the table must be the
@@ -71,9 +72,10 @@ else:  # pragma: no cover
 __all__ = ["JobError", "JobSpec", "load_job", "parse_job", "TABLE_SUFFIXES", "parquet_writer_available"]
 
 TABLE_SUFFIXES = (".csv", ".parquet")
+ENGINES = ("memory", "duckdb", "spark")
 
 _SECTIONS: dict[str, set[str]] = {
-    "data": {"path", "schema", "dataset_key", "engine", "memory_limit"},
+    "data": {"path", "schema", "dataset_key", "engine", "memory_limit", "spark"},
     "policy": {"path", "signature", "officer_key"},
     "ledger": {"path", "key"},
     "generator": {"name", "epsilon", "parameters"},
@@ -121,6 +123,7 @@ class JobSpec:
     source: Path | None = None  # the job file, when read from one
     engine: str = "memory"      # "memory" (pandas) or "duckdb" (the files stay in the engine)
     memory_limit: str = "2GB"   # DuckDB's memory limit
+    spark_master: str = "local[2]"  # data.spark: the Spark master (engine = "spark")
     data_files: tuple[Path, ...] = ()  # what data.path matched (a glob)
     learn_epsilon: float | None = None  # [schema]: learn the schema's undeclared facts first
     learn_delta: float | None = None
@@ -159,6 +162,7 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
     d, pol, led, gen, out, ev = (sections[k] for k in ("data", "policy", "ledger", "generator", "output",
                                                        "evaluate"))
     data_path, data_files, engine, memory_limit = _data_source(d, base)
+    spark_master = _spark_master(d, engine)
     schema_path = _input_file(d, "data", "schema", base)
     if schema_path.suffix.lower() not in (".toml", ".json"):
         raise JobError("data.schema", f"must end in .toml or .json, got {schema_path.name!r}")
@@ -246,7 +250,7 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
         synthetic=outputs["synthetic"], model=outputs["model"], report=outputs["report"],
         n_samples=n_samples, parameters=dict(parameters), dataset_key=dataset_key, officer_key=officer_key,
         overwrite=overwrite, holdout=float(holdout), target=target, models=tuple(models), seed=seed, actor=actor,
-        engine=engine, memory_limit=memory_limit, data_files=data_files, **learn)
+        engine=engine, memory_limit=memory_limit, data_files=data_files, spark_master=spark_master, **learn)
 
 
 def _schema_learning(sc: Mapping[str, Any], base: Path, outputs: Mapping[str, Path], overwrite: bool, *,
@@ -285,8 +289,10 @@ def _data_source(d: Mapping[str, Any], base: Path) -> tuple[Path, tuple[Path, ..
     import re
 
     engine = d.get("engine")
-    if engine is not None and engine not in ("memory", "duckdb"):
-        raise JobError("data.engine", f"must be \"memory\" or \"duckdb\", got {engine!r}")
+    if engine is None and "spark" in d:
+        engine = "spark"  # naming a Spark master names the engine
+    if engine is not None and engine not in ENGINES:
+        raise JobError("data.engine", f"must be \"memory\", \"duckdb\" or \"spark\", got {engine!r}")
     memory_limit = d.get("memory_limit", "2GB")
     if not isinstance(memory_limit, str) or not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*",
                                                                memory_limit, flags=re.I):
@@ -297,15 +303,32 @@ def _data_source(d: Mapping[str, Any], base: Path) -> tuple[Path, tuple[Path, ..
         if p.suffix.lower() != ".parquet":
             raise JobError("data.path", "a glob must name Parquet files (end in .parquet)")
         if engine == "memory":
-            raise JobError("data.engine", "a glob of Parquet files is read by DuckDB (engine = \"duckdb\")")
+            raise JobError("data.engine", "a glob of Parquet files is read by an engine (engine = \"duckdb\" or "
+                                          "\"spark\")")
         files = tuple(sorted(Path(f).resolve() for f in _glob.glob(str(p), recursive=True)))
         if not files:
             raise JobError("data.path", f"no file matches {p}")
-        return p, files, "duckdb", memory_limit
+        return p, files, engine or "duckdb", memory_limit
     data_path = _input_file(d, "data", "path", base)
     if data_path.suffix.lower() not in TABLE_SUFFIXES:
         raise JobError("data.path", f"must end in {' or '.join(TABLE_SUFFIXES)}, got {data_path.name!r}")
+    if engine == "spark" and data_path.suffix.lower() != ".parquet":
+        raise JobError("data.path", "the Spark engine reads Parquet files (convert the CSV, or use engine = "
+                                    "\"duckdb\")")
     return data_path, (data_path,), engine or "memory", memory_limit
+
+
+def _spark_master(d: Mapping[str, Any], engine: str) -> str:
+    """data.spark: the Spark master for engine = "spark" (default local[2])."""
+    master = d.get("spark", "local[2]")
+    if "spark" in d and engine != "spark":
+        raise JobError("data.spark", "names a Spark master: it needs engine = \"spark\"")
+    from dpsynth.table.spark_source import valid_master
+
+    if not valid_master(master):
+        raise JobError("data.spark", f"must be local[N], local[*], spark://HOST:PORT, yarn or "
+                                     f"k8s://https://HOST:PORT, got {master!r}")
+    return master
 
 
 # --------------------------------------------------------------------------- helpers

@@ -9,7 +9,8 @@ from .pate import PateSession
 from .private_table import PrivateTable
 from .rows import UnchargedAccess
 from .sensitivity import SensitivityViolation
+from .spark_source import SparkSource
 
 __all__ = ["PrivateTable", "NoisyMarginal", "Measurement", "UnchargedAccess", "AccessError", "DPSGDSession",
            "PateSession", "SensitivityViolation", "release_digest", "code_digest", "DuckDBSource", "EngineError",
-           "NeedsTableInMemory", "SourceChanged"]
+           "NeedsTableInMemory", "SourceChanged", "SparkSource"]

@@ -30,13 +30,10 @@ parser's message quotes values and line numbers).
 
 from __future__ import annotations
 
-import glob as _glob
-import hashlib
 import math
 import os
 import re
 import tempfile
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -44,13 +41,13 @@ import numpy as np
 from ..schema import Schema
 from ..schema.column import Column
 from ..schema.errors import EncodingError
+from .file_source import FileSource
 from .rows import ChargedReading
 from .sensitivity import SensitivityViolation
 
 __all__ = ["DuckDBSource", "EngineRows", "EngineError", "SourceChanged", "NeedsTableInMemory", "quote_identifier"]
 
 _FORMATS = ("parquet", "csv")
-_GLOB_CHARS = re.compile(r"[*?\[]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Cells of the exact tables asked of one engine pass / kept on the driver between measurements.
 MAX_PASS_CELLS = 50_000_000
@@ -101,19 +98,7 @@ def _sql_double(x: float) -> str:
     return f"CAST('{float(x)!r}' AS DOUBLE)"
 
 
-def _base_dir(pattern: str) -> Path:
-    parts = Path(pattern).parts
-    fixed = []
-    for p in parts:
-        if _GLOB_CHARS.search(p):
-            break
-        fixed.append(p)
-    if len(fixed) == len(parts):  # a single file
-        return Path(*fixed).parent
-    return Path(*fixed) if fixed else Path(".")
-
-
-class DuckDBSource:
+class DuckDBSource(FileSource):
     """Files read by DuckDB, out of core.
 
     Args:
@@ -132,38 +117,12 @@ class DuckDBSource:
 
     def __init__(self, path: str | os.PathLike, *, format: str | None = None, memory_limit: str = "2GB",
                  threads: int | None = None, temp_directory: str | os.PathLike | None = None) -> None:
-        pattern = os.fspath(path)
-        if not isinstance(pattern, str) or not pattern or "\x00" in pattern:
-            raise ValueError("path must be a non-empty file path or glob")
-        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", pattern):
-            raise ValueError("path must be a local file or glob (no URLs)")
-        if format is None:
-            suffix = Path(pattern).suffix.lower()
-            format = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}.get(suffix)
-            if format is None:
-                raise ValueError(f"cannot tell the format of {pattern!r} from its suffix: pass format='parquet' "
-                                 "or 'csv'")
-        if format not in _FORMATS:
-            raise ValueError(f"format must be one of {_FORMATS}, got {format!r}")
+        super().__init__(path, format=format)
         if not isinstance(memory_limit, str) or not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*",
                                                                   memory_limit, flags=re.I):
             raise ValueError("memory_limit must be a size such as '2GB' or '512MB'")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError("threads must be an int >= 1")
-        files = list({os.path.realpath(p) for p in _glob.glob(pattern, recursive=True)})
-        if not files:
-            raise FileNotFoundError(f"no file matches {pattern!r}")
-        for f in files:
-            if not os.path.isfile(f):
-                raise ValueError(f"{f!r} is not a regular file")
-        if format == "csv" and len(files) != 1:
-            raise ValueError("a CSV source is one file (use a glob of Parquet files for a table in many files)")
-        base = os.path.realpath(_base_dir(pattern))
-        named = sorted((os.path.relpath(f, base), f) for f in files)
-        self.pattern = pattern
-        self.format = format
-        self.files: tuple[str, ...] = tuple(f for _, f in named)
-        self.names: tuple[str, ...] = tuple(n for n, _ in named)
         self.memory_limit = memory_limit.strip()
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*", memory_limit)
         self.memory_bytes = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
@@ -173,37 +132,11 @@ class DuckDBSource:
     def __repr__(self) -> str:
         return f"DuckDBSource({self.pattern!r}, format={self.format!r}, files={len(self.files)})"
 
-    # -- the fingerprint ----------------------------------------------------------------------
-    def file_digests(self) -> list[tuple[str, int, str]]:
-        """(name, size, SHA-256 of the bytes) per file, streamed (private: a plain hash of the data)."""
-        out = []
-        for name, f in zip(self.names, self.files):
-            h = hashlib.sha256()
-            size = 0
-            with open(f, "rb") as fh:
-                while True:
-                    chunk = fh.read(1 << 20)
-                    if not chunk:
-                        break
-                    size += len(chunk)
-                    h.update(chunk)
-            out.append((name, size, h.hexdigest()))
-        return out
-
-    def fingerprint(self, key: bytes) -> str:
-        """The keyed fingerprint the policy's dataset.fingerprint must hold (see the module docstring)."""
-        from accountant.fingerprint import fingerprint_files
-
-        return fingerprint_files(self.format, self.file_digests(), key)
-
-    def _stats(self) -> list[tuple[int, int, int, int, int]]:
-        out = []
-        for f in self.files:
-            s = os.stat(f)
-            out.append((s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns))
-        return out
-
     # -- the engine ---------------------------------------------------------------------------
+    def open_rows(self, schema: Schema, digests: list[tuple[str, int, str]],
+                  stats: list[tuple[int, int, int, int, int]]) -> "EngineRows":
+        return EngineRows(self, schema, digests, stats)
+
     def connect(self) -> Any:
         """A DuckDB connection that may read these files only (configuration locked)."""
         import duckdb
@@ -596,24 +529,34 @@ class EngineRows(ChargedReading):
         except Exception as exc:  # noqa: BLE001
             raise _engine_error(exc, "counting") from None
         self.check_unchanged()
-        gid = np.asarray(res["gid"], dtype=np.int64)
-        count = np.asarray(res["n"], dtype=np.int64)
-        width = len(used)
-        total_rows = gid == (1 << width) - 1
-        if int(count[total_rows].sum()) != self._n:
-            raise SourceChanged("the table's files hold another number of rows than when bound; nothing is "
-                                "released")
-        out = {}
-        for s in sets:
-            g = sum(1 << (width - 1 - p) for p, j in enumerate(used) if j not in s)
-            sel = gid == g
-            shape = tuple(sizes[j] for j in s)
-            codes = [np.asarray(res[alias[j]], dtype=np.int64)[sel] for j in s]
-            for c, m in zip(codes, shape):
-                if c.size and (c.min() < 0 or c.max() >= m):
-                    raise SensitivityViolation("marginals: a row has no code in the public domain (the files "
-                                               "changed?); nothing is released")
-            table = np.zeros(shape, dtype=np.int64)
-            table[tuple(codes)] = count[sel]
-            out[s] = table
-        return out
+        return tables_from_grouping(res, used, sets, sizes, self._n)
+
+
+def tables_from_grouping(res: Any, used: Sequence[int], sets: Sequence[tuple[int, ...]], sizes: Sequence[int],
+                         n: int) -> dict[tuple[int, ...], np.ndarray]:
+    """Dense exact tables from one GROUPING SETS pass: `res` maps "gid" (GROUPING_ID over the
+    `used` columns, aliased k<j>), "k<j>" and "n" (counts) to arrays.  Every asked set is filled
+    over its whole public domain (zeros included), the grand total must be the bound `n`, and
+    a code outside the domain refuses the release (the files changed?)."""
+    alias = {j: f"k{j}" for j in used}
+    gid = np.asarray(res["gid"], dtype=np.int64)
+    count = np.asarray(res["n"], dtype=np.int64)
+    width = len(used)
+    total_rows = gid == (1 << width) - 1
+    if int(count[total_rows].sum()) != n:
+        raise SourceChanged("the table's files hold another number of rows than when bound; nothing is "
+                            "released")
+    out = {}
+    for s in sets:
+        g = sum(1 << (width - 1 - p) for p, j in enumerate(used) if j not in s)
+        sel = gid == g
+        shape = tuple(sizes[j] for j in s)
+        codes = [np.asarray(res[alias[j]], dtype=np.int64)[sel] for j in s]
+        for c, m in zip(codes, shape):
+            if c.size and (c.min() < 0 or c.max() >= m):
+                raise SensitivityViolation("marginals: a row has no code in the public domain (the files "
+                                           "changed?); nothing is released")
+        table = np.zeros(shape, dtype=np.int64)
+        table[tuple(codes)] = count[sel]
+        out[s] = table
+    return out

@@ -35,6 +35,7 @@ from ..schema import Schema
 from .commitments import RunningDigest, release_digest
 from .custom import CustomMechanismMixin
 from .duckdb_source import DuckDBSource, EngineRows, NeedsTableInMemory
+from .file_source import FileSource
 from .dpsgd import DPSGDMixin
 from .learning import SchemaLearningMixin
 from .measurement import Measurement, NoisyMarginal
@@ -97,9 +98,9 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
         import secrets
 
         share = probability(holdout, "holdout")
-        if isinstance(frame, DuckDBSource):
-            raise NeedsTableInMemory("a holdout split needs the table in memory (a pandas DataFrame), not a "
-                                     "DuckDB source")
+        if isinstance(frame, FileSource):
+            raise NeedsTableInMemory("a holdout split needs the table in memory (a pandas DataFrame), not an "
+                                     f"engine source ({type(frame).__name__})")
         table = cls.__new__(cls)
         frame = table._bind(frame, schema, gate, dataset_key=dataset_key, random_source=random_source, actor=actor)
         n = len(frame)
@@ -130,9 +131,9 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
                                  "(only a ledger in insecure development mode may omit it)")
         elif not isinstance(dataset_key, (bytes, bytearray)):
             raise TypeError("dataset_key must be bytes")
-        if isinstance(frame, DuckDBSource):
+        if isinstance(frame, FileSource):
             if not schema.is_complete:
-                raise NeedsTableInMemory(f"a DuckDB source needs a complete schema (declare the categories/bins of "
+                raise NeedsTableInMemory(f"an engine source ({type(frame).__name__}) needs a complete schema (declare the categories/bins of "
                                          f"{list(schema.incomplete())}): learning a schema needs the table in memory")
             # The fingerprint is of the files' bytes (streamed), checked before the engine reads a row.
             stats = frame._stats()  # before the bytes are read: a write from here on is caught
@@ -141,7 +142,7 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
                 from accountant.fingerprint import fingerprint_files
 
                 gate.check_dataset(fingerprint_files(frame.format, digests, bytes(dataset_key)))
-            frame = EngineRows(frame, schema, digests, stats)
+            frame = frame.open_rows(schema, digests, stats)
             n_records = frame._n
         else:
             frame = schema.validate(frame)

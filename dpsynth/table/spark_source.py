@@ -1,0 +1,257 @@
+"""A private table's rows in Parquet files, read by Spark (local mode or a cluster).
+
+`SparkSource(path, master="local[2]")` names a Parquet file or a glob of Parquet files
+(`dpsynth.table.file_source`: the same listing, keyed fingerprint and change detection as
+the DuckDB source).  A `PrivateTable` built on it never brings a row to the driver: the
+executors encode each batch of rows to the schema's public codes with the *same* Python
+code as a table in memory (`Schema.validate` then `Schema.encode`, in `mapInPandas`), the
+encoded rows stay cached in the engine, and the driver asks only for exact counts of
+whole cliques, in one ``GROUPING SETS`` pass per batch of marginals, inside charged
+measurements.  Counts come back dense over the public domain (zeros filled on the
+driver) and noise is added there afterwards by the exact samplers.
+
+The engine is inside the trust boundary (DESIGN.md: engines are part of the table): it
+sees the rows.  What leaves it: the number of rows (checked against the policy's public
+bound, as for a table in memory), exact counts inside charged measurements, and — when a
+value does not fit the schema — the in-memory path's own error, which names the column and
+the problem, never a row or a value (an executor's other errors are re-raised without their
+text).  Files must be readable by the driver (to fingerprint them) and by the executors (a
+shared file system on a cluster).  CSV is not read by Spark here: its type inference
+differs from pandas', so the same file could encode differently; convert it to Parquet or
+use the DuckDB source.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..schema import Schema
+from ..schema.errors import EncodingError, SchemaError
+from .duckdb_source import EngineRows, SourceChanged, _engine_error, tables_from_grouping
+from .file_source import FileSource
+
+__all__ = ["SparkSource", "SparkRows", "spark_available", "valid_master"]
+
+_MASTER = re.compile(r"local(\[(\d+|\*)\])?|spark://[A-Za-z0-9.\-]+(:\d+)?(,[A-Za-z0-9.\-]+(:\d+)?)*|yarn|"
+                     r"k8s://https?://[A-Za-z0-9.\-]+(:\d+)?")
+# What an executor's encoding error carries back: a marker, the column, our own message.
+_MARK = "DPSYNTH-ENCODING-ERROR"
+_MARKED = re.compile(_MARK + r"\[(?P<column>[^\]\n]*)\]\[(?P<message>[^\]\n]*)\]")
+# The driver may hold this many bytes of grouping state per pass (as the DuckDB source's limit).
+PASS_BYTES = 2 << 30
+
+
+def valid_master(master: Any) -> bool:
+    """True for local, local[N], local[*], spark://HOST:PORT[,HOST:PORT…], yarn, k8s://https://HOST:PORT."""
+    return isinstance(master, str) and _MASTER.fullmatch(master) is not None
+
+
+def spark_available() -> bool:
+    """True when pyspark can be imported (the `dpsynth[spark]` extra) and a Java runtime is on PATH."""
+    import shutil
+
+    try:
+        import pyspark  # noqa: F401
+    except Exception:  # noqa: BLE001
+        return False
+    return shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME"))
+
+
+class SparkSource(FileSource):
+    """Parquet files read by Spark.
+
+    Args:
+        path: a Parquet file or a glob of Parquet files (local paths, shared with the executors
+            on a cluster).
+        master: the Spark master ("local[2]" by default; "local[*]", "spark://host:7077",
+            "yarn", "k8s://https://host:port"), used when no session is given.
+        session: an existing SparkSession to use instead (e.g. the one `spark-submit` made).
+    """
+
+    formats = ("parquet",)
+    engine_name = "Spark"
+
+    def __init__(self, path: str | os.PathLike, *, master: str = "local[2]", session: Any = None,
+                 format: str | None = None) -> None:
+        super().__init__(path, format=format)
+        if session is None and not valid_master(master):
+            raise ValueError(f"master must be local, local[N], local[*], spark://HOST:PORT, yarn or "
+                             f"k8s://https://HOST:PORT, got {master!r}")
+        self.master = master
+        self.session = session
+        self.memory_bytes = PASS_BYTES
+
+    def __repr__(self) -> str:
+        return f"SparkSource({self.pattern!r}, master={self.master!r}, files={len(self.files)})"
+
+    def spark(self) -> Any:
+        """The session: the one given, else one for `master` (UI off, UTC, this Python on the workers)."""
+        if self.session is not None:
+            return self.session
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise ImportError("the Spark engine needs pyspark: pip install 'dpsynth[spark]' (and a Java 17+ "
+                              "runtime)") from None
+        import warnings
+
+        # pyspark 4.x warns on every conversion that pandas 3 is not yet "fully supported"; the
+        # encoding is ours (Schema.encode on each batch) and tested equal to numpy's counts.
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                                category=FutureWarning)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        spark = (SparkSession.builder.master(self.master).appName("dpsynth")
+                 .config("spark.ui.enabled", "false")
+                 .config("spark.sql.session.timeZone", "UTC")
+                 .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+                 .config("spark.sql.shuffle.partitions", "8")
+                 .getOrCreate())
+        spark.sparkContext.setLogLevel("ERROR")
+        return spark
+
+    def open_rows(self, schema: Schema, digests: list[tuple[str, int, str]],
+                  stats: list[tuple[int, int, int, int, int]]) -> "SparkRows":
+        return SparkRows(self, schema, digests, stats)
+
+
+class _Coded:
+    """What `EngineRows.marginals` needs of a column: its public facts."""
+
+    __slots__ = ("col",)
+
+    def __init__(self, col: Any) -> None:
+        self.col = col
+
+
+def _encoder(schema: Schema) -> Any:
+    """The function the executors run on each batch: the in-memory path's validation and
+    encoding; an error it raises goes back marked (column and our message only)."""
+    names = [f"k{j}" for j in range(len(schema.columns))]
+
+    def encode(batches: Iterator[Any]) -> Iterator[Any]:
+        import pandas as pd
+
+        for pdf in batches:
+            try:
+                codes = schema.encode(schema.validate(pdf[list(schema.names)]))
+            except (EncodingError, SchemaError) as exc:
+                column = getattr(exc, "column", None) or ""
+                message = str(exc).replace("]", ")").replace("\n", " ")
+                raise RuntimeError(f"{_MARK}[{column}][{message}]") from None
+            yield pd.DataFrame(np.asarray(codes, dtype=np.int32), columns=names)
+
+    return encode
+
+
+def _executor_error(exc: BaseException, what: str) -> BaseException:
+    """Our own encoding error when an executor raised one (marked); else the engine error
+    without its text (it may quote private values)."""
+    m = _MARKED.search(str(exc))
+    if m:
+        column = m.group("column") or None
+        return EncodingError(m.group("message"), column=column) if column else EncodingError(m.group("message"))
+    return _engine_error(exc, what)
+
+
+class SparkRows(EngineRows):
+    """The rows of a `SparkSource`, bound to a complete schema: encoded and validated in the
+    executors, cached there; readable (as exact counts only) inside `reading(receipt)`.  Built
+    by `PrivateTable`, never by callers."""
+
+    __slots__ = ("_spark", "_codes", "_view")
+
+    def __init__(self, source: SparkSource, schema: Schema, digests: list[tuple[str, int, str]],
+                 stats: list[tuple[int, int, int, int, int]]) -> None:
+        schema._require_complete()
+        self._source = source
+        self._schema = schema
+        self._digests = digests
+        self._depth = 0
+        self._cache = {}
+        self._cached_cells = 0
+        self._cols = [_Coded(c) for c in schema.columns]
+        self._codes = None
+        try:
+            self._spark = source.spark()
+            frame = self._spark.read.parquet(*source.files)
+        except ImportError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _engine_error(exc, "reading the table's columns") from None
+        names = list(frame.columns)
+        dup = sorted({c for c in names if names.count(c) > 1})
+        if dup:
+            raise EncodingError(f"the table has duplicate columns {dup}")
+        missing = [n for n in schema.names if n not in names]
+        extra = [c for c in names if c not in schema.names]
+        if missing or extra:
+            raise EncodingError(f"the table's columns do not match the schema: missing {missing}, not in the "
+                                f"schema {extra}")
+        ddl = ", ".join(f"k{j} int" for j in range(len(schema.columns)))
+        codes = frame.mapInPandas(_encoder(schema), ddl)
+        try:
+            from pyspark import StorageLevel
+
+            codes = codes.persist(StorageLevel.MEMORY_AND_DISK)
+            n = int(codes.count())  # every row encoded (and so validated) once, in the executors
+        except Exception as exc:  # noqa: BLE001
+            codes.unpersist()
+            raise _executor_error(exc, "checking the table against the schema") from None
+        self._codes = codes
+        self._view = f"dpsynth_codes_{id(self):x}"
+        codes.createOrReplaceTempView(self._view)
+        self._n = n
+        if n == 0:
+            self.close()
+            raise EncodingError("the table is empty")
+        if source._stats() != stats:
+            self.close()
+            raise SourceChanged("the files changed while the table was being checked")
+        self._stats = stats
+
+    def __repr__(self) -> str:
+        return "SparkRows(<private>)"
+
+    def close(self) -> None:
+        try:
+            if self._codes is not None:
+                self._spark.catalog.dropTempView(self._view)
+                self._codes.unpersist()
+        except Exception:  # noqa: BLE001
+            pass
+        self._codes = None
+
+    def _pass(self, sets: list[tuple[int, ...]], sizes: list[int]) -> dict[tuple[int, ...], np.ndarray]:
+        used = sorted({j for s in sets for j in s})
+        if not used:
+            return {(): np.array(self._n, dtype=np.int64)}
+        if self._codes is None:
+            raise SourceChanged("the table was closed; bind it again")
+        if self._source.file_digests() != self._digests:
+            raise SourceChanged("the table's files are not the ones the table was bound to; nothing is released")
+        self.check_unchanged()
+        alias = {j: f"k{j}" for j in used}
+        gsets = ", ".join("(" + ", ".join(alias[j] for j in s) + ")" for s in sets) + ", ()"
+        keys = ", ".join(f"coalesce({alias[j]}, -2) AS {alias[j]}" for j in used)
+        # Spark's grouping_id follows the order of the grouping columns: listed first, in `used` order.
+        cols = ", ".join(alias[j] for j in used)
+        sql = (f"SELECT grouping_id({cols}) AS gid, {keys}, count(*) AS n "
+               f"FROM {self._view} GROUP BY {cols} GROUPING SETS ({gsets})")
+        try:
+            rows = self._spark.sql(sql).collect()
+        except Exception as exc:  # noqa: BLE001
+            raise _executor_error(exc, "counting") from None
+        self.check_unchanged()
+        res = {"gid": np.array([r["gid"] for r in rows], dtype=np.int64),
+               "n": np.array([r["n"] for r in rows], dtype=np.int64)}
+        for j in used:
+            res[alias[j]] = np.array([r[alias[j]] for r in rows], dtype=np.int64)
+        return tables_from_grouping(res, used, sets, sizes, self._n)
+
+
