@@ -35,11 +35,14 @@ A job file (paths are relative to the job file's folder)::
     report = "out/report.html"
     n_samples = 5000
     overwrite = false
+    # proportions = { sex = { Female = 0.5 } }   # optional: rebalance one categorical column by
+                                         # conditional sampling (free; docs/fairness.md)
 
     [evaluate]                           # optional
     holdout = 0.2                        # share of rows kept out of the fit, for utility
     target = "income"                    # classification target for utility
     models = ["logistic_regression", "gradient_boosting"]   # the default
+    sensitive = ["sex", "race"]          # optional: per-group fairness figures (needs target)
 
 `load_job` checks types, ranges, unknown keys, that the input files exist and
 that every output can be written (folder writable, Parquet writer installed);
@@ -71,8 +74,8 @@ _SECTIONS: dict[str, set[str]] = {
     "policy": {"path", "signature", "officer_key"},
     "ledger": {"path", "key"},
     "generator": {"name", "epsilon", "parameters"},
-    "output": {"synthetic", "model", "report", "n_samples", "overwrite"},
-    "evaluate": {"holdout", "target", "models"},
+    "output": {"synthetic", "model", "report", "n_samples", "overwrite", "proportions"},
+    "evaluate": {"holdout", "target", "models", "sensitive"},
 }
 _TOP_LEVEL = {"actor", "seed"} | set(_SECTIONS)
 _REQUIRED_SECTIONS = ("data", "policy", "ledger", "generator", "output")
@@ -115,6 +118,8 @@ class JobSpec:
     engine: str = "memory"      # "memory" (pandas) or "duckdb" (the files stay in the engine)
     memory_limit: str = "2GB"   # DuckDB's memory limit
     data_files: tuple[Path, ...] = ()  # what data.path matched (a glob)
+    sensitive: tuple[str, ...] = ()     # columns whose groups the report measures (fairness)
+    proportions: Mapping[str, Mapping[str, float]] | None = None  # {column: {value: share}}
 
 
 def load_job(path: str | os.PathLike) -> JobSpec:
@@ -220,6 +225,25 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
     if not isinstance(models, list) or any(m not in known for m in models):
         raise JobError("evaluate.models", f"must be a list of {', '.join(known)}, got {models!r}")
 
+    sensitive = ev.get("sensitive", [])
+    if not isinstance(sensitive, list) or any(not isinstance(c, str) or not c for c in sensitive) or \
+            len(set(sensitive)) != len(sensitive):
+        raise JobError("evaluate.sensitive", f"must be a list of distinct column names, got {sensitive!r}")
+    if sensitive and target is None:
+        raise JobError("evaluate.sensitive", "needs evaluate.target (the fairness figures are of a classifier)")
+    proportions = out.get("proportions")
+    if proportions is not None:
+        if not isinstance(proportions, Mapping) or len(proportions) != 1:
+            raise JobError("output.proportions", "must be a table { column = { value = share, ... } } of one column")
+        (pcol, shares), = proportions.items()
+        if not isinstance(shares, Mapping) or not shares:
+            raise JobError(f"output.proportions.{pcol}", "must be a non-empty table { value = share, ... }")
+        for value, share in shares.items():
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not (
+                    math.isfinite(share) and 0 <= share <= 1):
+                raise JobError(f"output.proportions.{pcol}.{value}", f"must be a number in [0, 1], got {share!r}")
+        proportions = {pcol: dict(shares)}
+
     seed = data.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise JobError("seed", f"must be a non-negative integer, got {seed!r}")
@@ -233,7 +257,8 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
         synthetic=outputs["synthetic"], model=outputs["model"], report=outputs["report"],
         n_samples=n_samples, parameters=dict(parameters), dataset_key=dataset_key, officer_key=officer_key,
         overwrite=overwrite, holdout=float(holdout), target=target, models=tuple(models), seed=seed, actor=actor,
-        engine=engine, memory_limit=memory_limit, data_files=data_files)
+        engine=engine, memory_limit=memory_limit, data_files=data_files, sensitive=tuple(sensitive),
+        proportions=proportions)
 
 
 def _data_source(d: Mapping[str, Any], base: Path) -> tuple[Path, tuple[Path, ...], str, str]:
