@@ -105,3 +105,20 @@ def test_a_target_that_is_not_binary_is_refused():
     test.loc[0, "y"] = "maybe"
     with pytest.raises(ValueError, match="binary target"):
         fairness_scores(_train(), test, SPEC, ["group"])
+
+
+def test_report_forms_hold_the_fairness_section_and_escape_labels():
+    from dpsynth.evaluate import EvaluationReport
+
+    train = _train()
+    test = TEST.copy()
+    test.loc[0, "group"] = "<b>A</b>"
+    train.loc[0, "group"] = "<b>A</b>"
+    fair = fairness_scores(train, test, SPEC, ["group"])
+    report = EvaluationReport(fairness=fair)
+    page = report.to_html()
+    assert "demographic-parity difference" in page and "<b>A</b>" not in page and "&lt;b&gt;A&lt;/b&gt;" in page
+    frame = report.to_frame()
+    dp = frame[(frame["metric"] == "demographic_parity_difference")]
+    assert list(dp["key"]) == ["group/synthetic"]
+    assert report.to_dict()["fairness"]["target"] == "y"
