@@ -74,6 +74,8 @@ class FairnessReport:
     groups: Sequence[GroupScore] = ()
     disparities: Sequence[Disparity] = ()
     notes: Sequence[str] = field(default_factory=list)
+    # {"synthetic" / "real": accuracy, roc_auc, recall on the whole real test table}
+    overall: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def disparity(self, column: str, trained_on: str = "synthetic") -> Disparity:
         for d in self.disparities:
@@ -90,7 +92,7 @@ class FairnessReport:
     def to_dict(self) -> dict:
         return {"target": self.target, "positive": self.positive, "model": self.model,
                 "groups": [g.to_dict() for g in self.groups], "disparities": [d.to_dict() for d in self.disparities],
-                "notes": list(self.notes)}
+                "overall": {k: dict(v) for k, v in self.overall.items()}, "notes": list(self.notes)}
 
     def to_html(self) -> str:
         esc = html.escape
@@ -242,5 +244,6 @@ def fairness_scores(synth: pd.DataFrame, real_test: pd.DataFrame, spec: ColumnSp
     notes = []
     if len(set(_labels(synth[spec.target]).tolist())) < 2:
         notes.append(f"the synthetic table holds a single class of {spec.target!r}: every test row gets that class")
+    overall = {who: _group_metrics(truth, fit[0], fit[1]) for who, fit in fits.items()}
     return FairnessReport(target=spec.target, positive=positive, model=model, groups=groups,
-                          disparities=disparities, notes=notes)
+                          disparities=disparities, notes=notes, overall=overall)

@@ -47,6 +47,9 @@ def test_disparities_and_group_scores_match_hand_counts(model):
     # = P(score(pos) > score(neg)) + 1/2 P(tie) = (2 + 2·1/2) / 4 = 3/4.
     assert b.tstr["roc_auc"] == pytest.approx(0.75)
     assert a.n_test == 4 and b.n_test == 4
+    # Overall: 6 of 8 right; recall 3 of 4 positives.
+    assert report.overall["synthetic"]["accuracy"] == pytest.approx(6 / 8)
+    assert report.overall["synthetic"]["recall"] == pytest.approx(3 / 4)
     # Trained on real (the same law): the same predictions, the same figures.
     assert report.disparity("group", "real").demographic_parity_difference == pytest.approx(0.5)
 
