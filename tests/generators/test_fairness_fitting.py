@@ -141,3 +141,17 @@ def test_aim_favour_validated_before_any_charge(tmp_path):
         AIM(epsilon=1.0, favour=["group"], favour_weight=float("nan"))
     with pytest.raises(TypeError, match="favour"):
         AIM(epsilon=1.0, favour="group")
+
+
+def test_declared_edges_and_favour_survive_save_load_and_rederive(tmp_path):
+    table, tl = _table(tmp_path)
+    mst = MST(epsilon=1.0, iters=100, required_edges=[("group", "z")], forbidden_edges=[("group", "y")]).fit(table)
+    mst.save(tmp_path / "mst.pt")
+    again = MST.load(tmp_path / "mst.pt", trust=tl.ledger_pub)
+    assert again.required_edges == [("group", "z")] and again.forbidden_edges == [("group", "y")]
+    assert "the same model" in again.rederive()
+    aim = AIM(epsilon=1.0, degree=2, rounds=8, iters=30, final_iters=60, max_model_size=1.0,
+              favour=["group"], favour_weight=2.0).fit(_table(tmp_path / "a")[0])
+    assert "the same model" in aim.rederive()
+    # A model saved before the options existed has no such keys: its config (and seal) is unchanged.
+    assert "required_edges" not in MST(epsilon=1.0).config() and "favour" not in AIM(epsilon=1.0).config()
