@@ -105,18 +105,18 @@ def group_errors(train, synth, schema) -> dict:
     return out
 
 
-def one_cell(impl: str, epsilon: float, seed: int, train, test) -> dict:
+def one_cell(impl: str, epsilon: float, seed: int, train, test, threads: int = 1) -> dict:
     import torch
 
     from accountant.testing import make_test_gate
     from dpsynth.table import PrivateTable
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     table = pategan_tables.ADULT
     marginal = impl in ("aim", "aim_fair", "mst")
     schema = table.marginal_schema() if marginal else table.schema()
     model = _model(impl, epsilon, seed)
-    out: dict = {"impl": impl, "epsilon": epsilon, "seed": seed, "n_train": len(train)}
+    out: dict = {"impl": impl, "epsilon": epsilon, "seed": seed, "n_train": len(train), "threads": threads}
     with tempfile.TemporaryDirectory(prefix="fairness-bench-ledger-") as tmp:
         ledger = make_test_gate(tmp, epsilon=epsilon, delta=DELTA, max_records=table.max_records, frame=train)
         private = PrivateTable(train, schema, ledger.gate, dataset_key=ledger.dataset_key)
@@ -155,16 +155,16 @@ def reference(train, test) -> dict:
 # --------------------------------------------------------------------------- results
 
 
-def load_results() -> dict:
-    if RESULTS.exists():
-        return json.loads(RESULTS.read_text())
+def load_results(path: Path = RESULTS) -> dict:
+    if path.exists():
+        return json.loads(path.read_text())
     return {"benchmark": "fairness", "cells": {}, "reference": None}
 
 
-def save_results(results: dict) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True, default=float))
-    (RESULTS.with_suffix(".md")).write_text(render(results))
+def save_results(results: dict, path: Path = RESULTS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1, sort_keys=True, default=float))
+    (path.with_suffix(".md")).write_text(render(results))
 
 
 def _f(v, spec=".3f") -> str:
@@ -287,21 +287,28 @@ def main(argv=None) -> None:
     p.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 3.0])
     p.add_argument("--only", nargs="+", choices=IMPLS, default=["aim", "aim_fair", "mst"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads of a fit")
+    p.add_argument("--out", type=Path, default=RESULTS, help="results file (runs in parallel: one file each)")
+    p.add_argument("--merge", type=Path, nargs="*", default=[], help="merge these results files into --out")
     p.add_argument("--render-only", action="store_true")
     a = p.parse_args(argv)
-    results = load_results()
-    if a.render_only:
-        save_results(results)
+    results = load_results(a.out)
+    for other in a.merge:
+        extra = load_results(other)
+        results["cells"].update(extra["cells"])
+        results["reference"] = results.get("reference") or extra.get("reference")
+    if a.render_only or a.merge:
+        save_results(results, a.out)
         return
     train, test = pategan_tables.ADULT.load()
     if results.get("reference") is None:
         results["reference"] = reference(train, test)
-        save_results(results)
+        save_results(results, a.out)
     for eps in a.epsilons:
         for impl in a.only:
             print(f"[fairness] {impl} ε={eps:g}", file=sys.stderr, flush=True)
-            results["cells"][key(impl, eps, a.seed)] = one_cell(impl, eps, a.seed, train, test)
-            save_results(results)
+            results["cells"][key(impl, eps, a.seed)] = one_cell(impl, eps, a.seed, train, test, a.threads)
+            save_results(results, a.out)
 
 
 if __name__ == "__main__":
