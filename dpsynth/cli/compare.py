@@ -34,6 +34,9 @@ def compare(
     epsilons: str = typer.Option("0.5,1,2", "--epsilons", help="Comma-separated ε values, one run each."),
     repeats: int = typer.Option(1, "--repeats", help="Runs per (generator, ε)."),
     target: Optional[str] = typer.Option(None, "--target", help="Classification target for utility."),
+    sensitive: Optional[str] = typer.Option(None, "--sensitive", help="Comma-separated sensitive columns: "
+                                            "per-column demographic-parity and equalized-odds differences of the "
+                                            "classifier (needs --target; docs/fairness.md)."),
     test_fraction: float = typer.Option(0.25, "--test-fraction", help="Share of rows held out for testing."),
     n_samples: Optional[int] = typer.Option(None, "--samples", help="Synthetic rows per run (default: as many as "
                                                                     "the train split)."),
@@ -101,7 +104,8 @@ def compare(
                               generators={g: params.get(g, {}) for g in names}, epsilons=eps, repeats=repeats,
                               out=out, target=target, test_fraction=test_fraction, n_samples=n_samples,
                               utility_models=[m.strip() for m in models.split(",") if m.strip()], seed=seed,
-                              actor=actor, progress=lambda msg: typer.echo(f"  {msg}", err=True))
+                              actor=actor, progress=lambda msg: typer.echo(f"  {msg}", err=True),
+                              sensitive=[c.strip() for c in (sensitive or "").split(",") if c.strip()])
         finally:
             gate.close()
         failed = int((res.results["metric"] == "failed").sum())

@@ -84,7 +84,7 @@ def compare(data: pd.DataFrame, schema: Any, *, gate: Any, dataset_key: bytes | 
             out: str | os.PathLike, repeats: int = 1, test_fraction: float = 0.25, target: str | None = None,
             n_samples: int | None = None, utility_models: Sequence[str] = ("logistic_regression", "gradient_boosting"),
             ks: Sequence[int] = (1, 2, 3), seed: int | None = None, actor: str | None = None,
-            progress: Callable[[str], None] | None = None) -> ComparisonResult:
+            progress: Callable[[str], None] | None = None, sensitive: Sequence[str] = ()) -> ComparisonResult:
     """Run every (generator, ε, repeat) on `gate`, write `results.csv`, the plots and `index.html`.
 
     `gate` is the officer's ledger for `data` (bound by `dataset_key`).  `generators` is a
@@ -92,6 +92,9 @@ def compare(data: pd.DataFrame, schema: Any, *, gate: Any, dataset_key: bytes | 
     noise, recorded as such; the policy must allow it).  Every run's plan is checked first:
     if all of them together do not fit what the ledger still admits, nothing is charged.
     A run that fails after its charges is recorded (metric "failed") and the others go on.
+    `sensitive` columns (with a `target`) add each run's demographic-parity and equalized-odds
+    differences per column (`tstr_dp_difference_<column>`, `tstr_eo_difference_<column>`),
+    beside the train-on-real baseline's.
     """
     from accountant.gate import BudgetExceeded
     from dpsynth.generators import GENERATORS
@@ -119,6 +122,12 @@ def compare(data: pd.DataFrame, schema: Any, *, gate: Any, dataset_key: bytes | 
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
     if target is not None and target not in schema.names:
         raise ValueError(f"target: the schema has no column {target!r}")
+    sensitive = list(sensitive)
+    for col in sensitive:
+        if target is None:
+            raise ValueError("sensitive: the fairness figures need a target")
+        if col not in schema.names or not schema.column(col).is_discrete or col == target:
+            raise ValueError(f"sensitive: column {col!r} must be a categorical column of the schema, not the target")
     if not (0 < test_fraction < 1):
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     out = Path(out)
@@ -152,6 +161,16 @@ def compare(data: pd.DataFrame, schema: Any, *, gate: Any, dataset_key: bytes | 
                                 models=utility_models, seed=seed or 0):
             rows.append((BASELINE, math.nan, 0, f"tstr_{s.model}_accuracy", s.accuracy, ""))
             rows.append((BASELINE, math.nan, 0, f"tstr_{s.model}_roc_auc", s.roc_auc, ""))
+        if sensitive:
+            from dpsynth.evaluate.fairness import fairness_scores
+
+            fair = fairness_scores(numeric_view(train, schema), numeric_view(test, schema), spec, sensitive,
+                                   model=list(utility_models)[-1] if utility_models else "gradient_boosting",
+                                   seed=seed or 0)
+            for d in fair.disparities:
+                rows.append((BASELINE, math.nan, 0, f"tstr_dp_difference_{d.column}",
+                             d.demographic_parity_difference, ""))
+                rows.append((BASELINE, math.nan, 0, f"tstr_eo_difference_{d.column}", d.equalized_odds_difference, ""))
     run = 0
     for name, p in params.items():
         for e in eps:
@@ -168,7 +187,7 @@ def compare(data: pd.DataFrame, schema: Any, *, gate: Any, dataset_key: bytes | 
                     t2 = time.perf_counter()
                     report = evaluate_synthetic(train, synth, schema, holdout=test, target=target, ks=ks,
                                                 utility_models=utility_models, utility_baseline=False,
-                                                max_rows=1000, seed=seed or 0)
+                                                max_rows=1000, seed=seed or 0, sensitive=sensitive)
                     figures = headline(report)
                     figures = {k.replace("synthetic_", "tstr_"): v for k, v in figures.items()}
                     # A figure that cannot be computed properly is NaN with the reason, never a number.

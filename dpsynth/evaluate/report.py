@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from .correlations import CorrelationDifference
+from .fairness import FairnessReport
 from .privacy_descriptive import DESCRIPTIVE_LABEL, PrivacyDiagnostics
 from .utility import UtilityScore
 
@@ -40,6 +41,8 @@ class EvaluationReport:
     - ``correlation``: a ``CorrelationDifference``;
     - ``utility``: ``UtilityScore`` objects (TSTR and, optionally, TRTR);
     - ``privacy``: ``PrivacyDiagnostics`` (descriptive only; see its label);
+    - ``fairness``: a ``FairnessReport`` (per-group sizes, errors, TSTR; the classifier's
+      demographic-parity and equalized-odds differences), when sensitive columns were declared;
     - ``metadata``: free-form context (generator, ε, seed, table name...), shown first;
     - ``flags``: ``{figure: why}`` for every figure that could not be computed properly
       (values that do not fit the schema, labels written differently, an undefined AUC):
@@ -56,6 +59,8 @@ class EvaluationReport:
     flags: Mapping[str, str] = field(default_factory=dict)
     # {column: (labels, real shares, synthetic shares)}: drawn as pictures in the HTML
     distributions: Mapping[str, tuple] = field(default_factory=dict)
+    # per-group figures of the declared sensitive columns (dpsynth.evaluate.fairness)
+    fairness: FairnessReport | None = None
 
     def _flagged(self, figure: str) -> bool:
         return figure in self.flags
@@ -73,6 +78,7 @@ class EvaluationReport:
         }
         out["utility"] = [s.to_dict() for s in self.utility]
         out["privacy_descriptive"] = None if self.privacy is None else self.privacy.to_dict()
+        out["fairness"] = None if self.fairness is None else self.fairness.to_dict()
         out["not_computed"] = dict(self.flags)
         return out
 
@@ -107,6 +113,21 @@ class EvaluationReport:
                 rows.append(("privacy_descriptive", f"dcr_holdout_q{q:g}", "", v))
             rows.append(("privacy_descriptive", "dcr_synth_exact_match_share", "", dcr.synth_exact_match_share))
             rows.append(("privacy_descriptive", "mia_auc", "", self.privacy.membership_inference.auc))
+        if self.fairness is not None:
+            for d in self.fairness.disparities:
+                rows.append(("fairness", "demographic_parity_difference", f"{d.column}/{d.trained_on}",
+                             d.demographic_parity_difference))
+                rows.append(("fairness", "equalized_odds_difference", f"{d.column}/{d.trained_on}",
+                             d.equalized_odds_difference))
+            for g in self.fairness.groups:
+                key = f"{g.column}={g.group}"
+                rows.append(("fairness", "share_real", key, g.share_real))
+                rows.append(("fairness", "share_synthetic", key, g.share_synthetic))
+                for k, v in g.marginal_error.items():
+                    rows.append(("fairness", f"group_{k}way_tvd", key, v))
+                for who, scores in (("synthetic", g.tstr), ("real", g.trtr)):
+                    for metric, v in scores.items():
+                        rows.append(("fairness", f"group_{metric}", f"{key}/{who}", v))
         return pd.DataFrame.from_records(rows, columns=["section", "metric", "key", "value"])
 
     def to_html(self) -> str:
@@ -144,6 +165,8 @@ class EvaluationReport:
                              _NOT_COMPUTED if bad else _fmt(s.roc_auc), s.note))
             parts.append(_table("Utility (tested on real data)",
                                 ("model", "trained on", "accuracy", "ROC-AUC", "note"), body))
+        if self.fairness is not None:
+            parts.append(self.fairness.to_html())
         if self.privacy is not None:
             parts.append(f"<h3>Memorisation diagnostics</h3>"
                          f'<p class="dpsynth-label"><strong>{html.escape(DESCRIPTIVE_LABEL)}</strong></p>')

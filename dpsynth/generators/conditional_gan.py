@@ -104,8 +104,15 @@ class ConditionalGan(SealedModel):
 
     # -- sampling (post-processing) -------------------------------------------------------
     def sample(self, n: int, where: Mapping[str, Any] | None = None, *, seed: int | None = None,
-               gate: Any = None, batch: int = 4096) -> pd.DataFrame:
+               gate: Any = None, batch: int = 4096,
+               proportions: Mapping[str, Mapping[Any, float]] | None = None) -> pd.DataFrame:
         """n synthetic rows.
+
+        `proportions={column: {value: share}}` rebalances one categorical column: exactly
+        round(share·n) rows (largest remainder) are generated with the conditional vector fixed
+        to each named value; the values not named share the rest, in proportion to the noisy
+        category frequencies.  Post-processing: nothing is charged.  It cannot be combined with
+        `where` (the generator takes one condition).
 
         `where={column: value}` fixes the conditional vector of one categorical column (the
         column then holds `value`; the others follow the generator); `where={column: [v1, v2]}`
@@ -116,6 +123,8 @@ class ConditionalGan(SealedModel):
         self._require_fitted()
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")
+        if proportions is not None:
+            return self._sample_proportions(n, proportions, where, seed=seed, gate=gate, batch=batch)
         condition = self._condition(where) if where else None
         self.verify(gate)
         rng = torch.Generator(device=self.device)
@@ -149,6 +158,39 @@ class ConditionalGan(SealedModel):
         # Written the way the table writes its values (0/1 stay 0/1, plain dates stay dates);
         # a model saved before it kept the table's schema gives the decoded values as they are.
         return frame if schema is None else schema.represent(frame)
+
+    def _sample_proportions(self, n: int, proportions: Any, where: Any, *, seed: int | None, gate: Any,
+                            batch: int) -> pd.DataFrame:
+        """One conditional block per value (`sample` with where={column: value}), shuffled."""
+        from dpsynth.nn.layout import CategoricalBlock
+
+        from .proportions import plan_shares
+
+        if where:
+            raise ValueError("proportions: cannot be combined with where (the generator takes one condition)")
+
+        def values_of(col: str) -> tuple[list, int]:
+            try:
+                b = self.transformer.block(col)
+            except KeyError:
+                raise KeyError(f"proportions: unknown column {col!r}") from None
+            if not isinstance(b, CategoricalBlock):
+                raise ValueError(f"proportions: column {col!r} is numeric; rebalance a categorical column")
+            return list(b.facts.categories) + ([None] if b.facts.nullable else []), 0
+
+        col, blocks = plan_shares(n, proportions, values_of)
+        self.verify(gate)
+        values, _ = values_of(col)
+        rng = np.random.default_rng(secrets.randbits(63) if seed is None else int(seed))
+        parts = []
+        for block in blocks:
+            chosen = [values[i] for i in block.indices]
+            parts.append(self.sample(block.rows, where={col: chosen if len(chosen) > 1 else chosen[0]},
+                                     seed=int(rng.integers(2**62)), batch=batch))
+        if not parts:
+            return self.sample(0, seed=int(rng.integers(2**62)), batch=batch)
+        frame = pd.concat(parts, ignore_index=True)
+        return frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
 
     # -- the table's schema (how it writes its values), kept with the model ---------------------
     def _schema_meta(self) -> dict[str, Any]:

@@ -95,14 +95,17 @@ def evaluate_synthetic(real: pd.DataFrame, synth: pd.DataFrame, schema: Any, *,
                        holdout: pd.DataFrame | None = None, target: str | None = None,
                        ks: Sequence[int] = (1, 2, 3), utility_models: Sequence[str] | None = None,
                        privacy: bool = True, utility_baseline: bool = True, max_rows: int = 2000, seed: int = 0,
-                       metadata: Mapping[str, Any] | None = None):
+                       metadata: Mapping[str, Any] | None = None, sensitive: Sequence[str] = (),
+                       positive: Any = None):
     """An `EvaluationReport` of `synth` against `real` (the rows the generator was fitted on).
 
     Fidelity (mean k-way marginal TVD on the schema's domain, per-column distances,
     association differences) always; with a `holdout` (real rows the generator never
     saw) also utility (train on synthetic / on real, test on the holdout; needs
     `target`; `utility_baseline` adds train-on-real) and the descriptive memorisation
-    diagnostics (`privacy`).
+    diagnostics (`privacy`).  With `sensitive` columns (and a holdout and `target`), the
+    fairness figures per group (`dpsynth.evaluate.fairness`; `positive` names the target's
+    positive class).
     """
     from dpsynth.evaluate import (MODELS, EvaluationReport, column_distances, correlation_difference, mean_tvds,
                                   privacy_diagnostics, utility_scores)
@@ -151,6 +154,13 @@ def evaluate_synthetic(real: pd.DataFrame, synth: pd.DataFrame, schema: Any, *,
             for u in report["utility"]:
                 if not u.auc_defined or not math.isfinite(u.accuracy):
                     flags[f"utility {u.model}/{u.trained_on}"] = u.note or "not computable"
+            if sensitive:
+                try:
+                    report["fairness"] = _fairness(real_c, synth_c, real_v, synth_v, hold_v, schema, spec,
+                                                   sensitive, positive, models[-1] if models else
+                                                   "gradient_boosting", seed, utility_baseline, broken)
+                except ValueError as exc:  # e.g. a test split holding one class: said, not raised
+                    flags["fairness"] = str(exc)
         if privacy:
             report["privacy"] = privacy_diagnostics(real_v, synth_v, hold_v, spec, max_rows=max_rows, seed=seed)
     report["flags"] = flags
@@ -158,6 +168,28 @@ def evaluate_synthetic(real: pd.DataFrame, synth: pd.DataFrame, schema: Any, *,
 
     report["distributions"] = column_distributions(real_c, synth_c, schema, skip=broken)
     return EvaluationReport(**report)
+
+
+def _fairness(real_c, synth_c, real_v, synth_v, hold_v, schema, spec, sensitive, positive, model, seed,
+              baseline, broken):
+    """The fairness section: per-group marginal errors on the coded tables, then the rest."""
+    from threadpoolctl import threadpool_limits
+
+    from dpsynth.evaluate.fairness import fairness_scores, group_marginal_errors
+
+    domain = schema.domain()
+    ok = {n: domain[n] for n in schema.names if n not in broken}
+    errors = {}
+    for col in sensitive:
+        if col not in ok:
+            continue
+        column = schema.column(col)
+        labels = [str(v) for v in column.categories]
+        by_code = group_marginal_errors(real_c[list(ok)], synth_c[list(ok)], ok, col, ks=(1, 2))
+        errors[col] = {labels[g]: e for g, e in by_code.items() if g < len(labels)}
+    with threadpool_limits(1):
+        return fairness_scores(synth_v, hold_v, spec, list(sensitive), real_train=real_v if baseline else None,
+                               positive=positive, model=model, seed=seed, group_errors=errors)
 
 
 def headline(report: Any) -> dict[str, float]:
@@ -174,6 +206,11 @@ def headline(report: Any) -> dict[str, float]:
         out[f"{s.trained_on}_{s.model}_roc_auc"] = math.nan if bad else float(s.roc_auc)
     if report.privacy is not None:
         out["mia_auc"] = float(report.privacy.membership_inference.auc)
+    fairness = getattr(report, "fairness", None)
+    if fairness is not None:
+        for d in fairness.disparities:
+            out[f"{d.trained_on}_dp_difference_{d.column}"] = d.demographic_parity_difference
+            out[f"{d.trained_on}_eo_difference_{d.column}"] = d.equalized_odds_difference
     return out
 
 

@@ -118,6 +118,13 @@ def render_run_report(result: Any) -> str:
     for label, path in (("synthetic table", spec.synthetic), ("model (with receipts)", spec.model),
                         ("this report", spec.report)):
         parts.append(_row([label, path]))
+    proportions = getattr(spec, "proportions", None)
+    if proportions:
+        from dpsynth.generators.proportions import REBALANCE_NOTE
+
+        (col, shares), = proportions.items()
+        parts.append(_row(["rebalanced (output.proportions)",
+                           f"{col}: {', '.join(f'{v} {s:g}' for v, s in shares.items())}; {REBALANCE_NOTE}"]))
     # Whole minutes only: a shareable report keeps no sub-minute timing (proofs/filter.md).
     total = sum(result.seconds.values())
     parts.append(_row(["time (whole run)", coarse_duration(total)]))

@@ -48,6 +48,8 @@ class PreparedRun:
     real_train: pd.DataFrame | None = field(repr=False)  # None for a DuckDB source (rows stay in the engine)
     holdout: pd.DataFrame | None = field(repr=False)
     learn: bool = False           # [schema]: learn the schema's undeclared facts before the fit
+    # output.proportions with its values read as the schema's categories (checked before any charge)
+    proportions: dict | None = None
 
     def close(self) -> None:
         self.gate.close()
@@ -177,6 +179,17 @@ def _load_data(spec: JobSpec, gate: Any, *, complete: bool = True):
                                           "[schema] section so that the job learns them through the ledger first")
     if spec.target is not None and spec.target not in schema.names:
         raise JobError("evaluate.target", f"the schema has no column {spec.target!r}")
+    for col in spec.sensitive:
+        if col not in schema.names:
+            raise JobError("evaluate.sensitive", f"the schema has no column {col!r}")
+        if not schema.column(col).is_discrete or col == spec.target:
+            raise JobError("evaluate.sensitive", f"column {col!r} must be categorical (or boolean) and not the "
+                                                 "target")
+    if spec.sensitive:
+        t = schema.column(spec.target)
+        if not t.is_discrete or t.n_values != 2:
+            raise JobError("evaluate.sensitive", f"the fairness figures need a binary target; {spec.target!r} "
+                                                 "has not two categories")
     if spec.engine != "memory":
         # The files stay in the engine: they are fingerprinted and checked by the PrivateTable.
         from dpsynth.table import DuckDBSource, SparkSource
@@ -284,10 +297,19 @@ def prepare(job: JobSpec | str | Path, *, progress: bool = False) -> PreparedRun
                 raise JobError("schema", "learning a schema runs on the table in memory; learn it first with "
                                          "`dpsynth schema learn` on an in-memory job, then declare it")
             _check_learning_and_fit(generator, table, gate, spec)
-            return PreparedRun(spec, gate, table.schema, table, generator, train, holdout, learn=True)
+            proportions = None
+            if spec.proportions is not None:
+                (pcol, _), = spec.proportions.items()
+                if pcol in table.schema.incomplete():
+                    raise JobError(f"output.proportions.{pcol}", "rebalances a column whose categories the job "
+                                                                 "learns: declare them (shares are of known values)")
+                proportions = job_proportions(spec, table.schema)
+            return PreparedRun(spec, gate, table.schema, table, generator, train, holdout, learn=True,
+                               proportions=proportions)
         _preflight(generator, table, spec)
+        proportions = job_proportions(spec, table.schema)
         # The table's schema: the file's, with how the table writes its values filled in.
-        return PreparedRun(spec, gate, table.schema, table, generator, train, holdout)
+        return PreparedRun(spec, gate, table.schema, table, generator, train, holdout, proportions=proportions)
     except BaseException:
         gate.close()
         raise
@@ -342,6 +364,35 @@ def _check_learning_and_fit(generator: Any, table: Any, gate: Any, spec: JobSpec
             f"{f.remaining(costs):.6g} left; delta {need_delta:.3g} of {gate.remaining_delta():.3g} left in the "
             "reserve)", requested=need, remaining=f.remaining(costs), budget=f.budget, order=f.order,
             epsilon_spent=f.epsilon_spent(costs), epsilon_budget=f.epsilon, delta=f.delta)
+
+
+def job_proportions(spec: JobSpec, schema: Any) -> dict | None:
+    """output.proportions with each value (a TOML key, so a string) read as the schema category
+    it spells, checked by the sampler's own planner (dpsynth.generators.proportions) before
+    anything is measured.  Errors name the field."""
+    if spec.proportions is None:
+        return None
+    from dpsynth.generators.proportions import plan_shares
+
+    (col, shares), = spec.proportions.items()
+    where = f"output.proportions.{col}"
+    if col not in schema.names:
+        raise JobError(where, f"the schema has no column {col!r}")
+    column = schema.column(col)
+    if not column.is_discrete:
+        raise JobError(where, f"column {col!r} is {column.kind}; rebalance a categorical or boolean column")
+    by_label = {str(c).lower() if isinstance(c, bool) else str(c): c for c in column.categories}
+    converted = {}
+    for key, share in shares.items():
+        if key not in by_label:
+            raise JobError(f"{where}.{key}", f"{key!r} is not a category of column {col!r}")
+        converted[by_label[key]] = share
+    values = list(column.categories) + ([None] if column.nullable else [])
+    try:
+        plan_shares(spec.n_samples, {col: converted}, lambda _c: (values, int(column.other_code is not None)))
+    except (TypeError, ValueError) as exc:
+        raise JobError(where, str(exc)) from None
+    return {col: converted}
 
 
 def _preflight(generator: Any, table: Any, spec: JobSpec) -> None:
@@ -478,13 +529,16 @@ def execute(prepared: PreparedRun, *, progress: Progress | None = None, evaluate
     if prepared.learn:
         timed(LEARN_STEP, lambda: _learn_schema(prepared))
     timed("fit", lambda: gen.fit(prepared.table, gate, actor=spec.actor))
-    streamed = spec.synthetic.suffix.lower() == ".parquet" and hasattr(gen, "sample_to_parquet")
+    # Rebalanced rows are drawn block by block in memory (dpsynth.generators.proportions).
+    streamed = spec.synthetic.suffix.lower() == ".parquet" and hasattr(gen, "sample_to_parquet") and \
+        prepared.proportions is None
     if streamed:  # written in chunks: memory bounded whatever n_samples is
         timed("sample", lambda: gen.sample_to_parquet(spec.synthetic, spec.n_samples, seed=spec.seed))
         synthetic = None
         timed("save", lambda: atomic_write(spec.model, gen.save))
     else:
-        synthetic = timed("sample", lambda: gen.sample(spec.n_samples, seed=spec.seed))
+        extra = {} if prepared.proportions is None else {"proportions": prepared.proportions}
+        synthetic = timed("sample", lambda: gen.sample(spec.n_samples, seed=spec.seed, **extra))
         timed("save", lambda: (write_table(synthetic, spec.synthetic), atomic_write(spec.model, gen.save)))
     receipts = list(gen.receipts)
     md = gate.metadata
@@ -499,8 +553,14 @@ def execute(prepared: PreparedRun, *, progress: Progress | None = None, evaluate
         meta = {"generator": spec.generator, "epsilon (this run)": spec.epsilon, "delta (policy)": md.delta,
                 "dataset": gate.policy.dataset_name, "synthetic rows": spec.n_samples,
                 "holdout share": spec.holdout}
+        if prepared.proportions is not None:
+            from dpsynth.generators.proportions import REBALANCE_NOTE
+
+            (pcol, shares), = prepared.proportions.items()
+            meta["rebalanced"] = f"{pcol}: {', '.join(f'{v} {s:g}' for v, s in shares.items())} — {REBALANCE_NOTE}"
         evaluation = timed("evaluate", lambda: evaluate_synthetic(
             prepared.real_train, synthetic, prepared.schema, holdout=prepared.holdout, target=spec.target,
+            sensitive=spec.sensitive,
             utility_models=spec.models, seed=spec.seed or 0, metadata=meta))
     result = RunResult(
         spec=spec, generator=gen, receipts=receipts,

@@ -36,6 +36,8 @@ A job file (paths are relative to the job file's folder)::
     report = "out/report.html"
     n_samples = 5000
     overwrite = false
+    # proportions = { sex = { Female = 0.5 } }   # optional: rebalance one categorical column by
+                                         # conditional sampling (free; docs/fairness.md)
 
     [schema]                             # optional: learn what data.schema leaves undeclared
     learn_epsilon = 0.1                  # through the ledger first (purpose "schema"): categories
@@ -47,6 +49,7 @@ A job file (paths are relative to the job file's folder)::
     holdout = 0.2                        # share of rows kept out of the fit, for utility
     target = "income"                    # classification target for utility
     models = ["logistic_regression", "gradient_boosting"]   # the default
+    sensitive = ["sex", "race"]          # optional: per-group fairness figures (needs target)
 
 `load_job` checks types, ranges, unknown keys, that the input files exist and
 that every output can be written (folder writable, Parquet writer installed);
@@ -79,8 +82,8 @@ _SECTIONS: dict[str, set[str]] = {
     "policy": {"path", "signature", "officer_key"},
     "ledger": {"path", "key"},
     "generator": {"name", "epsilon", "parameters"},
-    "output": {"synthetic", "model", "report", "n_samples", "overwrite"},
-    "evaluate": {"holdout", "target", "models"},
+    "output": {"synthetic", "model", "report", "n_samples", "overwrite", "proportions"},
+    "evaluate": {"holdout", "target", "models", "sensitive"},
     "schema": {"learn_epsilon", "learn_delta", "bins", "save"},
 }
 _TOP_LEVEL = {"actor", "seed"} | set(_SECTIONS)
@@ -129,6 +132,8 @@ class JobSpec:
     learn_delta: float | None = None
     learn_bins: int = 16
     learned_schema: Path | None = None  # where the learned schema is written
+    sensitive: tuple[str, ...] = ()     # columns whose groups the report measures (fairness)
+    proportions: Mapping[str, Mapping[str, float]] | None = None  # {column: {value: share}}
 
 
 def load_job(path: str | os.PathLike) -> JobSpec:
@@ -237,6 +242,25 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
 
     learn = _schema_learning(sections["schema"], base, outputs, overwrite, protected_inputs=protected)
 
+    sensitive = ev.get("sensitive", [])
+    if not isinstance(sensitive, list) or any(not isinstance(c, str) or not c for c in sensitive) or \
+            len(set(sensitive)) != len(sensitive):
+        raise JobError("evaluate.sensitive", f"must be a list of distinct column names, got {sensitive!r}")
+    if sensitive and target is None:
+        raise JobError("evaluate.sensitive", "needs evaluate.target (the fairness figures are of a classifier)")
+    proportions = out.get("proportions")
+    if proportions is not None:
+        if not isinstance(proportions, Mapping) or len(proportions) != 1:
+            raise JobError("output.proportions", "must be a table { column = { value = share, ... } } of one column")
+        (pcol, shares), = proportions.items()
+        if not isinstance(shares, Mapping) or not shares:
+            raise JobError(f"output.proportions.{pcol}", "must be a non-empty table { value = share, ... }")
+        for value, share in shares.items():
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not (
+                    math.isfinite(share) and 0 <= share <= 1):
+                raise JobError(f"output.proportions.{pcol}.{value}", f"must be a number in [0, 1], got {share!r}")
+        proportions = {pcol: dict(shares)}
+
     seed = data.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise JobError("seed", f"must be a non-negative integer, got {seed!r}")
@@ -250,7 +274,8 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
         synthetic=outputs["synthetic"], model=outputs["model"], report=outputs["report"],
         n_samples=n_samples, parameters=dict(parameters), dataset_key=dataset_key, officer_key=officer_key,
         overwrite=overwrite, holdout=float(holdout), target=target, models=tuple(models), seed=seed, actor=actor,
-        engine=engine, memory_limit=memory_limit, data_files=data_files, spark_master=spark_master, **learn)
+        engine=engine, memory_limit=memory_limit, data_files=data_files, spark_master=spark_master,
+        sensitive=tuple(sensitive), proportions=proportions, **learn)
 
 
 def _schema_learning(sc: Mapping[str, Any], base: Path, outputs: Mapping[str, Path], overwrite: bool, *,

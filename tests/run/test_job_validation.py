@@ -102,6 +102,15 @@ STATIC_CASES = [
     ("evaluate.models", ["random_forest"], "evaluate.models"),
     ("seed", -3, "seed"),
     ("actor", "", "actor"),
+    ("evaluate.sensitive", "sex", "evaluate.sensitive"),
+    ("evaluate.sensitive", ["sex", "sex"], "evaluate.sensitive"),
+    ("evaluate.sensitive", [1], "evaluate.sensitive"),
+    ("output.proportions", {"sex": {"Female": -0.5}}, "output.proportions.sex.Female"),
+    ("output.proportions", {"sex": {"Female": float("nan")}}, "output.proportions.sex.Female"),
+    ("output.proportions", {"sex": {"Female": True}}, "output.proportions.sex.Female"),
+    ("output.proportions", {"sex": {"Female": 0.5}, "region": {"North": 0.5}}, "output.proportions"),
+    ("output.proportions", {"sex": {}}, "output.proportions.sex"),
+    ("output.proportions", [1], "output.proportions"),
 ]
 
 # Cases that pass the static checks and fail in `prepare` (needs the files).
@@ -120,6 +129,14 @@ PREPARE_CASES = [
     ("data.path", "other-table.csv", "data.dataset_key"),
     ("data.dataset_key", "other/dataset.key", "data.dataset_key"),
     ("evaluate.target", "shoe_size", "evaluate.target"),
+    ("evaluate.sensitive", ["shoe_size"], "evaluate.sensitive"),
+    ("evaluate.sensitive", ["age"], "evaluate.sensitive"),  # numeric: no groups
+    ("evaluate.sensitive", ["sex"], "evaluate.sensitive"),  # the target (income) has more than two classes
+    ("output.proportions", {"shoe_size": {"9": 0.5}}, "output.proportions.shoe_size"),
+    ("output.proportions", {"age": {"30": 0.5}}, "output.proportions.age"),
+    ("output.proportions", {"sex": {"Martian": 0.5}}, "output.proportions.sex.Martian"),
+    ("output.proportions", {"sex": {"Female": 0.3, "Male": 0.3}}, "output.proportions.sex"),
+    ("output.proportions", {"sex": {"Female": 0.7, "Male": 0.7}}, "output.proportions.sex"),
 ]
 
 

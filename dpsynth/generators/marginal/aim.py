@@ -29,7 +29,7 @@ from .base import MarginalGenerator
 from .budget import em_epsilon_for_rho, marginal_l2_sensitivity, rho_of_sigma, sigma_for_rho
 from .compression import Compression
 from .run import MeasurementRun
-from .workload import all_k_way, candidate_weights, downward_closure, normalise_workload
+from .workload import all_k_way, candidate_weights, downward_closure, favoured_workload, normalise_workload
 
 __all__ = ["AIM"]
 
@@ -54,6 +54,12 @@ class AIM(MarginalGenerator):
         degree: size of the default workload's marginals (3).
         rounds: T, the planned number of rounds (default 16·d).
         max_model_size: cap on the model's junction-tree size, in MB of float64 cells (80).
+        favour: columns whose marginals matter most (e.g. the sensitive columns and the
+            target, docs/fairness.md): every workload clique holding k of them has its
+            weight multiplied by favour_weight**k.  Public, chosen before any measurement;
+            the selection's sensitivity grows with the largest candidate weight, which the
+            table computes from the weights (proofs/aim.md), so ε is unchanged.
+        favour_weight: the factor (>= 1; default 4).
         iters: estimation iterations per round (warm-started; fewer for models over
             2^19 cells, see `_round_iters`); final_iters caps the last fit (fewer above
             2^18 cells; it stops earlier when the loss has converged).
@@ -63,8 +69,17 @@ class AIM(MarginalGenerator):
 
     def __init__(self, *, epsilon: float, workload: Iterable | Mapping | None = None, degree: int = 3,
                  rounds: int | None = None, max_model_size: float = 80.0, iters: int = 300,
-                 final_iters: int = 3000, device: str = "auto", progress: bool = False) -> None:
+                 final_iters: int = 3000, favour: Iterable[str] = (), favour_weight: float = 4.0,
+                 device: str = "auto", progress: bool = False) -> None:
         super().__init__(epsilon=epsilon, device=device, progress=progress)
+        favour = list(favour) if not isinstance(favour, (str, bytes)) else favour
+        if isinstance(favour, (str, bytes)) or not all(isinstance(c, str) for c in favour):
+            raise TypeError(f"favour must be a list of column names, got {favour!r}")
+        self.favour = list(dict.fromkeys(favour))
+        if isinstance(favour_weight, bool) or not isinstance(favour_weight, (int, float)) or not (
+                math.isfinite(favour_weight) and favour_weight >= 1):
+            raise ValueError(f"favour_weight must be a finite number >= 1, got {favour_weight!r}")
+        self.favour_weight = float(favour_weight)
         for name, v in (("degree", degree), ("iters", iters), ("final_iters", final_iters)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
@@ -82,7 +97,18 @@ class AIM(MarginalGenerator):
     def config(self) -> dict[str, Any]:
         workload = None if self.workload is None else [[list(c), w] for c, w in self.workload.items()]
         return {"epsilon": self.epsilon, "workload": workload, "degree": self.degree, "rounds": self.rounds,
-                "max_model_size": self.max_model_size, "iters": self.iters, "final_iters": self.final_iters}
+                "max_model_size": self.max_model_size, "iters": self.iters, "final_iters": self.final_iters,
+                # Only when set: a model sealed before the option existed keeps its config.
+                **({"favour": list(self.favour), "favour_weight": self.favour_weight} if self.favour else {})}
+
+    def _workload(self, attrs: list[str]) -> dict[tuple[str, ...], float]:
+        """The run's weighted workload (public: column names and the options only)."""
+        unknown = [c for c in self.favour if c not in attrs]
+        if unknown:
+            raise ValueError(f"favour: unknown column {unknown[0]!r}")
+        workload = normalise_workload(self.workload if self.workload is not None
+                                      else all_k_way(attrs, self.degree), attrs)
+        return favoured_workload(workload, self.favour, self.favour_weight)
 
     def _round_budget(self, d: int, rho: float, l2: float) -> tuple[int, float, float]:
         """(T, σ of a round's measurement, ε of a round's selection) for a run of ρ."""
@@ -98,7 +124,7 @@ class AIM(MarginalGenerator):
 
     def _check_run(self, sizes: Mapping[str, int], rho: float, relation: NeighbouringRelation) -> None:
         attrs = list(sizes)
-        normalise_workload(self.workload if self.workload is not None else all_k_way(attrs, self.degree), attrs)
+        self._workload(attrs)
         self._round_budget(len(attrs), rho, marginal_l2_sensitivity(relation))
 
     def _fit(self, run: MeasurementRun) -> None:
@@ -110,8 +136,7 @@ class AIM(MarginalGenerator):
         d = len(attrs)
         self.compression = Compression.identity(sizes)
         domain = Domain(attrs, [sizes[a] for a in attrs])
-        workload = normalise_workload(self.workload if self.workload is not None
-                                      else all_k_way(attrs, self.degree), attrs)
+        workload = self._workload(attrs)
         candidates = candidate_weights(workload)
         rho = run.rho
         rounds, sigma, epsilon = self._round_budget(d, rho, run.l2)

@@ -231,9 +231,13 @@ class MarginalGenerator(SealedModel):
     def sample_codes(self, n: int, where: Mapping[str, Any] | None = None, *,
                      rng: np.random.Generator, method: str = "systematic") -> np.ndarray:
         """n rows of original codes (columns in schema order)."""
+        return self._sample_fixed(n, self._where_codes(where) if where else {}, rng=rng, method=method)
+
+    def _sample_fixed(self, n: int, fixed: Mapping[str, np.ndarray], *, rng: np.random.Generator,
+                      method: str) -> np.ndarray:
+        """n rows of original codes, each column of `fixed` held to its codes by conditioning."""
         comp = self.compression
         attrs = list(self.model.domain.attrs)
-        fixed = self._where_codes(where) if where else {}
         compressed_where = {c: np.unique(comp.recode(c)[codes]) for c, codes in fixed.items()}
         codes = self.model.sample(n, where=compressed_where or None, rng=rng, method=method)
         out = np.empty_like(codes)
@@ -248,10 +252,54 @@ class MarginalGenerator(SealedModel):
         order = [attrs.index(a) for a in self.schema.names]
         return out[:, order]
 
+    def _proportion_codes(self, n: int, proportions: Any, where: Mapping[str, Any] | None, *,
+                          rng: np.random.Generator, method: str) -> np.ndarray:
+        """n rows of original codes whose `proportions` column holds the requested shares
+        exactly: one block per value, each drawn from the model conditioned on that value (and
+        on `where`), then shuffled together (dpsynth.generators.proportions)."""
+        from ..proportions import plan_shares
+
+        fixed = self._where_codes(where) if where else {}
+        values, codes_of = {}, {}
+
+        def values_of(col: str) -> list:
+            if col not in self.schema.names:
+                raise KeyError(f"proportions: unknown column {col!r}")
+            column = self.schema.column(col)
+            if not column.is_discrete:
+                raise ValueError(f"proportions: column {col!r} is {column.kind}; rebalance a categorical or "
+                                 "boolean column")
+            if col in fixed:
+                raise ValueError(f"proportions: column {col!r} is also fixed by where")
+            vals = list(column.categories) + ([None] if column.nullable else [])
+            codes = list(range(len(column.categories))) + ([column.missing_code] if column.nullable else [])
+            values[col], codes_of[col] = vals, codes
+            return vals, int(column.other_code is not None)
+
+        col, blocks = plan_shares(n, proportions, values_of)
+        column = self.schema.column(col)
+        all_codes = np.arange(column.size, dtype=np.int64)
+        parts = []
+        for block in blocks:
+            if len(block.indices) == 1:
+                allowed = np.array([codes_of[col][block.indices[0]]], dtype=np.int64)
+            else:  # the values not named (and an "other" code): the model's own proportions among them
+                named = {codes_of[col][i] for i in range(len(values[col])) if i not in set(block.indices)}
+                allowed = all_codes[~np.isin(all_codes, list(named))]
+            parts.append(self._sample_fixed(block.rows, {**fixed, col: allowed}, rng=rng, method=method))
+        out = np.concatenate(parts) if parts else np.zeros((0, len(self.schema.names)), np.int64)
+        return out[rng.permutation(len(out))]
+
     def sample(self, n: int, where: Mapping[str, Any] | None = None, *, seed: int | None = None,
-               gate: Any = None, method: str = "systematic") -> pd.DataFrame:
+               gate: Any = None, method: str = "systematic",
+               proportions: Mapping[str, Mapping[Any, float]] | None = None) -> pd.DataFrame:
         """n synthetic rows (decoded by the schema); `where` fixes columns exactly by
         conditioning the model.  Refuses a model whose receipts do not verify.
+
+        ``proportions={column: {value: share}}`` rebalances one categorical column: exactly
+        round(share·n) rows (largest remainder) hold each named value, drawn from the model
+        conditioned on it; the values not named share the rest in the model's proportions.
+        Post-processing: nothing is charged (docs/fairness.md says what it does not fix).
 
         ``method="systematic"`` (default) keeps each conditional cell's count within one
         of its expectation (lower sampling error in the released marginals);
@@ -261,7 +309,10 @@ class MarginalGenerator(SealedModel):
             raise ValueError(f"n must be an int >= 0, got {n!r}")
         self.verify(gate)
         rng = np.random.default_rng(secrets.randbits(128) if seed is None else seed)
-        codes = self.sample_codes(int(n), where, rng=rng, method=method)
+        if proportions is None:
+            codes = self.sample_codes(int(n), where, rng=rng, method=method)
+        else:
+            codes = self._proportion_codes(int(n), proportions, where, rng=rng, method=method)
         return self.schema.decode(codes, rng)
 
     def sample_to_parquet(self, path: Any, n: int, where: Mapping[str, Any] | None = None, *,

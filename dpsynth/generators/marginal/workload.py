@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Iterable, Mapping, Sequence
 
-__all__ = ["Clique", "all_k_way", "normalise_workload", "candidate_weights", "downward_closure"]
+__all__ = ["Clique", "all_k_way", "normalise_workload", "candidate_weights", "downward_closure", "favoured_workload"]
 
 Clique = tuple[str, ...]
 
@@ -55,3 +55,11 @@ def candidate_weights(workload: Mapping[Clique, float]) -> dict[Clique, float]:
     Σ_W w_W · |candidate ∩ W| (how much of the workload it informs)."""
     cands = downward_closure(workload)
     return {c: sum(w * len(set(c) & set(W)) for W, w in workload.items()) for c in cands}
+
+
+def favoured_workload(workload: Mapping[Clique, float], favour: Sequence[str], factor: float,
+                      ) -> dict[Clique, float]:
+    """The workload with each clique's weight multiplied by factor**k, k the number of
+    `favour` columns it holds (public parameters: names and a number, no data)."""
+    favour = set(favour)
+    return {c: w * factor ** len(favour & set(c)) for c, w in workload.items()}
