@@ -327,10 +327,15 @@ class Column:
 
     @property
     def bounds(self) -> tuple[float, float]:
-        """The public range on the numeric axis (seconds for datetimes): the declared bounds."""
-        edges = self.edges
-        if self.bins in (VALUES, COUNTS):  # edges half-way between whole numbers: the declared bounds
+        """The public range on the numeric axis (seconds for datetimes): the declared bounds.
+
+        Known without bins: a GAN scales a column by its bounds and never bins it."""
+        if self.lower is not None and self.upper is not None and (
+                self._edges is None or self.bins in (VALUES, COUNTS)):  # VALUES/COUNTS: edges at half-units
+            if self.kind == "datetime":
+                return seconds(self.lower), seconds(self.upper)
             return float(self.lower), float(self.upper)
+        edges = self.edges
         return edges[0], edges[-1]
 
     @property

@@ -81,3 +81,16 @@ def test_count_bins_keep_a_mostly_zero_column_mostly_zero():
         Column("x", "numeric", lower=0, upper=10, bins="counts")
     with pytest.raises(SchemaError, match='"counts" needs lower and upper'):
         Column("x", "integer", lower=0, bins="counts")
+
+
+def test_a_wide_integer_column_without_bins_has_its_bounds_for_the_gans():
+    """A GAN scales an integer column by its public bounds and never bins it: a column with
+    bounds over more than 64 values and no bins is incomplete for the marginal generators, but
+    its bounds are known (a regression broke the GAN benchmarks' Adult schema this way)."""
+    from dpsynth.nn.layout import TableTransformer
+
+    col = Column("fnlwgt", "integer", lower=0, upper=1_500_000)
+    assert not col.is_complete and col.bounds == (0.0, 1_500_000.0)
+    when = Column("when", "datetime", lower="2020-01-01", upper="2021-01-01")
+    assert when.bounds == (pd.Timestamp("2020-01-01").value / 1e9, pd.Timestamp("2021-01-01").value / 1e9)
+    TableTransformer.from_schema(Schema([col, Column("c", "categorical", categories=["a", "b"])]))
