@@ -144,12 +144,14 @@ def run_child(backend: str, folder: Path, rows: int, memory_limit: str, n_sample
 
 
 def render(results: list[dict]) -> str:
-    lines = ["# MST and AIM at ε = 1: DuckDB engine against the in-memory path", "",
+    lines = ["# MST and AIM at ε = 1: the DuckDB and Spark engines against the in-memory path", "",
              "Written by `benchmarks/scale.py` (adult_hd MST model sampled to Parquet parts; 15 columns). "
              "Wall and CPU seconds are the child's whole life (imports, fingerprint, validation, fit, sampling); "
              "peak RSS is the child's. Spark (local[2]): the child is the Python driver; its JVM and Python "
              "workers are counted in CPU s only as far as the driver reaps them, and not in peak RSS — read its "
-             "CPU and memory as lower bounds.", "",
+             "CPU and memory as lower bounds; its wall time is the figure. Rows of one (rows) group may come from "
+             "different sessions: the 10^6 pair ran back to back (machine load ~14), Spark at 10^7 at load ~10-14, "
+             "DuckDB and memory at 10^7 in an earlier session at load ~5.", "",
              "| method | rows | backend | wall s | CPU s | peak RSS MB | bind s | fit s | sample s (rows) | same choices |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
     by_rows: dict[tuple, dict[str, dict]] = {}
