@@ -254,38 +254,19 @@ class Column:
                 raise SchemaError(f"{where}: bins = {bins!r} would make about {approx:.0f} bins; choose a longer unit")
             bins = calendar_edges(_timestamp(self.lower, where), _timestamp(self.upper, where), bins)
         if bins == COUNTS:
-            if self.kind != "integer":
-                raise SchemaError(f"{where}: bins = \"counts\" is for integer columns")
-            if lo is None or hi is None:
-                raise SchemaError(f"{where}: bins = \"counts\" needs lower and upper")
-            first, last = math.ceil(lo), math.floor(hi)
-            if last < first:
-                raise SchemaError(f"{where}: no whole number lies between lower and upper")
-            object.__setattr__(self, "bins", COUNTS)
-            object.__setattr__(self, "lower", lo)
-            object.__setattr__(self, "upper", hi)
-            object.__setattr__(self, "_edges", count_edges(first, last))
+            first, last = self._whole_range(where, COUNTS, lo, hi)
+            self._set_whole_bins(COUNTS, lo, hi, count_edges(first, last))
             return
         if isinstance(bins, str):
             if bins != VALUES:
                 raise SchemaError(f"{where}: bins must be a number of bins or a list of edges"
                                   + (" (or \"values\" or \"counts\")" if self.kind == "integer" else "")
                                   + (f" (or one of {sorted(CALENDAR_BINS)})" if self.kind == "datetime" else ""))
-            if self.kind != "integer":
-                raise SchemaError(f"{where}: bins = \"values\" (one code per whole number) is for integer columns")
-            if lo is None or hi is None:
-                raise SchemaError(f"{where}: bins = \"values\" needs lower and upper")
-            first, last = math.ceil(lo), math.floor(hi)
-            if last < first:
-                raise SchemaError(f"{where}: no whole number lies between lower and upper")
+            first, last = self._whole_range(where, VALUES, lo, hi)
             if last - first + 1 > 100_000:
                 raise SchemaError(f"{where}: bins = \"values\" would make {last - first + 1} codes; declare bins")
-            object.__setattr__(self, "bins", VALUES)
             # One bin per whole number: edges half-way between them (whole numbers never fall on one).
-            edges = tuple(float(v) - 0.5 for v in range(first, last + 2))
-            object.__setattr__(self, "lower", lo)
-            object.__setattr__(self, "upper", hi)
-            object.__setattr__(self, "_edges", edges)
+            self._set_whole_bins(VALUES, lo, hi, tuple(float(v) - 0.5 for v in range(first, last + 2)))
             return
         if isinstance(bins, (int, np.integer)):
             if bins < 1:
@@ -314,6 +295,23 @@ class Column:
         else:
             object.__setattr__(self, "lower", lo)
             object.__setattr__(self, "upper", hi)
+        object.__setattr__(self, "_edges", edges)
+
+    def _whole_range(self, where: str, bins: str, lo: float | None, hi: float | None) -> tuple[int, int]:
+        """The first and last whole numbers of an integer column's bounds, for bins = `bins`."""
+        if self.kind != "integer":
+            raise SchemaError(f"{where}: bins = \"{bins}\" is for integer columns")
+        if lo is None or hi is None:
+            raise SchemaError(f"{where}: bins = \"{bins}\" needs lower and upper")
+        first, last = math.ceil(lo), math.floor(hi)
+        if last < first:
+            raise SchemaError(f"{where}: no whole number lies between lower and upper")
+        return first, last
+
+    def _set_whole_bins(self, bins: str, lo: float, hi: float, edges: tuple[float, ...]) -> None:
+        object.__setattr__(self, "bins", bins)
+        object.__setattr__(self, "lower", lo)
+        object.__setattr__(self, "upper", hi)
         object.__setattr__(self, "_edges", edges)
 
     def _public(self, value: Any) -> Any:

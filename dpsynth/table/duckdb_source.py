@@ -41,7 +41,7 @@ import numpy as np
 from ..schema import Schema
 from ..schema.column import Column
 from ..schema.errors import EncodingError
-from .file_source import FileSource
+from .file_source import FileSource, check_columns
 from .rows import ChargedReading
 from .sensitivity import SensitivityViolation
 
@@ -397,15 +397,7 @@ class EngineRows(ChargedReading):
                 self._from = source.relation_sql(types)
             else:
                 self._from = source.relation_sql()
-            names = [str(r[0]) for r in described]
-            dup = sorted({c for c in names if names.count(c) > 1})
-            if dup:
-                raise EncodingError(f"the table has duplicate columns {dup}")
-            missing = [n for n in schema.names if n not in types]
-            extra = [c for c in names if c not in schema.names]
-            if missing or extra:
-                raise EncodingError(f"the table's columns do not match the schema: missing {missing}, not in the "
-                                    f"schema {extra}")
+            check_columns([str(r[0]) for r in described], schema)
             self._cols = [_ColumnSQL(c, types[c.name]) for c in schema.columns]
             self._n = self._validate()
             if self._n == 0:

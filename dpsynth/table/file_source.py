@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FileSource"]
+__all__ = ["FileSource", "check_columns"]
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _SUFFIX_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
@@ -35,6 +35,20 @@ def _base_dir(pattern: str) -> Path:
     if len(fixed) == len(parts):  # a single file
         return Path(*fixed).parent
     return Path(*fixed) if fixed else Path(".")
+
+
+def check_columns(names: list[str], schema: Any) -> None:
+    """The files' columns (as the engine reads them) must be exactly the schema's, once each."""
+    from ..schema.errors import EncodingError
+
+    dup = sorted({c for c in names if names.count(c) > 1})
+    if dup:
+        raise EncodingError(f"the table has duplicate columns {dup}")
+    missing = [n for n in schema.names if n not in names]
+    extra = [c for c in names if c not in schema.names]
+    if missing or extra:
+        raise EncodingError(f"the table's columns do not match the schema: missing {missing}, not in the "
+                            f"schema {extra}")
 
 
 class FileSource:

@@ -33,7 +33,7 @@ import numpy as np
 from ..schema import Schema
 from ..schema.errors import EncodingError, SchemaError
 from .duckdb_source import EngineRows, SourceChanged, _engine_error, tables_from_grouping
-from .file_source import FileSource
+from .file_source import FileSource, check_columns
 
 __all__ = ["SparkSource", "SparkRows", "spark_available", "valid_master"]
 
@@ -184,15 +184,7 @@ class SparkRows(EngineRows):
             raise
         except Exception as exc:  # noqa: BLE001
             raise _engine_error(exc, "reading the table's columns") from None
-        names = list(frame.columns)
-        dup = sorted({c for c in names if names.count(c) > 1})
-        if dup:
-            raise EncodingError(f"the table has duplicate columns {dup}")
-        missing = [n for n in schema.names if n not in names]
-        extra = [c for c in names if c not in schema.names]
-        if missing or extra:
-            raise EncodingError(f"the table's columns do not match the schema: missing {missing}, not in the "
-                                f"schema {extra}")
+        check_columns(list(frame.columns), schema)
         ddl = ", ".join(f"k{j} int" for j in range(len(schema.columns)))
         codes = frame.mapInPandas(_encoder(schema), ddl)
         try:
