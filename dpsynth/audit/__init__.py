@@ -85,8 +85,9 @@ def audit(generator: str, *, epsilon: float, runs: int, out: str | os.PathLike,
     if resume:
         results.resume()
     else:
-        if (out / RESULTS_NAME).exists():
-            raise FileExistsError(f"{out / RESULTS_NAME} exists: pass resume=True (--resume) or another output folder")
+        for name in (RESULTS_NAME, SUMMARY_NAME, REPORT_NAME):  # never overwrite an earlier audit's files
+            if (out / name).exists():
+                raise FileExistsError(f"{out / name} exists: pass resume=True (--resume) or another output folder")
         results.start()
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     c0 = time.process_time()

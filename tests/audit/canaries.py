@@ -4,6 +4,9 @@ process, or which reaches inside the private table — what the bug in the wild 
 library never contains them.
 
 Each canary is a factory `(config, seed) -> generator` for `dpsynth.audit.audit(factory=)`.
+PATE-GAN's canaries (a teacher or the generator's judge that sees every record, un-noised
+votes) are patches in benchmarks/pategan_audit.py, audited with this library's bounds in
+tests/generators/test_pategan_audit.py (each fit takes seconds there: too slow for here).
 """
 
 from __future__ import annotations
@@ -84,36 +87,3 @@ def half_noise_independent(config, seed):
 def domain_from_data_mst(config, seed):
     return make_generator(config, seed, DomainFromDataMST)
 
-
-def _pategan_bench():
-    """benchmarks/pategan_audit.py, whose PATE-GAN canaries patch the trainer in this process."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    name = "pategan_audit_bench"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[2] / "benchmarks" / "pategan_audit.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-def _judge_sees_all_class():
-    from dpsynth.generators import PATEGAN
-
-    class JudgeSeesAllPATEGAN(PATEGAN):
-        """C9 (strengthened): the generator's judge is a teacher trained on every real record
-        (the 2018 original PATE-GAN); the votes are still noised and charged as planned."""
-
-        def fit(self, table: Any, *args: Any, **kwargs: Any):
-            with _pategan_bench().student_sees_real(as_teacher=True, steps=60):
-                return super().fit(table, *args, **kwargs)
-
-    return JudgeSeesAllPATEGAN
-
-
-def judge_sees_all_pategan(config, seed):
-    return make_generator(config, seed, _judge_sees_all_class())
