@@ -93,7 +93,7 @@ def audit_peer(peer: str, epsilon: float, runs: int, jobs: int, work: Path, n_sy
     fits = [json.loads(x) for x in store.read_text().splitlines()] if store.exists() else []
     done = {(f["world"], f["run"]) for f in fits}
     chunk = 5
-    tasks = [(w, a, min(runs, a + chunk)) for w in ("out", "in") for a in range(0, runs, chunk)
+    tasks = [(w, a, min(runs, a + chunk)) for a in range(0, runs, chunk) for w in ("out", "in")  # worlds in step
              if any((w, r) not in done for r in range(a, min(runs, a + chunk)))]
     t0, c0 = time.perf_counter(), children_cpu()
     with ThreadPoolExecutor(max_workers=jobs) as pool:  # each task is its own peer process
@@ -137,7 +137,12 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"| {row['who']} | {row['generator']} | {row['epsilon']:g} | {row['runs_per_world']} | "
                      f"**{s['eps_lb']:.3f}** | {s['ceiling']:.3f} | {mu} | {gdp} | {aucs} | {verdict} | "
                      f"{row['wall_seconds']:.0f} | {row['fit_cpu_seconds']:.0f} |")
-    lines += ["", "Peers as run:", ""] + [f"* {k}: {v}" for k, v in PEER_NOTES.items()]
+    peers = [r["generator"] for r in report["rows"] if r["who"] == "peer"]
+    if peers:
+        lines += ["", "Peers as run:", ""] + [f"* {k}: {r['note']}" for k in PEER_NOTES for r in report["rows"]
+                                              if r["who"] == "peer" and r["generator"] == k]
+    if report.get("notes"):
+        lines += ["", "Notes:", ""] + [f"* {n}" for n in report["notes"]]
     lines += ["", f"Machine: {report['machine']}; started {report['started']}.", "", "Reproduce:", "", "```sh",
               *report["commands"], "```", ""]
     return "\n".join(lines)
@@ -155,10 +160,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--work", type=Path, default=Path("/tmp/dpsynth-audit-bench"))
     p.add_argument("--out", type=Path, default=RESULTS / "audit")
+    p.add_argument("--note", action="append", default=[], help="a line for the results' notes")
+    p.add_argument("--render-only", action="store_true", help="re-render OUT.md from OUT.json (with --note)")
     args = p.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     json_path, md_path = args.out.with_suffix(".json"), args.out.with_suffix(".md")
     report = json.loads(json_path.read_text()) if json_path.exists() else {"rows": [], "commands": []}
+    report.setdefault("notes", [])
+    report["notes"] += [n for n in args.note if n not in report["notes"]]
+    if args.render_only:
+        json_path.write_text(json.dumps(report, indent=1))
+        md_path.write_text(render(report))
+        return 0
     report.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S"))
     report["machine"] = (f"{platform.machine()}, {os.cpu_count()} CPUs (shared with other work), load "
                          f"{os.getloadavg()[0]:.2f} at the last start, {args.jobs} worker processes")
