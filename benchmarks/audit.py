@@ -8,7 +8,7 @@ environments on the same pair and the same black-box statistics are bounded by t
 code (`dpsynth.audit.verdict.summarize`).
 
     python benchmarks/audit.py --runs 200 --jobs 2                      # dpsynth generators
-    python benchmarks/audit.py --only-peers --peer-runs 40 --jobs 2     # the peers
+    python benchmarks/audit.py --generators --peers snsynth-mst --peer-runs 36 --out benchmarks/results/audit_peers
 
 Writes benchmarks/results/audit.{json,md}; each configuration's fits are kept (resumable)
 under --work (default /tmp/dpsynth-audit-bench), and one report page is copied next to the
