@@ -57,8 +57,6 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
-from scipy.stats import beta, norm
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # this checkout's dpsynth, not an installed one
@@ -74,119 +72,28 @@ PUBLIC_2024 = {"original": 4.68, "updated": 2.18, "synthcity": 4.68, "turing": 4
                "smartnoise": 4.68}
 
 
-# -- the bounds (research/auditing.md Appendix A, written here) ---------------------------------------
-def cp_upper(k: int, n: int, a: float) -> float:
-    """One-sided (1 − a) Clopper–Pearson upper bound on a rate seen k times in n trials."""
-    if n <= 0:
-        return 1.0
-    return 1.0 if k >= n else float(beta.ppf(1.0 - a, k + 1, n - k))
-
-
-def eps_lb_cp(fp: int, fn: int, n_out: int, n_in: int, alpha: float = 0.05, delta: float = 0.0) -> float:
-    """A (1 − α) lower bound on ε from FP of n_out and FN of n_in (each rate bounded at α/2).
-
-    (ε, δ)-DP forces FPR + e^ε·FNR ≥ 1 − δ and e^ε·FPR + FNR ≥ 1 − δ (Kairouz et al. 2015);
-    with the rates replaced by their upper bounds, the smallest ε consistent with both."""
-    fpr_u, fnr_u = cp_upper(fp, n_out, alpha / 2), cp_upper(fn, n_in, alpha / 2)
-    e1 = math.log(max(1.0 - delta - fnr_u, 1e-300) / fpr_u)
-    e2 = math.log(max(1.0 - delta - fpr_u, 1e-300) / fnr_u)
-    return max(0.0, e1, e2)
-
-
-def mu_lb_gdp(fp: int, fn: int, n_out: int, n_in: int, alpha: float = 0.05) -> float:
-    """A (1 − α) lower bound on μ, valid when the trade-off curve is Gaussian (μ-GDP)."""
-    fpr_u, fnr_u = cp_upper(fp, n_out, alpha / 2), cp_upper(fn, n_in, alpha / 2)
-    return max(0.0, float(norm.ppf(1.0 - fpr_u) - norm.ppf(fnr_u)))
-
-
-def gauss_delta(eps: float, mu: float) -> float:
-    """δ(ε) of μ-GDP (Dong, Roth, Su 2019, Cor. 2.13)."""
-    return float(norm.cdf(-eps / mu + mu / 2) - math.exp(eps) * norm.cdf(-eps / mu - mu / 2))
-
-
-def eps_from_mu(mu: float, delta: float) -> float:
-    """The ε at which μ-GDP has δ(ε) = delta (0 when μ-GDP already has δ(0) ≤ delta)."""
-    if mu <= 0 or gauss_delta(0.0, mu) <= delta:
-        return 0.0
-    hi = 1.0
-    while gauss_delta(hi, mu) > delta:
-        hi *= 2
-    return float(brentq(lambda e: gauss_delta(e, mu) - delta, 0.0, hi, xtol=1e-12))
-
-
-def mu_from_eps(eps: float, delta: float) -> float:
-    """The μ whose GDP curve passes through (ε, δ)."""
-    hi = 1.0
-    while gauss_delta(eps, hi) < delta:
-        hi *= 2
-    return float(brentq(lambda m: gauss_delta(eps, m) - delta, 1e-9, hi, xtol=1e-12))
-
-
-def max_auditable_eps(n: int, alpha: float = 0.05, delta: float = 0.0) -> float:
-    """The ceiling: eps_lb_cp with perfect separation of n evaluation fits per world."""
-    return eps_lb_cp(0, 0, n, n, alpha, delta)
-
-
-def _confusion(out_eval: np.ndarray, in_eval: np.ndarray, t: float) -> tuple[int, int]:
-    """Guess IN iff score ≥ t: FP = OUT fits guessed IN, FN = IN fits guessed OUT."""
-    return int((out_eval >= t).sum()), int((in_eval < t).sum())
-
-
-def candidate_thresholds(scores: np.ndarray) -> np.ndarray:
-    """Midpoints between consecutive distinct scores, and one below and one above them all (on a
-    plateau of equally good thresholds the lowest is kept: for a gap, its middle)."""
-    v = np.unique(scores)
-    return np.concatenate([[v[0] - 1.0], (v[:-1] + v[1:]) / 2.0, [v[-1] + 1.0]])
+# -- the bounds: dpsynth.audit.bounds (research/auditing.md Appendix A) -------------------------------------
+from dpsynth.audit.bounds import auc, ceiling as max_auditable_eps, eps_lb_cp, mu_from_eps, mu_lb_gdp  # noqa: E402,F401
+from dpsynth.audit.bounds import split_audit  # noqa: E402
+from dpsynth.audit.statistics import target_count  # noqa: E402
+from dpsynth.audit.worlds import worst_case_pair  # noqa: E402
 
 
 def audit(scores_out: Sequence[float], scores_in: Sequence[float], *, alpha: float = 0.05,
           delta: float = 0.0) -> dict[str, Any]:
-    """The first half of each world picks the threshold and direction maximising `eps_lb_cp`; the
-    second half computes FP, FN at that threshold and the bound (and μ_lb for reference)."""
-    s_out = np.asarray(scores_out, dtype=np.float64)
-    s_in = np.asarray(scores_in, dtype=np.float64)
-    h_out, h_in = len(s_out) // 2, len(s_in) // 2
-    if min(h_out, h_in) < 1 or len(s_out) - h_out < 1 or len(s_in) - h_in < 1:
-        raise ValueError("need at least 2 fits per world")
-    sel_out, ev_out = s_out[:h_out], s_out[h_out:]
-    sel_in, ev_in = s_in[:h_in], s_in[h_in:]
-    best = None
-    for sign in (1.0, -1.0):  # +1: a high score says IN; -1: a low score says IN
-        for t in candidate_thresholds(np.concatenate([sign * sel_out, sign * sel_in])):
-            fp, fn = _confusion(sign * sel_out, sign * sel_in, t)
-            e = eps_lb_cp(fp, fn, len(sel_out), len(sel_in), alpha, delta)
-            if best is None or e > best[0]:
-                best = (e, sign, float(t))
-    _, sign, t = best
-    fp, fn = _confusion(sign * ev_out, sign * ev_in, t)
-    mu = mu_lb_gdp(fp, fn, len(ev_out), len(ev_in), alpha)
-    return {"threshold": sign * t, "direction": "high score = IN" if sign > 0 else "low score = IN",
-            "fp": fp, "fn": fn, "n_out": len(ev_out), "n_in": len(ev_in),
-            "eps_lb": eps_lb_cp(fp, fn, len(ev_out), len(ev_in), alpha, delta),
-            "mu_lb": mu, "eps_lb_gdp": eps_from_mu(mu, delta) if delta > 0 else None,
-            "selection_eps_lb": best[0], "ceiling": eps_lb_cp(0, 0, len(ev_out), len(ev_in), alpha, delta),
-            "auc": auc(s_out, s_in)}
-
-
-def auc(scores_out: np.ndarray, scores_in: np.ndarray) -> float:
-    """P[an IN score beats an OUT score] (ties count half), over all fits."""
-    o = np.asarray(scores_out, dtype=np.float64)[:, None]
-    i = np.asarray(scores_in, dtype=np.float64)[None, :]
-    return float(((i > o).sum() + 0.5 * (i == o).sum()) / (o.size * i.size))
+    """Threshold and direction on the first half of each world's fits, FP/FN and the CP ε bound on
+    the second half (dpsynth.audit.bounds.split_audit)."""
+    return split_audit(scores_out, scores_in, alpha=alpha, delta=delta)
 
 
 # -- the worlds ---------------------------------------------------------------------------------------------
 def schema():
-    from dpsynth.schema import Column, Schema
-
-    return Schema([Column(c, "categorical", categories=[0, 1]) for c in COLUMNS])
+    return worst_case_pair("pategan").schema
 
 
 def world_frame(world: str) -> pd.DataFrame:
-    rows = [(0, 0, 0)] * 4 + ([TARGET] if world == "in" else [])
-    if world not in WORLDS:
-        raise ValueError(f"world must be one of {WORLDS}, got {world!r}")
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    """dpsynth.audit's worst-case pair for PATE-GAN (add/remove-one)."""
+    return worst_case_pair("pategan").frame(world)
 
 
 @dataclass(frozen=True)
@@ -359,10 +266,7 @@ def usefulness_guard_lifted(lift: bool) -> Iterator[None]:
 # -- fitting ----------------------------------------------------------------------------------------------
 def score(frame: pd.DataFrame) -> int:
     """The attack's statistic: how many synthetic rows equal the target."""
-    hit = np.ones(len(frame), dtype=bool)
-    for c, v in zip(COLUMNS, TARGET):
-        hit &= frame[c].to_numpy() == v
-    return int(hit.sum())
+    return target_count(frame, dict(zip(COLUMNS, TARGET)))
 
 
 def run_world(world: str, run_ids: Sequence[int], config: AuditConfig, variant: str = "honest", *,

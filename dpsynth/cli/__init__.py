@@ -14,6 +14,7 @@ from .demo import demo
 from .run import run
 from .sample import sample
 from .compare import compare
+from .audit import audit
 from .serve import app as service_app
 from .serve import serve
 
@@ -34,6 +35,7 @@ app.command("run")(run)
 app.command("sample")(sample)
 app.command("demo")(demo)
 app.command("compare")(compare)
+app.command("audit")(audit)
 app.command("serve")(serve)
 app.add_typer(service_app, name="service")
 

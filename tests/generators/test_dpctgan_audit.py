@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy.stats import beta, norm
 from torch.nn import functional as F
 
 from accountant.events import PoissonSubsampledGaussianEvent, event_from_json
+from dpsynth.audit.bounds import split_audit
 from dpsynth.nn import DiscriminatorSpec
 from dpsynth.nn.layout import TableTransformer
 from dpsynth.schema import Column, Schema
@@ -48,27 +48,10 @@ OTHERS = pd.DataFrame({"x": [0.1, -0.5, 0.9], "y": [0.3, 0.2, -0.7]})
 CANARY = pd.DataFrame({"x": [1.0], "y": [-1.0]})
 
 
-def cp_upper(k: int, n: int, a: float) -> float:
-    return 1.0 if k >= n else float(beta.ppf(1 - a, k + 1, n - k))
-
-
-def mu_lower_bound(fp: int, fn: int, n_out: int, n_in: int, alpha: float) -> float:
-    fpr_u, fnr_u = cp_upper(fp, n_out, alpha / 2), cp_upper(fn, n_in, alpha / 2)
-    return max(0.0, float(norm.ppf(1 - fpr_u) - norm.ppf(fnr_u)))
-
-
 def gdp_audit(out_scores: np.ndarray, in_scores: np.ndarray, alpha: float = ALPHA) -> float:
-    """Threshold chosen on the first half (best point bound), bound computed on the second."""
-    sel_out, sel_in = out_scores[::2], in_scores[::2]
-    ev_out, ev_in = out_scores[1::2], in_scores[1::2]
-    candidates = np.quantile(np.concatenate([sel_out, sel_in]), np.linspace(0.01, 0.99, 99))
-
-    def point(t, o, i):
-        fp, fn = int((o >= t).sum()), int((i < t).sum())
-        return mu_lower_bound(fp, fn, len(o), len(i), alpha)
-
-    t = max(candidates, key=lambda t: point(t, sel_out, sel_in))
-    return point(t, ev_out, ev_in)
+    """Threshold chosen on the first half (best point bound), bound computed on the second
+    (dpsynth.audit.bounds.split_audit, the audit's own)."""
+    return split_audit(out_scores, in_scores, alpha=alpha, gaussian=True)["mu_lb"]
 
 
 def _parameters() -> dict[str, torch.Tensor]:
