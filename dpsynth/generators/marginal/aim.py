@@ -46,7 +46,7 @@ _MIN_FINAL_ITERS = 100
 # Per-round refits of models this large run belief propagation in float32 (about 2.5x
 # less CPU per oracle call; the final fit stays float64, warm-started from them).  Below
 # it the refits are cheap and stay float64.  Post-processing: the size is public.
-_FLOAT32_CELLS = 2**18
+_FLOAT32_CELLS = 2**16
 
 
 class AIM(MarginalGenerator):
@@ -179,12 +179,13 @@ class AIM(MarginalGenerator):
         started = time.perf_counter()
         final_iters, done = self._final_iters(model.size), []
         if model.size >= _FLOAT32_CELLS:
-            # Most of the final fit in float32, then float64 from there until the loss stops
-            # moving (at most _MIN_FINAL_ITERS): the stored model is a float64 fit.
+            # The final fit starts in float32 (until its loss stops moving at float32's
+            # precision), then goes on in float64 from there until the loss stops moving,
+            # within the same total number of iterations: the stored model is a float64 fit.
             model = estimate(domain, measurements, iters=final_iters, warm_start=model, device=self.device,
                              precision="float32")
             done.append(f"{model.fit_info['iterations']} float32")
-            final_iters = min(final_iters, _MIN_FINAL_ITERS)
+            final_iters = max(_MIN_FINAL_ITERS, final_iters - model.fit_info["iterations"])
         self.model = estimate(domain, measurements, iters=final_iters, warm_start=model, device=self.device)
         done.append(f"{self.model.fit_info['iterations']} float64")
         self._say(f"final model: {' + '.join(done)} estimation iterations ({time.perf_counter() - started:.1f} s)")
