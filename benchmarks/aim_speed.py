@@ -213,19 +213,23 @@ def render() -> None:
                      f"{r.get('rounds', '—')} | {r.get('model_cells', '—')} | {_f(r.get('tvd_1way'), '.4f')} | "
                      f"{_f(r.get('tvd_2way'), '.4f')} | {_f(r.get('tvd_3way'), '.4f')} | "
                      f"{r.get('loadavg_start')}/{r.get('loadavg_end')} | {r['started_utc']} |")
-    lines += ["", "## Ratios new / baseline (same dataset, ε, seed, quiet)", "",
-              "| dataset | ε | seed | CPU ratio | wall ratio | RSS ratio | 3-way TVD ratio | same selections |",
-              "|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines += ["", "## Ratios new / baseline (same dataset, ε, seed; no burner)", "",
+              "| new | baseline | dataset | ε | seed | CPU ratio | wall ratio | RSS ratio | 3-way TVD ratio | "
+              "same selections |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    # (new label, baseline label): "-rerun"/"-busy" runs were taken back to back at a similar load.
+    pairs = [("new", "baseline"), ("new-rerun", "baseline-rerun"), ("new-rerun", "baseline-busy")]
     for r in order:
-        if r["label"] != "new" or r["contention"] or r["status"] != "ok":
-            continue
-        b = runs.get(f"baseline/{r['dataset']}/eps={r['epsilon']:g}/seed={r['seed']}")
-        if not b or b["status"] != "ok":
-            continue
-        same = "yes" if b.get("selected") == r.get("selected") else "no"
-        lines.append(f"| {r['dataset']} | {r['epsilon']:g} | {r['seed']} | {r['cpu_s'] / b['cpu_s']:.3f} | "
-                     f"{r['wall_s'] / b['wall_s']:.3f} | {r['peak_rss_mb'] / b['peak_rss_mb']:.3f} | "
-                     f"{r['tvd_3way'] / b['tvd_3way']:.3f} | {same} |")
+        for new_label, base_label in pairs:
+            if r["label"] != new_label or r["contention"] or r["status"] != "ok":
+                continue
+            b = runs.get(f"{base_label}/{r['dataset']}/eps={r['epsilon']:g}/seed={r['seed']}")
+            if not b or b["status"] != "ok":
+                continue
+            same = "yes" if b.get("selected") == r.get("selected") else "no"
+            lines.append(f"| {new_label} | {base_label} | {r['dataset']} | {r['epsilon']:g} | {r['seed']} | "
+                         f"{r['cpu_s'] / b['cpu_s']:.3f} | {r['wall_s'] / b['wall_s']:.3f} | "
+                         f"{r['peak_rss_mb'] / b['peak_rss_mb']:.3f} | {r['tvd_3way'] / b['tvd_3way']:.3f} | {same} |")
     lines += ["", "## Contention: CPU s with a second 2-thread job beside it / CPU s alone", "",
               "| label | dataset | ε | seed | CPU s alone | CPU s contended | ratio | wall alone | wall contended |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -237,6 +241,11 @@ def render() -> None:
             continue
         lines.append(f"| {r['label']} | {r['dataset']} | {r['epsilon']:g} | {r['seed']} | {q['cpu_s']:.1f} | "
                      f"{r['cpu_s']:.1f} | {r['cpu_s'] / q['cpu_s']:.2f} | {q['wall_s']:.1f} | {r['wall_s']:.1f} |")
+    notes = [f"- `{k}`: {r['note']}" for k, r in sorted(runs.items()) if r.get("note")]
+    if notes:
+        lines += ["", "## Notes on single runs", "", *notes]
+    if results.get("reading"):
+        lines += ["", "## Reading", "", results["reading"]]
     RESULTS.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

@@ -180,8 +180,9 @@ class AIM(MarginalGenerator):
         final_iters, done = self._final_iters(model.size), []
         if model.size >= _FLOAT32_CELLS:
             # The final fit starts in float32 (until its loss stops moving at float32's
-            # precision), then goes on in float64 from there until the loss stops moving,
-            # within the same total number of iterations: the stored model is a float64 fit.
+            # precision, or final_iters), then goes on in float64 from there until the loss
+            # stops moving, for what is left of final_iters but at least _MIN_FINAL_ITERS:
+            # the stored model is a float64 fit.
             model = estimate(domain, measurements, iters=final_iters, warm_start=model, device=self.device,
                              precision="float32")
             done.append(f"{model.fit_info['iterations']} float32")
