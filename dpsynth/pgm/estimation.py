@@ -149,6 +149,7 @@ def estimate(
     check_every: int = 50,
     method: str = "accelerated",
     report_gap: bool = False,
+    precision: str = "float64",
 ) -> GraphicalModel:
     """Fit a graphical model to noisy marginals by mirror descent (see module docstring).
 
@@ -170,6 +171,12 @@ def estimate(
             (plain mirror descent with Armijo backtracking, as in mbi).
         report_gap: also compute the Frank-Wolfe duality gap of the result
             (an upper bound on ``loss - optimum``) into ``fit_info["gap"]``.
+        precision: ``"float64"`` (default) or ``"float32"``: the dtype of belief
+            propagation and of the marginal projections (the oracle, nearly all the
+            work).  The parameters, gradient, loss and line search stay float64;
+            with float32 the sufficient-decrease test allows for its rounding
+            (``_slack``), and the fit ends near, not at, the optimum (its noise floor).  About 2.5x less CPU per oracle call on large models;
+            AIM uses it for its per-round refits and float64 for the final fit.
 
     Returns:
         The fitted :class:`GraphicalModel`; ``model.fit_info`` records the
@@ -189,6 +196,10 @@ def estimate(
         raise ValueError(f"check_every must be a positive integer, got {check_every}")
     if int(iters) != iters or iters < 0:
         raise ValueError(f"iters must be a non-negative integer, got {iters}")
+    if precision not in _ROUNDING:
+        raise ValueError(f"precision must be 'float64' or 'float32', got {precision!r}")
+    oracle_dtype = torch.float32 if precision == "float32" else DTYPE
+    rounding = _ROUNDING[precision]
     dev = resolve_device(device)
     if total is None:
         total = estimate_total(domain, measurements)
@@ -215,8 +226,8 @@ def estimate(
     objective = _Objective(domain, params, measurements, dev)
 
     def oracle(th: torch.Tensor) -> torch.Tensor:
-        probs, _ = params.bp.calibrate_probabilities(params.potentials_flat(th))
-        return params.project_flat(probs) * total
+        probs, _ = params.bp.calibrate_probabilities(params.potentials_flat(th.to(oracle_dtype)))
+        return params.project_flat(probs).to(DTYPE) * total
 
     def gap_of(mu: torch.Tensor, grad: torch.Tensor) -> float:
         # min over vertices (point masses at one x, times total) of <grad, vertex>.
@@ -236,13 +247,14 @@ def estimate(
     if solver is None:
         raise ValueError(f"method must be 'accelerated' or 'mirror', got {method!r}")
     with small_work_threads(params.device, max(params.max_sizes, default=0)):
-        theta, loss, alpha, done, evaluations = solver(evaluate, theta, alpha, int(iters), tol, check_every)
+        theta, loss, alpha, done, evaluations = solver(evaluate, theta, alpha, int(iters), tol, check_every,
+                                                       rounding)
         gap = gap_of(*evaluate(theta)[::2]) if report_gap else None
     theta = params.split_params(theta)
     potentials = CliqueVector({cl: Factor(domain.project(cl), th) for cl, th in zip(model.cliques, theta)})
     fitted = GraphicalModel(domain, potentials, total, dev)
     fitted.fit_info = {"iterations": done, "evaluations": evaluations, "loss": loss, "gap": gap,
-                       "step": alpha, "method": method}
+                       "step": alpha, "method": method, "precision": precision}
     return fitted
 
 
@@ -252,17 +264,34 @@ def _converged(history: list[float], tol: float, rejected: int, window: int) -> 
             and history[-2] - history[-1] <= tol * abs(history[-1]))
 
 
-def _sufficient_decrease(loss: float, new_loss: float, alpha: float, predicted: float) -> bool:
-    """Armijo test for mirror descent, with an allowance for floating-point rounding.
+# Relative error of the oracle's marginals, per precision (None: float64, whose
+# allowance stays the historical 1e-12 of the loss).  A float32 oracle's marginals carry
+# ~1e-6 relative error (exp of log-potentials of magnitude ~10, float32 epsilon 6e-8).
+_ROUNDING = {"float64": None, "float32": 1e-6}
+
+
+def _slack(rounding: float | None, loss: float, mu: torch.Tensor, grad: torch.Tensor) -> float:
+    """How far rounding alone can move the loss: 1e-12 of it in float64; in float32 the
+    first-order effect of a relative error ``rounding`` in every marginal cell,
+    ``rounding * sum |grad| |mu|`` (it can be far above the loss itself when the fit is
+    good and the counts large)."""
+    if rounding is None:
+        return 1e-12 * abs(loss)
+    return 1e-12 * abs(loss) + rounding * float(torch.dot(grad.abs(), mu.abs()))
+
+
+def _sufficient_decrease(loss: float, new_loss: float, alpha: float, predicted: float,
+                         slack: float) -> bool:
+    """Armijo test for mirror descent, with an allowance ``slack`` for floating-point rounding.
 
     Without the allowance, near the optimum every step "fails" by rounding
     error and the step size collapses to nothing (which would also cripple a
     warm start that inherits it).
     """
-    return loss - new_loss >= 0.5 * alpha * predicted - 1e-12 * abs(loss)
+    return loss - new_loss >= 0.5 * alpha * predicted - slack
 
 
-def _mirror_descent(evaluate, theta, alpha, iters, tol, check_every):
+def _mirror_descent(evaluate, theta, alpha, iters, tol, check_every, rounding=None):
     """Entropic mirror descent with Armijo backtracking (mbi's algorithm)."""
     mu, loss, grad = evaluate(theta)
     evaluations, done, history, rejected = 1, 0, [loss], 0
@@ -270,7 +299,8 @@ def _mirror_descent(evaluate, theta, alpha, iters, tol, check_every):
         trial = theta - alpha * grad
         mu2, loss2, grad2 = evaluate(trial)
         evaluations += 1
-        if _sufficient_decrease(loss, loss2, alpha, float(torch.dot(grad, mu - mu2))):
+        if _sufficient_decrease(loss, loss2, alpha, float(torch.dot(grad, mu - mu2)),
+                                _slack(rounding, loss, mu, grad)):
             theta, mu, loss, grad = trial, mu2, loss2, grad2
             alpha *= 1.01
         else:
@@ -285,7 +315,7 @@ def _mirror_descent(evaluate, theta, alpha, iters, tol, check_every):
     return theta, loss, alpha, done, evaluations
 
 
-def _accelerated(evaluate, theta, alpha, iters, tol, check_every):
+def _accelerated(evaluate, theta, alpha, iters, tol, check_every, rounding=None):
     """Mirror descent with Nesterov momentum in the natural parameters (FISTA form).
 
     The gradient step is taken from an extrapolated point ``y``; the step size
@@ -301,7 +331,8 @@ def _accelerated(evaluate, theta, alpha, iters, tol, check_every):
         trial = y - alpha * grad_y
         mu_t, loss_t, grad_t = evaluate(trial)
         evaluations += 1
-        if _sufficient_decrease(loss_y, loss_t, alpha, float(torch.dot(grad_y, mu_y - mu_t))):
+        if _sufficient_decrease(loss_y, loss_t, alpha, float(torch.dot(grad_y, mu_y - mu_t)),
+                                _slack(rounding, loss_y, mu_y, grad_y)):
             alpha *= 1.01
             if loss_t > best:
                 # Momentum overshot: restart from the best point without it.

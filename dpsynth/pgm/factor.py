@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable
 
 import numpy as np
@@ -23,15 +24,26 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 SMALL_CLIQUE_CELLS = 65536
 
 
+def waiting_threads_sleep() -> bool:
+    """Whether OpenMP's idle threads sleep (``OMP_WAIT_POLICY=PASSIVE``, which ``import
+    dpsynth`` sets when torch is not loaded yet) rather than spin.  Read when asked: the
+    environment as torch saw it when it loaded, unless someone changed it since."""
+    return os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
+
+
 @contextlib.contextmanager
 def small_work_threads(device: torch.device, largest_cells: int):
-    """Run work on small tables single-threaded on the CPU.
+    """Run work single-threaded on the CPU when more threads would not pay.
 
     Below ~64k cells per table every tensor operation takes microseconds and
     intra-op threading only adds synchronisation; on a busy machine we
-    measured 10x slowdowns with 2 threads.  The caller's setting is restored.
+    measured 10x slowdowns with 2 threads.  Above it, several threads help only
+    when the idle ones sleep: with libgomp's default (spinning) wait policy, one
+    1.5M-cell oracle call took 6x the CPU time on 2 threads than on 1 on a shared
+    2-core machine (benchmarks/results/aim_speed.md).  The caller's setting is restored.
     """
-    if device.type != "cpu" or largest_cells >= SMALL_CLIQUE_CELLS or torch.get_num_threads() == 1:
+    if device.type != "cpu" or torch.get_num_threads() == 1 or (
+            largest_cells >= SMALL_CLIQUE_CELLS and waiting_threads_sleep()):
         yield
         return
     before = torch.get_num_threads()

@@ -189,10 +189,14 @@ def eliminate(factors: list[tuple[tuple[str, ...], torch.Tensor]], keep: Sequenc
     return out
 
 
-def marginal(tree: JunctionTree, probs: Sequence[torch.Tensor], attrs: Sequence[str]) -> torch.Tensor:
+def marginal(tree: JunctionTree, probs: Sequence[torch.Tensor], attrs: Sequence[str],
+             conditionals: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
     """Exact marginal probability table of ``attrs`` (axes in the order given).
 
     ``probs[i]`` is the calibrated probability table (not log) of ``tree.maximal[i]``.
+    ``conditionals``, when given, caches each node's table divided by its separator
+    marginal across calls on the same ``probs`` (AIM asks for hundreds of marginals of
+    one model per round, and each conditional is a pass over a whole clique table).
     """
     attrs = tuple(attrs)
     domain = tree.domain
@@ -209,9 +213,13 @@ def marginal(tree: JunctionTree, probs: Sequence[torch.Tensor], attrs: Sequence[
     top = nodes[0]
     factors = [(tree.maximal[top], probs[top])]
     for i in nodes[1:]:
-        sep_dims = _sum_dims(tree.maximal[i], tree.separator[i])
-        table = probs[i]
-        sep = table.sum(dim=sep_dims, keepdim=True) if sep_dims else table
-        conditional = torch.where(sep > 0, table / torch.where(sep > 0, sep, 1.0), 0.0)
+        conditional = None if conditionals is None else conditionals.get(i)
+        if conditional is None:
+            sep_dims = _sum_dims(tree.maximal[i], tree.separator[i])
+            table = probs[i]
+            sep = table.sum(dim=sep_dims, keepdim=True) if sep_dims else table
+            conditional = torch.where(sep > 0, table / torch.where(sep > 0, sep, 1.0), 0.0)
+            if conditionals is not None:
+                conditionals[i] = conditional
         factors.append((tree.maximal[i], conditional))
     return eliminate(factors, attrs, domain)

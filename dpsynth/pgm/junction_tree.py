@@ -43,47 +43,90 @@ def _bits(mask: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _eliminate(domain: Domain, adjacency: dict[str, set[str]], rule: str) -> list[frozenset]:
-    """Greedy elimination; returns the cliques formed (variable + its neighbours).
+def _eliminate(sizes: tuple[int, ...], adjacency: tuple[int, ...], rule: str) -> list[int]:
+    """Greedy elimination; returns the cliques formed (variable + its neighbours) as bitmasks.
 
-    Neighbourhoods are bitmasks over attribute positions (AIM sizes thousands of
-    hypothetical trees per round, so this loop is hot); ties break on position.
+    ``adjacency[i]`` is the bitmask of attribute ``i``'s neighbours.  The next variable
+    minimises (fill, weight, position) under "min_fill" and (weight, fill, position)
+    under "min_weight"; the second key is computed only for the ties of the first (AIM
+    sizes thousands of hypothetical trees per run, so this loop is hot).
     """
-    attrs = domain.attrs
-    index = {a: i for i, a in enumerate(attrs)}
-    sizes = [domain[a] for a in attrs]
-    adj = {index[a]: sum(1 << index[u] for u in nbrs) for a, nbrs in adjacency.items()}
-    formed: list[frozenset] = []
-
+    adj = list(adjacency)
+    alive = (1 << len(adj)) - 1
     bits = _bits
+    weights: dict[int, int] = {}
+
     def fill(v: int) -> int:
         nb = adj[v]
-        # pairs of neighbours not yet adjacent, each counted from both ends
-        return sum((nb & ~adj[u] & ~(1 << u)).bit_count() for u in bits(nb)) // 2
+        # pairs of neighbours not yet adjacent, each counted from both ends; u's own bit
+        # is in nb & ~adj[u] (no self-loops), hence the - len(members)
+        members = bits(nb)
+        return (sum((nb & ~adj[u]).bit_count() for u in members) - len(members)) // 2
 
     def weight(v: int) -> int:
-        return sizes[v] * math.prod(sizes[u] for u in bits(adj[v]))
+        mask = adj[v] | (1 << v)
+        w = weights.get(mask)
+        if w is None:
+            w = math.prod(sizes[u] for u in bits(mask))
+            weights[mask] = w
+        return w
 
-    while adj:
-        if rule == "min_fill":
-            v = min(adj, key=lambda a: (fill(a), weight(a), a))
-        else:
-            v = min(adj, key=lambda a: (weight(a), fill(a), a))
-        nb = adj.pop(v)
-        members = bits(nb)
-        formed.append(frozenset(attrs[u] for u in members) | {attrs[v]})
-        for u in members:
+    first, second = (fill, weight) if rule == "min_fill" else (weight, fill)
+    formed: list[int] = []
+    while alive:
+        live = bits(alive)
+        keys = [first(a) for a in live]
+        low = min(keys)
+        ties = [a for a, k in zip(live, keys) if k == low]
+        v = ties[0] if len(ties) == 1 else min(ties, key=lambda a: (second(a), a))
+        nb = adj[v]
+        alive &= ~(1 << v)
+        formed.append(nb | (1 << v))
+        for u in bits(nb):
             adj[u] = (adj[u] | nb) & ~(1 << u) & ~(1 << v)
+        adj[v] = 0
     return formed
 
 
-def _maximal(cliques: Iterable[frozenset]) -> list[frozenset]:
-    cliques = sorted(set(cliques), key=len, reverse=True)
-    kept: list[frozenset] = []
+def _maximal(cliques: Iterable[int]) -> list[int]:
+    """The masks not contained in another (duplicates once)."""
+    cliques = sorted(set(cliques), key=lambda m: m.bit_count(), reverse=True)
+    kept: list[int] = []
     for cl in cliques:
-        if not any(cl <= k for k in kept):
+        if not any(cl & k == cl for k in kept):
             kept.append(cl)
     return kept
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _triangulate(sizes: tuple[int, ...], adjacency: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    """(cells, maximal clique masks) of the better of the min-fill and min-weight
+    triangulations of the interaction graph ``adjacency`` (bitmasks over positions).
+
+    Cached on the graph: AIM asks for the tree of [model cliques + one candidate] for every
+    candidate in every round, and many candidates add the same edges (or none)."""
+    best = None
+    for rule in ("min_fill", "min_weight"):
+        found = _maximal(_eliminate(sizes, adjacency, rule))
+        cells = sum(math.prod(sizes[u] for u in _bits(m)) for m in found)
+        if best is None or cells < best[0]:
+            best = (cells, tuple(found))
+    return best
+
+
+def _graph(domain: Domain, cliques: Iterable[Iterable[str]]) -> tuple[int, ...]:
+    """The cliques' interaction graph as neighbour bitmasks over the domain's positions."""
+    index = {a: i for i, a in enumerate(domain.attrs)}
+    adj = [0] * len(domain.attrs)
+    for cl in cliques:
+        mask = 0
+        for a in cl:
+            if a not in index:
+                domain.check(cl, "clique")  # raises, naming the attribute
+            mask |= 1 << index[a]
+        for u in _bits(mask):
+            adj[u] |= mask & ~(1 << u)
+    return tuple(adj)
 
 
 def maximal_cliques(domain: Domain, cliques: Iterable[Iterable[str]]) -> list[Clique]:
@@ -93,18 +136,10 @@ def maximal_cliques(domain: Domain, cliques: Iterable[Iterable[str]]) -> list[Cl
     singleton cliques).  Returned in domain attribute order, deterministically.
     """
     cliques = _normalise_cliques(domain, cliques)
-    adjacency: dict[str, set[str]] = {a: set() for a in domain.attrs}
-    for cl in cliques:
-        for a in cl:
-            adjacency[a] |= set(cl) - {a}
-    best = None
-    for rule in ("min_fill", "min_weight"):
-        found = _maximal(_eliminate(domain, adjacency, rule))
-        cells = sum(math.prod(domain[a] for a in cl) for cl in found)
-        if best is None or cells < best[0]:
-            best = (cells, found)
-    result = [domain.canonical(cl) for cl in best[1]]
-    position = {a: i for i, a in enumerate(domain.attrs)}
+    _, found = _triangulate(domain.shape, _graph(domain, cliques))
+    attrs = domain.attrs
+    result = [tuple(attrs[u] for u in _bits(m)) for m in found]
+    position = {a: i for i, a in enumerate(attrs)}
     result.sort(key=lambda cl: (-domain.size(cl), [position[a] for a in cl]))
     return result
 
@@ -115,7 +150,30 @@ def junction_tree_size(domain: Domain, cliques: Iterable[Iterable[str]]) -> int:
     This is the model size that AIM caps: the sum over maximal cliques of the
     product of their attributes' domain sizes.
     """
-    return sum(domain.size(cl) for cl in maximal_cliques(domain, cliques))
+    cliques = [domain.check(cl, "clique") for cl in cliques]
+    return _triangulate(domain.shape, _graph(domain, cliques))[0]
+
+
+def junction_tree_sizes_with(domain: Domain, cliques: Iterable[Iterable[str]],
+                              candidates: Sequence[Iterable[str]]) -> list[int]:
+    """``[junction_tree_size(domain, [*cliques, c]) for c in candidates]``, with the
+    interaction graph of ``cliques`` built once (AIM's per-round candidate filter)."""
+    base = _graph(domain, [domain.check(cl, "clique") for cl in cliques])
+    index = {a: i for i, a in enumerate(domain.attrs)}
+    out = []
+    for c in candidates:
+        c = domain.check(c, "clique")
+        mask = 0
+        for a in c:
+            mask |= 1 << index[a]
+        adj = base
+        if any(mask & ~(1 << u) & ~base[u] for u in _bits(mask)):
+            extra = list(base)
+            for u in _bits(mask):
+                extra[u] |= mask & ~(1 << u)
+            adj = tuple(extra)
+        out.append(_triangulate(domain.shape, adj)[0])
+    return out
 
 
 class JunctionTree:
@@ -144,6 +202,8 @@ class JunctionTree:
             () if p is None else tuple(a for a in self.maximal[i] if a in self.maximal[p])
             for i, p in enumerate(self.parent)
         ]
+        self._sets = [frozenset(cl) for cl in self.maximal]
+        self._sizes = [domain.size(cl) for cl in self.maximal]
         self.assignment = {cl: self.containing(cl) for cl in self.cliques}
 
     def _spanning_tree(self) -> list[tuple[int, int]]:
@@ -190,14 +250,14 @@ class JunctionTree:
         """Index of the smallest maximal clique holding all ``attrs`` (None if none does)."""
         need = set(attrs)
         best = None
-        for i, cl in enumerate(self.maximal):
-            if need <= set(cl) and (best is None or self.domain.size(cl) < self.domain.size(self.maximal[best])):
+        for i, cl in enumerate(self._sets):
+            if need <= cl and (best is None or self._sizes[i] < self._sizes[best]):
                 best = i
         return best
 
     def size(self) -> int:
         """Cells of the junction tree (see :func:`junction_tree_size`)."""
-        return sum(self.domain.size(cl) for cl in self.maximal)
+        return sum(self._sizes)
 
     def __repr__(self) -> str:
         return f"JunctionTree(maximal={self.maximal}, edges={self.edges})"

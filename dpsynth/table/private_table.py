@@ -41,7 +41,7 @@ from .learning import SchemaLearningMixin
 from .measurement import Measurement, NoisyMarginal
 from .params import positive, probability
 from .pate import PateMixin
-from .queries import MAX_MARGINAL_CELLS, marginal_counts, selection_scores
+from .queries import MAX_MARGINAL_CELLS, marginal_counts, marginal_counts_many, selection_scores
 from .rows import Rows
 from .sensitivity import SensitivityViolation, check_counts_of_records
 from .sources import resolve_source
@@ -185,7 +185,7 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
             return [self._recode_table(t, [names[j] for j in cols], maps) for t, cols in zip(base, idx)], \
                 rows.n_records
         codes = self._recoded(rows.codes, maps)
-        return [marginal_counts(codes, j, shape) for j, shape in zip(idx, shapes)], codes.shape[0]
+        return marginal_counts_many(codes, idx, shapes, marginal_counts), codes.shape[0]
 
     @staticmethod
     def _recode_table(table: np.ndarray, names: Sequence[str], maps: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["marginal_counts", "selection_scores", "quantile_scores", "key_counts", "key_order", "MAX_MARGINAL_CELLS"]
+__all__ = ["marginal_counts", "marginal_counts_many", "selection_scores", "quantile_scores", "key_counts", "key_order", "MAX_MARGINAL_CELLS"]
 
 MAX_MARGINAL_CELLS = 50_000_000  # a public guard: a bigger marginal is almost surely a mistake
 
@@ -26,6 +26,33 @@ def marginal_counts(codes: np.ndarray, columns: Sequence[int], shape: Sequence[i
         return np.array(codes.shape[0], dtype=np.int64)
     flat = np.ravel_multi_index(tuple(codes[:, j] for j in columns), shape)
     return np.bincount(flat, minlength=size).astype(np.int64).reshape(shape)
+
+
+def marginal_counts_many(codes: np.ndarray, columns: Sequence[Sequence[int]],
+                         shapes: Sequence[Sequence[int]], count=None) -> list[np.ndarray]:
+    """``[count(codes, c, s) for c, s in zip(columns, shapes)]`` (``count`` defaults to
+    `marginal_counts`), with every marginal whose columns lie inside one already counted
+    summed out of the smallest such table instead of re-reading the rows (AIM scores
+    hundreds of nested candidates a round).  Integer sums: the same counts exactly."""
+    count = marginal_counts if count is None else count
+    out: list[np.ndarray | None] = [None] * len(columns)
+    done: list[int] = []
+    for i in sorted(range(len(columns)), key=lambda i: -len(columns[i])):
+        cols, shape = tuple(columns[i]), tuple(int(x) for x in shapes[i])
+        source = None
+        if cols and len(set(cols)) == len(cols):
+            for j in done:
+                if set(cols) <= set(columns[j]) and (source is None or out[j].size < out[source].size):
+                    source = j
+        if source is None:
+            out[i] = count(codes, cols, shape)
+        else:
+            have = list(columns[source])
+            table = out[source].sum(axis=tuple(k for k, c in enumerate(have) if c not in cols))
+            kept = [c for c in have if c in cols]
+            out[i] = np.ascontiguousarray(np.transpose(table, [kept.index(c) for c in cols]), dtype=np.int64)
+        done.append(i)
+    return out
 
 
 def selection_scores(exact: Sequence[np.ndarray], estimates: Sequence[np.ndarray], weights: Sequence[float],
