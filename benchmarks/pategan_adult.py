@@ -84,8 +84,11 @@ def run_key(table: str, impl: str, epsilon: float, seed: int, variant: str = "")
     return f"{table}/{impl}{variant}/eps={epsilon:g}/seed={seed}"
 
 
-def variant_of(impl: str, teachers: int | None) -> str:
-    return f"[teachers={teachers}]" if impl == "pategan" and teachers else ""
+def variant_of(impl: str, teachers: int | None, labels: bool = False) -> str:
+    if impl != "pategan":
+        return ""
+    parts = ([f"teachers={teachers}"] if teachers else []) + (["labels"] if labels else [])
+    return f"[{','.join(parts)}]" if parts else ""
 
 
 # --------------------------------------------------------------------------- the child (ours)
@@ -108,6 +111,8 @@ def child_ours(argv: list[str]) -> None:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--teachers", type=int, default=None)
+    p.add_argument("--labels", action="store_true", help="PATE-GAN: label the table's target with label teachers")
+    p.add_argument("--pategan-options", default="{}", help="PATE-GAN: more keyword arguments, as JSON")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args(argv)
 
@@ -123,7 +128,8 @@ def child_ours(argv: list[str]) -> None:
     train, _ = table.load()
     schema = table.marginal_schema() if a.impl in ("mst", "aim") else table.schema()
     if a.impl == "pategan":
-        model = PATEGAN(epsilon=a.epsilon, teachers=a.teachers, seed=a.seed, progress=False, device="cpu")
+        model = PATEGAN(epsilon=a.epsilon, teachers=a.teachers, seed=a.seed, progress=False, device="cpu",
+                        target=table.target if a.labels else None, **json.loads(a.pategan_options))
     elif a.impl == "dpctgan":
         model = DPCTGAN(epsilon=a.epsilon, epochs=DPCTGAN_EPOCHS, batch_size=500, seed=a.seed, progress=False,
                         device="cpu")
@@ -199,6 +205,8 @@ def build_command(impl: str, table, epsilon: float, seed: int, args, train_csv: 
                "--epsilon", repr(epsilon), "--seed", str(seed), "--threads", str(args.threads), "--out", str(out)]
         if impl == "pategan" and args.pategan_teachers:
             cmd += ["--teachers", str(args.pategan_teachers)]
+        if impl == "pategan" and args.pategan_labels:
+            cmd += ["--labels"]
         return cmd, ""
     python = peer_python(impl, args)
     if not python or not Path(python).exists():
@@ -224,7 +232,8 @@ def summarise(impl: str, info: dict) -> dict:
         if impl == "pategan" and "teachers" in plan:
             s["schedule"] = {"teachers": plan["teachers"], "vote_noise": f"Gaussian σ = {plan['noise_multiplier']:.1f}"
                              " on each count", "queries": plan["queries"], "iterations": plan["iterations"],
-                             "unanimous_error": plan["unanimous_error"]}
+                             "unanimous_error": plan["unanimous_error"],
+                             "label_queries": plan.get("label_queries", 0)}
     elif impl == "snsynth":
         hp = info.get("hyperparameters", {})
         k = hp.get("num_teachers")
@@ -256,7 +265,7 @@ def one_run(impl: str, table, epsilon: float, seed: int, args, train_csv: Path, 
     """Run one child, read its RESULT, score its synthetic table; the record for the results file."""
     from dpsynth.evaluate.utility import evaluate_classifier
 
-    variant = variant_of(impl, args.pategan_teachers)
+    variant = variant_of(impl, args.pategan_teachers, args.pategan_labels)
     key = run_key(table.name, impl, epsilon, seed, variant)
     record = {"table": table.name, "impl": impl, "variant": variant, "system": LABELS[impl] + (f" {variant}" if variant
                                                                                                else ""),
@@ -410,6 +419,8 @@ def schedule_rows(runs: list[dict]) -> list[str]:
         n = (r.get("result") or {}).get("n_train")
         per = f"{n / s['teachers']:.0f}" if n else "–"
         extra = f" ({s['charged_queries']:,} charged)" if s.get("charged_queries") is not None else ""
+        if s.get("label_queries"):
+            extra += f" (of which {s['label_queries']:,} to the label teachers)"
         rows.append(f"| {r['system']} | {r['epsilon']:g} | {r['seed']} | {s['teachers']} | {per} | {s['vote_noise']}"
                     f" | {100 * s['unanimous_error']:.1f} % | {_f(s.get('queries'), ',')}{extra}"
                     f" | {_f(s.get('iterations'), ',')} |")
@@ -523,6 +534,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--pategan-teachers", type=int, default=None,
                    help="run our PATEGAN with this many teachers (a variant, recorded as such)")
+    p.add_argument("--pategan-labels", action="store_true",
+                   help="run our PATEGAN with label teachers for the table's target (target=…; a variant)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per run before it is recorded DNF")
     p.add_argument("--threads", type=int, default=1, help="threads per child (OMP/MKL, torch)")
     p.add_argument("--nice", type=int, default=10)

@@ -109,6 +109,7 @@ class AuditConfig:
     alpha: float = 0.05             # eps_lb_cp's α (each rate bounded at α/2)
     max_records: int = 8            # the policy's public bound on n (≥ 5)
     lift_usefulness_guard: bool = True
+    target: str | None = None       # PATEGAN(target=…): label teachers for this column (label_share default)
     model: dict = field(default_factory=lambda: dict(
         teacher_hidden=(16,), teacher_lr=1e-2, teacher_batch=8, teacher_steps=4, student_dims=(32,),
         student_lr=1e-2, student_steps=5, generator_dims=(32,), embedding_dim=8, generator_lr=1e-2,
@@ -119,6 +120,8 @@ class AuditConfig:
         for key in ("teacher_hidden", "student_dims", "generator_dims"):
             if key in kw:
                 kw[key] = tuple(kw[key])
+        if self.target is not None:
+            kw["target"] = self.target
         return dict(epsilon=self.epsilon, teachers=self.teachers, queries=self.queries,
                     queries_per_iteration=self.queries_per_iteration, device="cpu", progress=False, **kw)
 
@@ -138,11 +141,12 @@ def _patched(obj: Any, name: str, value: Any) -> Iterator[None]:
 
 @contextlib.contextmanager
 def noiseless_votes() -> Iterator[None]:
-    """The vote noise drawn as zeros; the session is charged for σ as planned."""
+    """The vote noise drawn as zeros (the discriminator's and the label teachers' votes alike); the
+    session is charged for σ as planned."""
     import dpsynth.noise.discrete_gaussian as dg
     from dpsynth.table.pate import PateSession
 
-    honest_sampler, honest_votes = dg.sample_discrete_gaussian, PateSession.votes
+    honest_sampler, honest_votes, honest_labels = dg.sample_discrete_gaussian, PateSession.votes, PateSession.label_votes
     in_votes = [False]
 
     def sampler(scale, size, source):
@@ -157,7 +161,15 @@ def noiseless_votes() -> Iterator[None]:
         finally:
             in_votes[0] = False
 
-    with _patched(dg, "sample_discrete_gaussian", sampler), _patched(PateSession, "votes", votes):
+    def label_votes(self, queries):
+        in_votes[0] = True
+        try:
+            return honest_labels(self, queries)
+        finally:
+            in_votes[0] = False
+
+    with _patched(dg, "sample_discrete_gaussian", sampler), _patched(PateSession, "votes", votes), \
+            _patched(PateSession, "label_votes", label_votes):
         yield
 
 
@@ -417,6 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--queries", type=int, default=d.queries)
     p.add_argument("--queries-per-iteration", type=int, default=d.queries_per_iteration)
     p.add_argument("--max-records", type=int, default=d.max_records)
+    p.add_argument("--target", default=None, choices=COLUMNS,
+                   help="PATEGAN(target=…): audit with label teachers for this column (teacher_sees_all then "
+                        "gives teacher 0's label teacher every record too)")
     p.add_argument("--n-synth", type=int, default=d.n_synth)
     p.add_argument("--alpha", type=float, default=d.alpha)
     p.add_argument("--keep-usefulness-guard", action="store_true",
@@ -435,7 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     variants = [_variant_runs(v, args.runs) for v in args.variants]
     config = replace(d, epsilon=args.epsilon, delta=args.delta, teachers=args.teachers, queries=args.queries,
                      queries_per_iteration=args.queries_per_iteration, max_records=args.max_records,
-                     n_synth=args.n_synth, alpha=args.alpha, lift_usefulness_guard=not args.keep_usefulness_guard)
+                     n_synth=args.n_synth, alpha=args.alpha, lift_usefulness_guard=not args.keep_usefulness_guard,
+                     target=args.target)
     t0 = time.perf_counter()
     argv_shown = list(argv) if argv is not None else sys.argv[1:]
     report: dict[str, Any] = {

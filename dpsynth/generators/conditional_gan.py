@@ -148,6 +148,7 @@ class ConditionalGan(SealedModel):
                     picks.append(pick.cpu().numpy())
                 parts.append(activate(g(torch.cat([z, cond], dim=1)), self.transformer, rng).cpu().numpy())
         features = np.concatenate(parts) if parts else np.zeros((0, self.transformer.dim), np.float32)
+        features = self._post_features(features, rng)
         frame = self.transformer.inverse(features)
         if condition is not None:
             values = np.empty(len(condition[4]), dtype=object)
@@ -158,6 +159,10 @@ class ConditionalGan(SealedModel):
         # Written the way the table writes its values (0/1 stay 0/1, plain dates stay dates);
         # a model saved before it kept the table's schema gives the decoded values as they are.
         return frame if schema is None else schema.represent(frame)
+
+    def _post_features(self, features: np.ndarray, rng: torch.Generator) -> np.ndarray:
+        """Post-processing of the decoded features before they become rows (a hook; none here)."""
+        return features
 
     def _sample_proportions(self, n: int, proportions: Any, where: Any, *, seed: int | None, gate: Any,
                             batch: int) -> pd.DataFrame:

@@ -9,7 +9,8 @@ runs on the rows (proofs/threat_model.md).  Imports nothing above `schema`.
 from .conditioning import RealConditioning
 from .discriminator import Discriminator, DiscriminatorSpec
 from .layout import CategoricalBlock, ColumnFacts, NumericBlock, TableTransformer, column_facts
+from .label_teacher import LabelTeacherSpec
 from .teacher import TeacherSpec
 
 __all__ = ["TableTransformer", "CategoricalBlock", "NumericBlock", "ColumnFacts", "column_facts",
-           "Discriminator", "DiscriminatorSpec", "RealConditioning", "TeacherSpec"]
+           "Discriminator", "DiscriminatorSpec", "RealConditioning", "TeacherSpec", "LabelTeacherSpec"]

@@ -25,6 +25,12 @@ returns a `PateSession`:
   same ρ).  The sensitivity holds per query: each query's histogram is one
   component of the answer.  At most Q queries are answered, in total; `close()`
   writes the `release` entry committing to every answer.
+* Label votes (a session opened with `label_column`).  Label teacher i, a linear
+  classifier of that column from the others (`dpsynth.nn.label_teacher`), is
+  trained deterministically on partition i alone; `label_votes(queries)` answers
+  each query with the histogram of their predicted categories plus the same
+  noise, one vote per teacher, so the same Δ₂ per query; label queries count
+  against the same Q.
 """
 
 from __future__ import annotations
@@ -62,10 +68,15 @@ class PateMixin:
 
     def pate_session(self, *, teachers: int, teacher: Any = None, noise_multiplier: float, queries: int,
                      purpose: str, generator: str | None = None, run_id: str | None = None,
-                     parameters: dict | None = None, device: Any = "cpu") -> "PateSession":
-        """Charge every label query of the run and open a PATE session (module docstring)."""
+                     parameters: dict | None = None, device: Any = "cpu", label_column: str | None = None,
+                     label_teacher: Any = None) -> "PateSession":
+        """Charge every label query of the run and open a PATE session (module docstring).
+
+        `label_column` (a categorical column of the schema) adds label teachers: teacher i's
+        linear classifier of that column from the others, on partition i (`label_votes`)."""
         import torch
 
+        from dpsynth.nn.label_teacher import LabelTeacherSpec
         from dpsynth.nn.teacher import TeacherSpec
 
         teacher = TeacherSpec() if teacher is None else teacher
@@ -83,23 +94,50 @@ class PateMixin:
             raise ValueError(f"queries must be an int in 1..{MAX_QUERIES}, got {queries!r}")
         sigma = positive(noise_multiplier, "noise_multiplier")
         layout = _layout(self)
+        label_block = None
+        if label_column is not None:
+            label_block = _label_block(layout, label_column)
+            label_teacher = LabelTeacherSpec() if label_teacher is None else label_teacher
+            if type(label_teacher) is not LabelTeacherSpec:  # the table builds its teachers (as above)
+                raise TypeError("label_teacher must be a dpsynth.nn.LabelTeacherSpec, not a "
+                                f"{type(label_teacher).__module__}.{type(label_teacher).__name__}")
+            label_teacher = LabelTeacherSpec.from_dict(label_teacher.to_dict())
+        elif label_teacher is not None:
+            raise ValueError("label_teacher needs a label_column")
         event = GNMaxEvent(sigma, queries, relation=self.relation)
         replace = self.relation is NeighbouringRelation.REPLACE_ONE
-        spec = Measurement(kind="pate_plan", query={"teachers": teachers, "queries": queries,
-                                                    "noise_multiplier": sigma, "teacher": teacher.to_dict()},
+        query = {"teachers": teachers, "queries": queries, "noise_multiplier": sigma, "teacher": teacher.to_dict()}
+        if label_block is not None:
+            query["label"] = {"column": label_column, "teacher": label_teacher.to_dict()}
+        spec = Measurement(kind="pate_plan", query=query,
                            events=(event,), sensitivity=_vote_sensitivity(replace), norm="l2")
         receipt = self._charge(spec, purpose=purpose, generator=generator, run_id=run_id, parameters=parameters)
         self._open_session(receipt, {"measurement": "pate", "queries": queries, "teachers": teachers})
-        return PateSession(self, receipt, layout, teacher, teachers, event, torch.device(device))
+        return PateSession(self, receipt, layout, teacher, teachers, event, torch.device(device),
+                           label=None if label_block is None else (label_column, label_block, label_teacher))
+
+
+def _label_block(layout: Any, column: Any) -> tuple[int, int]:
+    """(start, end) of `column`'s one-hot block in the layout: a categorical column (public)."""
+    from dpsynth.nn.layout import CategoricalBlock
+
+    for b in layout.blocks:
+        if b.facts.name == column:
+            if not isinstance(b, CategoricalBlock):
+                raise ValueError(f"label_column {column!r} is numeric; label teachers predict a categorical column")
+            if b.width < 2:
+                raise ValueError(f"label_column {column!r} has one category: nothing to predict")
+            return b.start, b.end
+    raise KeyError(f"label_column {column!r} is not a column of the table's schema")
 
 
 class PateSession:
     """Teachers trained and voting inside the table (see the module docstring).
 
-    Public: `layout`, `event`, `n_teachers`, `queries`, `queries_done`."""
+    Public: `layout`, `event`, `n_teachers`, `queries`, `queries_done`, `label_column`, `label_block`."""
 
     def __init__(self, table: Any, receipt: Any, layout: Any, spec: Any, n_teachers: int, event: GNMaxEvent,
-                 device: Any) -> None:
+                 device: Any, label: tuple[str, tuple[int, int], Any] | None = None) -> None:
         import torch
 
         self._table = table
@@ -142,6 +180,11 @@ class PateSession:
         self.__teachers = spec.ensemble(n_teachers, layout.dim, self.__stream).to(device)
         self.__optimizer = torch.optim.Adam(self.__teachers.parameters(), lr=spec.learning_rate,
                                             weight_decay=spec.weight_decay)
+        # Label teachers (optional): trained on first use, deterministically (label_teacher.py).
+        self.label_column = None if label is None else label[0]
+        self.label_block = None if label is None else label[1]
+        self._label_spec = None if label is None else label[2]
+        self.__labellers = None
 
     def __repr__(self) -> str:
         return f"PateSession(teachers={self.n_teachers}, queries {self.queries_done}/{self.queries}, <private>)"
@@ -242,6 +285,71 @@ class PateSession:
         with self._ends_on_failure():
             out = table._step(spec, self.receipt, self._digest, noise=draw, exact=exact,
                               release=lambda v, z: np.stack(v).reshape(m, 2) + z)
+        self.queries_done += m
+        return np.array(out, copy=True)
+
+    def _without_label(self, x: Any) -> Any:
+        """The features a label teacher reads: the label column's block zeroed."""
+        a, b = self.label_block
+        x = x.clone()
+        x[..., a:b] = 0.0
+        return x
+
+    def _label_teachers(self) -> Any:
+        """Train the label teachers once (on first use): teacher i on partition i alone."""
+        import torch
+
+        if self.__labellers is None:
+            from dpsynth.nn.label_teacher import LabelTeacherEnsemble
+
+            a, b = self.label_block
+            parts, sizes = self.__parts, self.__sizes
+            mask = (torch.arange(parts.shape[1], device=self.device).unsqueeze(0) < sizes.unsqueeze(1))
+            y = parts[..., a:b].argmax(dim=-1)
+            model = LabelTeacherEnsemble(self.n_teachers, self.layout.dim, b - a).to(self.device)
+            model.fit(self._without_label(parts), y, mask.to(torch.float32), self._label_spec)
+            self.__labellers = model
+        return self.__labellers
+
+    def label_votes(self, queries: Any) -> np.ndarray:
+        """Noisy label-vote histograms, shape (m, c): column j counts the label teachers that give
+        the query (a generated row; its label block is ignored) the label column's j-th slot.
+        Each query is one of the plan's Q, charged at open, as `votes` are."""
+        import torch
+
+        self._check_open()
+        if self.label_block is None:
+            raise AccessError("this PATE session was opened without a label_column")
+        x = self._public_rows(queries, "queries")
+        m = int(x.shape[0])
+        if self.queries_done + m > self.queries:
+            raise AccessError(f"the plan paid for {self.queries} label queries; {self.queries - self.queries_done} "
+                              f"remain, {m} were asked")
+        table = self._table
+        source = table._source
+        scale = self._scale
+        c = self.label_block[1] - self.label_block[0]
+        spec = Measurement(kind="pate_label_votes", query={"first": self.queries_done, "queries": m,
+                                                           "column": self.label_column},
+                           events=(self.event,), sensitivity=self._sensitivity, norm="l2")
+
+        def draw() -> np.ndarray:
+            from dpsynth.noise.discrete_gaussian import sample_discrete_gaussian
+
+            return np.asarray(sample_discrete_gaussian(scale, m * c, source), dtype=np.int64).reshape(m, c)
+
+        def exact(_rows: Any) -> list[np.ndarray]:
+            model = self._label_teachers()
+            with torch.no_grad():
+                inputs = self._without_label(x).unsqueeze(0).expand(self.n_teachers, m, x.shape[1])
+                choice = model(inputs).argmax(dim=-1)                       # (k, m)
+            votes = torch.nn.functional.one_hot(choice, c).sum(dim=0).cpu().numpy().astype(np.int64)
+            check_votes(votes, self.n_teachers)
+            return list(votes)  # one component per query: the sensitivity bound is per query
+
+        with self._ends_on_failure():
+            out = table._step(spec, self.receipt, self._digest, noise=draw, exact=exact,
+                              release=lambda v, z: np.stack(v).reshape(m, c) + z)
         self.queries_done += m
         return np.array(out, copy=True)
 

@@ -218,7 +218,7 @@ def _default_fit(generator: Any, table: Any) -> None:
     generator.fit(table)
 
 
-_SESSION_STEPS = ("dpsgd_step", "pate_votes")
+_SESSION_STEPS = ("dpsgd_step", "pate_votes", "pate_label_votes")
 
 
 def _ledger_problems(records: Sequence[Record], gate: Any, table: Any, where: str) -> list[Problem]:

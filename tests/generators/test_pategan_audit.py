@@ -87,11 +87,13 @@ def test_the_canaries_restore_the_library(pa):
     from dpsynth.noise import discrete_gaussian
     from dpsynth.table.pate import PateSession
 
-    before = (PateSession.__init__, PateSession.votes, discrete_gaussian.sample_discrete_gaussian,
+    before = (PateSession.__init__, PateSession.votes, PateSession.label_votes,
+              discrete_gaussian.sample_discrete_gaussian,
               trainer_module.train, model_module.train, plan_module.MAX_UNANIMOUS_ERROR)
     for name in pa.VARIANTS:
         with pa.usefulness_guard_lifted(True), pa.VARIANTS[name]():
             assert plan_module.MAX_UNANIMOUS_ERROR == 1.0
-    after = (PateSession.__init__, PateSession.votes, discrete_gaussian.sample_discrete_gaussian,
+    after = (PateSession.__init__, PateSession.votes, PateSession.label_votes,
+             discrete_gaussian.sample_discrete_gaussian,
              trainer_module.train, model_module.train, plan_module.MAX_UNANIMOUS_ERROR)
     assert before == after

@@ -361,6 +361,43 @@ class _Pate:
         session.close()
 
 
+class _PateLabels:
+    """The smallest run of label teachers: classifiers of `colour` on the partitions, then label votes."""
+
+    def fit(self, table) -> None:
+        session = table.pate_session(teachers=5, noise_multiplier=3.0, queries=60, purpose="PATE labels",
+                                     generator="pate-test", label_column="colour")
+        self.votes = session.label_votes(_rows(60, session.layout.dim, 1))
+        session.close()
+
+
+@pytest.mark.parametrize("relation", [ADD_OR_REMOVE, REPLACE])
+def test_pate_label_votes_on_a_neighbour_move_one_teacher_per_query(tmp_path, relation):
+    """As below, for the label teachers: every label teacher but the changed record's is the same
+    function of its own partition, so each query's exact histogram over colour's slots moves by at
+    most Δ₂ (one vote; two teachers under replace-one) and the frozen output is identical."""
+    tables: list = []
+
+    class Capture:
+        def __init__(self, frame, *args, **kwargs) -> None:
+            super().__init__(frame, *args, **kwargs)
+            tables.append(self)
+
+    frame = small_frame(80, seed=2)[["colour", "size", "flag"]]
+    schema = Schema([c for c in SCHEMA.columns if c.name != "count"])
+    report = record_and_replay(_PateLabels, frame, schema, relations=(relation,), fit=lambda g, t: g.fit(t),
+                               release=lambda g: g.votes, epsilon=200.0, max_records=500, mixins=(Capture,),
+                               directory=tmp_path, noise_seed=4)
+    assert report.ok
+    (record,) = report.records[relation.value]
+    assert record.measurement.kind == "pate_label_votes"
+    for replay in tables[1:]:
+        moves = np.asarray(measured_distance("l2", record.exact, replay.exact[0]))
+        assert moves.shape == (60,)
+        squared = set(np.round(moves ** 2).astype(int).tolist())
+        assert squared <= ({0, 2} if relation is ADD_OR_REMOVE else {0, 2, 8})
+
+
 @pytest.mark.parametrize("relation", [ADD_OR_REMOVE, REPLACE])
 def test_pate_votes_on_a_neighbour_move_one_teacher_per_query(tmp_path, relation):
     """Record and replay: on a neighbour every teacher but the changed record's trains exactly as

@@ -13,6 +13,12 @@ public numbers and charged before any teacher trains.  The student sees only
 generator samples labelled by the noisy votes; the generator learns only through
 the student (and CTGAN's condition loss on the noisy counts).  The layout comes
 from the schema.  See proofs/pategan.md for the privacy statement.
+
+`PATEGAN(epsilon=1.0, target="income")` also asks PATE's label teachers (one linear
+classifier of the target per partition, inside the table) to label rows of the
+trained generator, with `label_share` of the same Q queries; the labeller fitted
+to those noisy votes draws the target when sampling.  On Adult this is what makes
+the synthetic rows useful for predicting the target (benchmarks/results/pategan_adult.md).
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ from ..dpctgan.plan import run_order
 from ..provenance import Provenance
 from .plan import PatePlan, PlanError, make_pate_plan
 from .student import Student
-from .trainer import PateLog, PateNetworks, train
+from .labeller import Labeller
+from .trainer import PateLog, PateNetworks, fit_labeller, train
 
 __all__ = ["PATEGAN"]
 
@@ -78,6 +85,11 @@ class PATEGAN(ConditionalGan):
         student_dims, student_lr, student_steps: the student (on released labels only).
         generator_dims, embedding_dim, generator_lr, generator_steps, batch_size: the generator.
         frequency_share: fraction of the run's RDP budget for the noisy category counts.
+        target: a categorical column to label with PATE's label teachers (name the column a model
+            trained on the synthetic data will predict): `label_share` of the Q queries go to k
+            linear classifiers of it, one per partition, asked about the trained generator's rows;
+            the labeller fitted to their noisy votes draws that column at sampling time.  None
+            (default): the discriminator teachers only.
         device: "auto" (GPU when present), "cpu", "cuda", …
         seed: reproducible post-processing randomness; the private randomness is the table's.
     """
@@ -91,8 +103,8 @@ class PATEGAN(ConditionalGan):
                  student_dims: tuple[int, ...] = (128, 128), student_lr: float = 1e-3, student_steps: int = 20,
                  generator_dims: tuple[int, ...] = (128, 128), embedding_dim: int = 64, generator_lr: float = 2e-4,
                  generator_steps: int = 20, batch_size: int = 256, frequency_share: float = 0.1,
-                 log_frequency: bool = True, device: str | torch.device = "auto", seed: int | None = None,
-                 progress: bool = True) -> None:
+                 log_frequency: bool = True, target: str | None = None, label_share: float = 0.8,
+                 device: str | torch.device = "auto", seed: int | None = None, progress: bool = True) -> None:
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not (
                 math.isfinite(epsilon) and epsilon > 0):
             raise PlanError(f"epsilon must be a finite number > 0, got {epsilon!r}")
@@ -115,6 +127,13 @@ class PATEGAN(ConditionalGan):
         self.batch_size = _count("batch_size", batch_size, 1, 1_000_000)
         self.frequency_share = frequency_share
         self.log_frequency = bool(log_frequency)
+        if target is not None and not isinstance(target, str):
+            raise TypeError(f"target must be a column name (str) or None, got {target!r}")
+        self.target = target
+        if isinstance(label_share, bool) or not isinstance(label_share, (int, float)) or not (
+                math.isfinite(label_share) and 0 < label_share < 1):
+            raise PlanError(f"label_share must be a number in (0, 1), got {label_share!r}")
+        self.label_share = float(label_share)
         self.device = resolve_device(device)
         self.seed = seed
         self.progress = progress
@@ -125,6 +144,7 @@ class PATEGAN(ConditionalGan):
         self.plan: PatePlan | None = None
         self.generator: Generator | None = None
         self.student: Student | None = None
+        self.labeller: Labeller | None = None
         self.provenance = Provenance()
         self.log: PateLog | None = None
 
@@ -139,7 +159,7 @@ class PATEGAN(ConditionalGan):
                               max_records=gate.policy.max_records, teachers=self.teachers, queries=self.queries,
                               queries_per_iteration=self.queries_per_iteration, label_noise=self.label_noise,
                               frequency_share=self.frequency_share, n_categorical_columns=n_categorical_columns,
-                              relation=gate.relation)
+                              relation=gate.relation, label_share=self.label_share if self.target else 0.0)
 
     def preflight(self, table: Any, gate: Any = None) -> PatePlan:
         """Every check `fit` makes before its first measurement, on public facts only; reads no
@@ -155,10 +175,25 @@ class PATEGAN(ConditionalGan):
                                      "not a DuckDB source; MST, AIM and Independent run on DuckDB sources. "
                                      "Nothing was charged.")
         transformer = table.layout()
+        self._label_block(transformer)  # an unknown or numeric target fails here, uncharged
         plan = self.make_plan(gate, len(transformer.categorical_blocks))
         check_plan_fits(gate, plan, "PATE-GAN", PlanError)
         self._teacher_spec()  # a bad teacher architecture fails here, uncharged
         return transformer, plan
+
+    def _label_block(self, transformer: TableTransformer) -> tuple[int, int] | None:
+        """(start, end) of the target's one-hot block, from the public layout; None without one."""
+        if self.target is None:
+            return None
+        from dpsynth.nn.layout import CategoricalBlock
+
+        for b in transformer.blocks:
+            if b.facts.name == self.target:
+                if not isinstance(b, CategoricalBlock) or b.width < 2:
+                    raise PlanError(f"target {self.target!r} must be a categorical column with at least two "
+                                    "categories (the label teachers classify it); nothing was charged")
+                return b.start, b.end
+        raise PlanError(f"target {self.target!r} is not a column of the table; nothing was charged")
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, table: Any, gate: Any = None, *, actor: str | None = None) -> "PATEGAN":
@@ -183,8 +218,8 @@ class PATEGAN(ConditionalGan):
             queries=plan.queries, purpose="PATE-GAN: teacher votes (every label query of the run)",
             generator=self.generator_name, run_id=run_id,
             parameters={"queries_per_iteration": plan.queries_per_iteration, "iterations": plan.iterations,
-                        "teacher_steps": self.teacher_steps},
-            device=self.device)
+                        "teacher_steps": self.teacher_steps, "label_queries": plan.label_queries},
+            device=self.device, label_column=self.target)
         # From here the privacy is spent: a failure below keeps the ledger entries.
         nets = self._networks(transformer, sampler, None if seeds is None else int(seeds[0]))
         post = torch.Generator(device=self.device)
@@ -193,12 +228,18 @@ class PATEGAN(ConditionalGan):
                     batch_size=self.batch_size, teacher_steps=self.teacher_steps, student_steps=self.student_steps,
                     generator_steps=self.generator_steps, student_lr=self.student_lr,
                     generator_lr=self.generator_lr, progress=self.progress)
+        labeller = None
+        if plan.label_queries:
+            labeller = fit_labeller(nets, sampler, transformer, plan, session, post=post, device=self.device,
+                                    block=self._label_block(transformer))
+            log.queries_done += plan.label_queries
         session.close()
         if log.queries_done != plan.queries:  # the charged event is the queries asked, exactly
             raise RuntimeError(f"asked {log.queries_done} label queries, charged {plan.queries}")
         self.transformer, self.sampler, self.plan = transformer, sampler, plan
         self.schema = table.schema
         self.generator, self.student, self.log = nets.generator, nets.student, log
+        self.labeller = labeller
         self._seal(gate, table, run_id, actor)
         return self
 
@@ -231,7 +272,8 @@ class PATEGAN(ConditionalGan):
                 "student_steps": self.student_steps, "generator_dims": list(self.generator_dims),
                 "embedding_dim": self.embedding_dim, "generator_lr": self.generator_lr,
                 "generator_steps": self.generator_steps, "batch_size": self.batch_size,
-                "frequency_share": self.frequency_share, "log_frequency": self.log_frequency}
+                "frequency_share": self.frequency_share, "log_frequency": self.log_frequency} | (
+                    {"target": self.target, "label_share": self.label_share} if self.target else {})
 
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """JSON metadata (layout, noisy counts, plan) and the generator's weights.  Nothing in it
@@ -240,6 +282,8 @@ class PATEGAN(ConditionalGan):
         meta = {"config": self.config(), "transformer": self.transformer.to_dict(), "sampler": self.sampler.to_dict(),
                 "plan": self.plan.to_dict()} | self._schema_meta()
         arrays = {f"generator/{k}": v.detach().cpu() for k, v in self.generator.state_dict().items()}
+        if self.labeller is not None:
+            arrays |= {f"labeller/{k}": v.detach().cpu() for k, v in self.labeller.state_dict().items()}
         return meta, arrays
 
     @classmethod
@@ -259,7 +303,57 @@ class PATEGAN(ConditionalGan):
         state = {k.split("/", 1)[1]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("generator/")}
         g.load_state_dict(state)
         model.generator = g.to(model.device)
+        block = model._label_block(model.transformer)
+        labels = {k.split("/", 1)[1]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("labeller/")}
+        if (block is None) != (not labels) or (block is not None) != (model.plan.label_queries > 0):
+            raise ValueError("model file: a labeller must come with a target and label queries, and only then")
+        if block is not None:
+            labeller = Labeller(model.transformer.dim, block)
+            labeller.load_state_dict(labels)  # strict: a crafted shape or name fails here
+            model.labeller = labeller
         return model
+
+    # -- sampling (post-processing) ----------------------------------------------------------
+    def _post_features(self, features: np.ndarray, rng: torch.Generator) -> np.ndarray:
+        """With a labeller, each row's target drawn from it (module `labeller`)."""
+        if self.labeller is None:
+            return features
+        cpu = torch.Generator()
+        cpu.manual_seed(int(torch.randint(0, 2**62, (1,), generator=rng, device=rng.device)))
+        return self.labeller.relabel(features, cpu)
+
+    def sample(self, n: int, where: Any = None, *, seed: int | None = None, gate: Any = None, batch: int = 4096,
+               proportions: Any = None) -> Any:
+        """As `ConditionalGan.sample`; with a labeller, `where` on the target keeps the rows whose
+        drawn label is the value asked (exactly P(features | label), by rejection)."""
+        if self.labeller is None or not where or proportions is not None or not isinstance(where, dict) \
+                or self.target not in where:
+            return super().sample(n, where, seed=seed, gate=gate, batch=batch, proportions=proportions)
+        return self._sample_target(n, where, seed=seed, gate=gate, batch=batch)
+
+    def _sample_target(self, n: int, where: dict, *, seed: int | None, gate: Any, batch: int) -> Any:
+        import pandas as pd
+
+        if len(where) != 1:
+            raise ValueError("where: condition on one categorical column at a time")
+        self._condition(where)  # the values are checked against the target's categories
+        wanted = where[self.target]
+        wanted = list(wanted) if isinstance(wanted, (list, tuple)) else [wanted]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"n must be an int >= 0, got {n!r}")
+        rng = np.random.default_rng(seed)
+        kept, have, drawn = [], 0, 0
+        while have < n:
+            if drawn > 1000 * max(n, 1000):
+                raise ValueError(f"where: the labeller gives {self.target} in {wanted!r} too rarely to sample "
+                                 f"{n} rows (fewer than 1 in 1000)")
+            m = min(max(2 * (n - have), 1024), 1_000_000)
+            frame = super().sample(m, seed=int(rng.integers(2**62)), gate=gate, batch=batch)
+            drawn += m
+            hit = frame[frame[self.target].isin(wanted)]
+            kept.append(hit)
+            have += len(hit)
+        return pd.concat(kept, ignore_index=True).iloc[:n].reset_index(drop=True)
 
     @staticmethod
     def relation_supported(relation: NeighbouringRelation) -> bool:

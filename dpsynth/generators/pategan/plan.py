@@ -18,6 +18,10 @@ therefore aims σ at the number of teachers — σ = k / `label_noise` (default
 3: a unanimous vote is wrong 1.7 % of the time) — and buys as many queries Q as
 the budget then admits: Q = ⌊B_votes·σ²/α⌋, rounded down to whole iterations; σ
 is then recomputed from Q so that the votes spend exactly their share.
+With a label column (`label_share` > 0), ⌊Q·share⌋ of the Q queries (and whatever whole
+iterations leave over) go to the label teachers after training — the same GNMax
+queries at the same σ, on the same partitions, so the event is still GNMaxEvent(σ, Q);
+the rest buy the iterations, and k is raised until those still make MIN_DEFAULT_ITERATIONS.
 A caller may fix Q instead; σ then follows, and a plan whose unanimous votes would
 be wrong more than 40 % of the time is refused as useless before any charge.
 The number of teachers defaults to max_records / 150 (a public bound, never n),
@@ -59,27 +63,38 @@ def default_teachers(max_records: int) -> int:
     return max(2, min(MAX_TEACHERS, max_records // RECORDS_PER_TEACHER))
 
 
-def _queries_bought(teachers: int, label_noise: float, vote_budget: float, order: float, m: int) -> int:
-    """Q for k teachers at σ = k / label_noise: ⌊B_votes·σ²/α⌋ in whole iterations of m."""
+def _split(total: int, label_share: float, m: int) -> tuple[int, int]:
+    """(discriminator queries in whole iterations of m, label queries) out of `total`: the label
+    teachers get ⌊total·share⌋ and whatever the whole iterations leave over; none at share 0."""
+    if label_share <= 0:
+        return total // m * m, 0
+    disc = (total - int(math.floor(total * label_share))) // m * m
+    return disc, total - disc
+
+
+def _queries_bought(teachers: int, label_noise: float, vote_budget: float, order: float, m: int,
+                    label_share: float = 0.0) -> int:
+    """Discriminator queries for k teachers at σ = k / label_noise: of ⌊B_votes·σ²/α⌋, those left
+    by the label share, in whole iterations of m."""
     sigma = teachers / float(label_noise)
-    return int(vote_budget * sigma * sigma / order) // m * m
+    return _split(int(vote_budget * sigma * sigma / order), label_share, m)[0]
 
 
 def _raised_teachers(k: int, max_records: int, label_noise: float, vote_budget: float, order: float,
-                     m: int) -> int:
+                     m: int, label_share: float = 0.0) -> int:
     """The default k, raised to the fewest teachers that buy MIN_DEFAULT_ITERATIONS iterations
     (within max_records / MIN_RECORDS_PER_TEACHER and MAX_TEACHERS); k itself when none does."""
     ceiling = min(MAX_TEACHERS, max_records // MIN_RECORDS_PER_TEACHER)
     wanted = MIN_DEFAULT_ITERATIONS * m
-    if k >= ceiling or _queries_bought(k, label_noise, vote_budget, order, m) >= wanted:
+    if k >= ceiling or _queries_bought(k, label_noise, vote_budget, order, m, label_share) >= wanted:
         return k
     # Q is increasing in k: the smallest k with Q(k) >= wanted, by bisection on [k, ceiling].
-    if _queries_bought(ceiling, label_noise, vote_budget, order, m) < wanted:
+    if _queries_bought(ceiling, label_noise, vote_budget, order, m, label_share) < wanted:
         return ceiling
     low, high = k, ceiling
     while high - low > 1:
         mid = (low + high) // 2
-        if _queries_bought(mid, label_noise, vote_budget, order, m) >= wanted:
+        if _queries_bought(mid, label_noise, vote_budget, order, m, label_share) >= wanted:
             high = mid
         else:
             low = mid
@@ -108,6 +123,7 @@ class PatePlan:
     noise_multiplier: float                  # σ of GNMax (per count)
     max_records: int
     relation: str = NeighbouringRelation.ADD_OR_REMOVE_ONE.value   # the events are analysed under it
+    label_queries: int = 0                   # of the Q, those asked of the label teachers (after training)
 
     @property
     def gnmax_event(self) -> GNMaxEvent:
@@ -162,7 +178,8 @@ def _positive_int(name: str, value: Any, low: int = 1, high: int | None = None) 
 def make_pate_plan(*, epsilon: float, delta: float, order: float, max_records: int, teachers: int | None = None,
                    queries: int | None = None, queries_per_iteration: int = 32, label_noise: float = 3.0,
                    frequency_share: float = 0.1, n_categorical_columns: int,
-                   relation: NeighbouringRelation | str = NeighbouringRelation.ADD_OR_REMOVE_ONE) -> PatePlan:
+                   relation: NeighbouringRelation | str = NeighbouringRelation.ADD_OR_REMOVE_ONE,
+                   label_share: float = 0.0) -> PatePlan:
     """Fix k, σ, Q and the iterations for a run of `epsilon`, calibrated at `order` (module docstring)."""
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not (math.isfinite(epsilon)
                                                                                    and epsilon > 0):
@@ -178,6 +195,10 @@ def make_pate_plan(*, epsilon: float, delta: float, order: float, max_records: i
         raise PlanError(f"label_noise must be a number in [0.5, 100], got {label_noise!r}")
     if not (isinstance(frequency_share, (int, float)) and 0.0 < frequency_share < 1.0):
         raise PlanError(f"frequency_share must be in (0, 1), got {frequency_share!r}")
+    if isinstance(label_share, bool) or not isinstance(label_share, (int, float)) or not (
+            math.isfinite(label_share) and 0.0 <= label_share < 1.0):
+        raise PlanError(f"label_share must be a number in [0, 1), got {label_share!r}")
+    label_share = float(label_share)
     run_budget = rdp_budget_at_order(order, float(epsilon), delta)
     if not run_budget > 0:
         raise PlanError(f"epsilon = {epsilon} is too small for any plan at delta = {delta}")
@@ -186,10 +207,11 @@ def make_pate_plan(*, epsilon: float, delta: float, order: float, max_records: i
     vote_budget = run_budget - (0.0 if z_freq is None else order / (2.0 * z_freq * z_freq))
     if queries is None:
         if teachers is None:
-            k = _raised_teachers(k, max_records, float(label_noise), vote_budget, order, m)
+            k = _raised_teachers(k, max_records, float(label_noise), vote_budget, order, m, label_share)
         sigma = k / float(label_noise)
-        q = _queries_bought(k, float(label_noise), vote_budget, order, m)
-        if q < m:
+        disc, labels = _split(int(vote_budget * sigma * sigma / order), label_share, m)
+        q = disc + labels
+        if disc < m:
             raise PlanError(
                 f"epsilon = {epsilon} buys fewer than {m} label queries with {k} teachers at label_noise "
                 f"{label_noise:g} (sigma {sigma:.4g}); use more epsilon, more teachers (max_records allows "
@@ -197,17 +219,28 @@ def make_pate_plan(*, epsilon: float, delta: float, order: float, max_records: i
         queries = q
     else:
         queries = _positive_int("queries", queries, 1, 100_000_000)
-        if queries % m:
+        disc, labels = _split(queries, label_share, m)
+        if label_share == 0 and queries % m:
             raise PlanError(f"queries = {queries} must be a multiple of queries_per_iteration = {m}")
+        if disc < m:
+            raise PlanError(f"queries = {queries} leaves fewer than queries_per_iteration = {m} for the "
+                            f"discriminator teachers after the label share {label_share:g}: no iteration to train")
     # σ from Q so that the votes take exactly their share (a little under k / label_noise when Q
     # was rounded down to whole iterations): the budget is spent, not left on the table.
     sigma = math.sqrt(order * queries / vote_budget)
     plan = PatePlan(epsilon=float(epsilon), delta=float(delta), order=float(order), run_budget=run_budget,
                     frequency_share=share, frequency_noise_multiplier=z_freq, teachers=k, queries=queries,
-                    queries_per_iteration=m, iterations=queries // m, noise_multiplier=float(sigma),
-                    max_records=max_records, relation=NeighbouringRelation(relation).value)
-    # Never overshoot: nudge σ up until the plan's RDP at α_run is within the budget.
-    while plan.cost() > run_budget:
+                    queries_per_iteration=m, iterations=disc // m, noise_multiplier=float(sigma),
+                    max_records=max_records, relation=NeighbouringRelation(relation).value, label_queries=labels)
+    # Never overshoot: nudge σ up until the plan's RDP at α_run is within the budget, both as a
+    # sum and as the gate sees the second charge (what the first one left: in floating point,
+    # a + b <= B does not imply b <= B - a).
+    def overshoots(p: PatePlan) -> bool:
+        votes = float(event_rdp(p.gnmax_event, [p.order])[0])
+        first = 0.0 if p.frequency_event is None else float(event_rdp(p.frequency_event, [p.order])[0])
+        return p.cost() > run_budget or votes > run_budget - first
+
+    while overshoots(plan):
         plan = PatePlan(**{**plan.to_dict(), "noise_multiplier": math.nextafter(plan.noise_multiplier, math.inf)
                            * (1 + 1e-12)})
     if plan.unanimous_error > MAX_UNANIMOUS_ERROR:

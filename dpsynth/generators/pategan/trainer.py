@@ -13,6 +13,9 @@ One iteration (of exactly `plan.iterations`, fixed before any teacher trained):
 4. the generator trains against the student (and CTGAN's condition loss, from
    the noisy category counts).
 
+With a label column, the plan's last `label_queries` queries go to the label
+teachers after the last iteration (`fit_labeller`).
+
 No step depends on the data except through the released votes: no early
 stopping, no selection on private data, the number of queries is the plan's.
 """
@@ -27,10 +30,11 @@ from torch.nn import functional as F
 
 from ..dpctgan.conditional import ConditionalSampler
 from ..dpctgan.networks import Generator, activate
+from .labeller import Labeller, vote_shares
 from .plan import PatePlan
 from .student import Student
 
-__all__ = ["PateNetworks", "PateLog", "train"]
+__all__ = ["PateNetworks", "PateLog", "train", "fit_labeller"]
 
 
 @dataclass
@@ -85,7 +89,8 @@ def _generate(nets: PateNetworks, sampler: ConditionalSampler, transformer: Any,
 def train(nets: PateNetworks, sampler: ConditionalSampler, transformer: Any, plan: PatePlan, session: Any, *,
           post: torch.Generator, device: torch.device, batch_size: int, teacher_steps: int, student_steps: int,
           generator_steps: int, student_lr: float, generator_lr: float, progress: bool = True) -> PateLog:
-    """Run exactly `plan.iterations` iterations, asking exactly `plan.queries` label queries."""
+    """Run exactly `plan.iterations` iterations, asking exactly `plan.queries - plan.label_queries`
+    discriminator queries."""
     if session.queries != plan.queries or session.n_teachers != plan.teachers \
             or session.event.noise_multiplier != plan.noise_multiplier:
         raise RuntimeError("the PATE session was not opened for this plan")
@@ -143,3 +148,27 @@ def train(nets: PateNetworks, sampler: ConditionalSampler, transformer: Any, pla
     if bar is not None:
         bar.close()
     return log
+
+
+def fit_labeller(nets: PateNetworks, sampler: ConditionalSampler, transformer: Any, plan: PatePlan, session: Any, *,
+                 post: torch.Generator, device: torch.device, block: tuple[int, int]) -> Labeller:
+    """The plan's last `plan.label_queries` queries: rows of the trained generator (drawn as
+    `sample` draws them), answered by the label teachers' noisy votes; the labeller is fitted
+    to the released vote shares (post-processing)."""
+    q = plan.label_queries
+    spans = one_hot_blocks(transformer)
+    nets.generator.eval()
+    with torch.no_grad():
+        z = torch.randn(q, nets.embedding_dim, generator=post, device=device)
+        cond = sampler.sample_original(q, post, device)
+        rows = harden(activate(nets.generator(torch.cat([z, cond], dim=1)), transformer, post), spans).cpu()
+    soft = torch.as_tensor(vote_shares(session.label_votes(rows)), dtype=torch.float32)
+    labeller = Labeller(transformer.dim, block)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=post, device=device)))
+        labeller.fit(rows, soft)
+    # The target's overall rate from its released noisy counts (when the plan measured them).
+    for block, p in zip(sampler.blocks, sampler.p_freq):
+        if (block.start, block.end) == tuple(labeller.block):
+            labeller.calibrate(rows, p)
+    return labeller
