@@ -265,6 +265,9 @@ GENERATOR_CASES = [
     ("aim", {"workload": [["age", "shoe_size"]]}, "generator.parameters.workload"),
     ("dpctgan", {"batch_size": 10**9}, "generator.parameters.batch_size"),
     ("dpctgan", {"epochs": 10**7, "batch_size": 5000}, "generator.epsilon"),
+    ("pategan", {"target": "no_such_column"}, "generator.parameters.target"),
+    ("pategan", {"target": "age"}, "generator.parameters.target"),          # numeric: nothing to classify
+    ("pategan", {"target": "sex", "label_share": 1.5}, "generator.parameters.label_share"),
 ]
 
 
