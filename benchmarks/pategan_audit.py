@@ -29,7 +29,9 @@ never in the library):
   the whole table), the other partitions as they were; votes noised as planned;
 * `student_sees_real` — the student also trains on the real rows labelled "real"
   (synthcity's PATE-GAN: its student discriminator sees real records), votes noised
-  as planned.
+  as planned;
+* `labeller_sees_real` (with `--target`) — the labeller also fits the real rows' own
+  labels after fitting the noisy label votes.
 
 CLI:
 
@@ -252,12 +254,36 @@ def student_sees_real(as_teacher: bool = False, steps: int = LEAK_STEPS) -> Iter
         yield
 
 
+@contextlib.contextmanager
+def labeller_sees_real(steps: int = 200) -> Iterator[None]:
+    """The labeller also learns the target from the real rows with their real labels (a teacher's
+    data reaching the released model outside the votes); with `--target` only."""
+    import torch
+
+    from dpsynth.generators.pategan import model as model_module
+    from dpsynth.generators.pategan import trainer as trainer_module
+
+    honest = trainer_module.fit_labeller
+
+    def leaky(nets, sampler, transformer, plan, session, **kw):
+        labeller = honest(nets, sampler, transformer, plan, session, **kw)
+        with session._table._open_rows(session.receipt) as rows:  # the leak
+            real = torch.as_tensor(np.asarray(transformer.transform(rows.frame), dtype=np.float32))
+        a, b = labeller.block
+        labeller.fit(real, real[:, a:b], steps=steps)
+        return labeller
+
+    with _patched(trainer_module, "fit_labeller", leaky), _patched(model_module, "fit_labeller", leaky):
+        yield
+
+
 VARIANTS: dict[str, Callable[[], Any]] = {
     "honest": contextlib.nullcontext,
     "noiseless_votes": noiseless_votes,
     "teacher_sees_all": teacher_sees_all,
     "student_sees_real": student_sees_real,
     "judge_sees_all": lambda: student_sees_real(as_teacher=True),
+    "labeller_sees_real": labeller_sees_real,
 }
 CANARIES = tuple(v for v in VARIANTS if v != "honest")
 
@@ -389,6 +415,13 @@ def render(report: dict[str, Any]) -> str:
                      f"of {plan['teachers']} flips with probability "
                      f"{0.5 * math.erfc(plan['teachers'] / (plan['noise_multiplier'] * 2)):.2f}), category counts "
                      f"z = {plan['frequency_noise_multiplier']:.4g}, α_run = {plan['order']:.4g}.")
+        if plan.get("label_queries"):
+            lines.append("")
+            lines.append(f"With label teachers for column `{cfg.get('target')}` (`PATEGAN(target=…)`): of the Q "
+                         f"queries, {plan['label_queries']} go to the label teachers after the last of "
+                         f"{plan['iterations']} iterations (not the Q / {plan['queries_per_iteration']} the line "
+                         "above assumes); same σ, same charge." + (f" Note: {report['note']}" if report.get("note")
+                                                                  else ""))
     lines += ["", "| variant | what | fits/world (eval) | FP | FN | **ε_lb (CP)** | ceiling | μ_lb | AUC | "
               "mean share of (1,1,1) OUT / IN | ε charged | verdict | wall s |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

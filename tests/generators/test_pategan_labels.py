@@ -224,3 +224,29 @@ def test_the_session_refuses_label_votes_it_was_not_opened_for_or_did_not_pay_fo
 def test_vote_shares_are_clipped_normalised_and_uniform_when_empty():
     shares = vote_shares(np.array([[3, 1], [-2, 4], [-1, -5]]))
     np.testing.assert_allclose(shares, [[0.75, 0.25], [0.0, 1.0], [0.5, 0.5]])
+
+
+def test_the_canary_a_labeller_that_sees_real_labels_is_caught(monkeypatch):
+    """A labeller that also fits the real rows' own labels (a teacher's data reaching the released
+    model outside the votes) is caught by record-and-replay: with every vote frozen, its output
+    differs on a neighbour."""
+    from accountant.events import NeighbouringRelation
+    from dpsynth.generators.pategan import model as model_module
+    from dpsynth.generators.pategan import trainer as trainer_module
+
+    honest = trainer_module.fit_labeller
+
+    def leaky(nets, sampler, transformer, plan, session, **kw):
+        labeller = honest(nets, sampler, transformer, plan, session, **kw)
+        with session._table._open_rows(session.receipt) as rows:  # reaches inside: what the canary is about
+            real = torch.as_tensor(np.asarray(transformer.transform(rows.frame), dtype=np.float32))
+        a, b = labeller.block
+        labeller.fit(real, real[:, a:b], steps=50)
+        return labeller
+
+    monkeypatch.setattr(model_module, "fit_labeller", leaky)
+    frame = labelled_frame(90, seed=6)
+    report = record_and_replay(lambda: PATEGAN(epsilon=8.0, seed=3, **TINY), frame, SCHEMA, n_samples=40,
+                               epsilon=20.0, max_records=200, relations=(NeighbouringRelation.ADD_OR_REMOVE_ONE,),
+                               raise_on_failure=False)
+    assert "output" in report.checks_failed() or "uncharged" in report.checks_failed()
