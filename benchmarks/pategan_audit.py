@@ -384,6 +384,7 @@ NOTES = {
     "teacher_sees_all": "(b) teacher 0 trains on every record, votes noised",
     "student_sees_real": "student also trains on the real rows as real (synthcity), votes noised",
     "judge_sees_all": "(b) strengthened: the generator's judge is a teacher on all the data (2018 original)",
+    "labeller_sees_real": "with --target: the labeller also fits the real rows' own labels (a label leak)",
 }
 
 
