@@ -158,6 +158,23 @@ from dpsynth.noise.randomness import SeededRandomSource
 from dpsynth.schema import Column, Schema
 from dpsynth.table import PrivateTable
 n, out, data = int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+if sys.argv[6] == "lexsort":  # the sampler before: one lexsort on (group, a random key) per draw
+    import numpy as np
+    import dpsynth.pgm.model as pgm_model
+
+    def lexsort_uniforms(group, n_groups, rng):
+        m = group.size
+        order = np.lexsort((rng.random(m), group))
+        sizes = np.bincount(group, minlength=n_groups)
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        sorted_group = group[order]
+        rank = np.arange(m) - starts[sorted_group]
+        offset = rng.random(n_groups)
+        u = np.empty(m)
+        u[order] = (rank + offset[sorted_group]) / sizes[sorted_group]
+        return u
+
+    pgm_model._systematic_uniforms = lexsort_uniforms
 domain = json.loads((data / "adult-domain.json").read_text())
 schema = Schema([Column(c, "categorical", categories=list(range(k))) for c, k in domain.items()])
 real = pd.read_csv(data / "adult.csv")[list(schema.names)]
@@ -176,7 +193,7 @@ Path(sys.argv[5]).write_text(json.dumps({"bind_s": 0.0, "fit_s": t1 - t0, "sampl
 '''
 
 
-def run_sample_child(n: int, out: Path) -> dict:
+def run_sample_child(n: int, out: Path, sampler: str = "radix") -> dict:
     """Sample n rows of an adult_hd MST model to one Parquet file (chunks of 10^6 rows)."""
     env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2")
     work = Path(tempfile.mkdtemp(prefix="scale-child-"))
@@ -184,11 +201,12 @@ def run_sample_child(n: int, out: Path) -> dict:
     loads = _LoadWatch()
     with open(work / "stderr", "w") as err_file:
         proc = subprocess.Popen([sys.executable, "-c", SAMPLE_CHILD, str(REPO), str(n), str(out),
-                                 str(SHARED / "data" / "adult_hd"), str(work / "result.json")],
+                                 str(SHARED / "data" / "adult_hd"), str(work / "result.json"), sampler],
                                 stdout=subprocess.DEVNULL, stderr=err_file, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
-    result = {"method": "sample", "backend": "sample_to_parquet", "rows": n, "wall_s": wall,
+    backend = "sample_to_parquet" if sampler == "radix" else "sample_to_parquet (lexsort, before)"
+    result = {"method": "sample", "backend": backend, "rows": n, "wall_s": wall,
               "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024,
               "memory_limit": None, "sample_rows": n, "ok": os.waitstatus_to_exitcode(status) == 0,
               **loads.stop()}
@@ -232,14 +250,15 @@ def render(results: list[dict]) -> str:
              "CPU and memory as lower bounds; its wall time is the figure. Rows of one (rows) group may come from "
              "different sessions: the 10^6 pair ran back to back (machine load ~14), Spark at 10^7 at load ~10-14, "
              "DuckDB and memory at 10^7 in an earlier session at load ~5.", "",
-             "| method | rows | backend | wall s | CPU s | peak RSS MB | bind s | fit s | sample s (rows) | same choices |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+             "| method | rows | backend | wall s | CPU s | peak RSS MB | bind s | fit s | sample s (rows) | same choices "
+             "| load mean / max |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|"]
     by_rows: dict[tuple, dict[str, dict]] = {}
     for r in results:
         by_rows.setdefault((r.get("method", "mst"), r["rows"]), {})[r["backend"]] = r
     for method, rows in sorted(by_rows):
         group = by_rows[(method, rows)]
-        for backend in ("duckdb", "memory", "spark"):
+        for backend in ("duckdb", "memory", "spark", "sample_to_parquet (lexsort, before)", "sample_to_parquet"):
             r = group.get(backend)
             if r is None:
                 continue
@@ -247,16 +266,22 @@ def render(results: list[dict]) -> str:
                 lines.append(f"| {method} | {rows:,} | {backend} | failed: {r.get('error')} |  |  |  |  |  |  |")
                 continue
             other = group.get("memory" if backend == "duckdb" else "duckdb")  # spark: compared with duckdb
+            load = f"{r['load_mean']:.1f} / {r['load_max']:.1f}" if "load_mean" in r else "—"
+            cpu = f"; {r['sample_cpu_s']:.0f} CPU s" if "sample_cpu_s" in r else ""
             same = "yes" if other and other.get("ok") and other.get("edges") == r.get("edges") else "—"
             lines.append(f"| {method} | {rows:,} | {backend}{' (' + r['memory_limit'] + ')' if r.get('memory_limit') else ''} "
                          f"| {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['bind_s']:.1f} | "
-                         f"{r['fit_s']:.1f} | {r['sample_s']:.1f} ({r['sample_rows']:,}) | {same} |")
-        for a, b in (("duckdb", "memory"), ("spark", "duckdb")):
+                         f"{r['fit_s']:.1f} | {r['sample_s']:.1f} ({r['sample_rows']:,}{cpu}) | {same} | {load} |")
+        for a, b in (("duckdb", "memory"), ("spark", "duckdb"), ("sample_to_parquet", "sample_to_parquet (lexsort, before)")):
             if group.get(a, {}).get("ok") and group.get(b, {}).get("ok"):
                 x, y = group[a], group[b]
                 lines.append(f"| {method} | {rows:,} | ratio {a} / {b} | {x['wall_s'] / y['wall_s']:.2f} | "
                              f"{x['cpu_s'] / y['cpu_s']:.2f} | {x['peak_rss_mb'] / y['peak_rss_mb']:.2f} |  |  |  |  |")
-    lines += ["", f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}."]
+    lines += ["", "load: the machine's 1-minute load average, sampled every 15 s during the child (2 cores, "
+              "shared with other sessions' jobs: at load L the child had about 2/L cores, so read CPU s, not wall s). "
+              "`sample` rows: an MST model fitted on adult_hd, then `sample_to_parquet` of that many rows into one "
+              "Parquet file in chunks of 10^6 rows (fit s: the model; sample s: the writing).",
+              "", f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}."]
     return "\n".join(lines) + "\n"
 
 
@@ -272,13 +297,16 @@ def main(argv=None) -> None:
     ap.add_argument("--method", choices=["mst", "aim"], default="mst", help="AIM: all-3-way workload (its default)")
     ap.add_argument("--sample-only", type=int, default=None, metavar="N",
                     help="only sample N rows of an adult_hd MST model to one Parquet file (peak RSS, time)")
+    ap.add_argument("--sampler-baseline", action="store_true",
+                    help="with --sample-only: also the sampler before (lexsort per draw), in the same run")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO))
     if args.sample_only is not None:
         out = (args.folder or Path(tempfile.gettempdir())) / f"dpsynth-sample-{args.sample_only}.parquet"
-        r = run_sample_child(args.sample_only, out)
-        print(json.dumps(r), flush=True)
-        _store(r)
+        for sampler in (("lexsort", "radix") if args.sampler_baseline else ("radix",)):
+            r = run_sample_child(args.sample_only, out, sampler)
+            print(json.dumps(r), flush=True)
+            _store(r)
         return
     folder = args.folder or Path(tempfile.gettempdir()) / f"dpsynth-scale-{args.rows}"
     t0 = time.perf_counter()
