@@ -99,8 +99,8 @@ if backend == "duckdb":
     tl = make_test_gate(tmp / "l", epsilon=10.0, delta=1e-11, max_records=2 * rows,
                         dataset_fingerprint=source.fingerprint(key))
     data = source
-elif backend == "spark":
-    source = SparkSource(str(folder / "part-*.parquet"), master="local[2]")
+elif backend in ("spark", "spark-python"):  # encoded in Spark SQL, or by pandas in Python workers (before)
+    source = SparkSource(str(folder / "part-*.parquet"), master="local[2]", encode_in_sql=backend == "spark")
     key = generate_dataset_key()
     tl = make_test_gate(tmp / "l", epsilon=10.0, delta=1e-11, max_records=2 * rows,
                         dataset_fingerprint=source.fingerprint(key))
@@ -249,7 +249,9 @@ def render(results: list[dict]) -> str:
              "workers are counted in CPU s only as far as the driver reaps them, and not in peak RSS — read its "
              "CPU and memory as lower bounds; its wall time is the figure. Rows of one (rows) group may come from "
              "different sessions: the 10^6 pair ran back to back (machine load ~14), Spark at 10^7 at load ~10-14, "
-             "DuckDB and memory at 10^7 in an earlier session at load ~5.", "",
+             "DuckDB and memory at 10^7 in an earlier session at load ~5. "
+             "Rows with a load column ran later (AIM at 10^7, the sampling runs, Spark SQL against Spark with Python "
+             "workers — `spark-python`, the encoding before — back to back at 10^6).", "",
              "| method | rows | backend | wall s | CPU s | peak RSS MB | bind s | fit s | sample s (rows) | same choices "
              "| load mean / max |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|"]
@@ -258,7 +260,8 @@ def render(results: list[dict]) -> str:
         by_rows.setdefault((r.get("method", "mst"), r["rows"]), {})[r["backend"]] = r
     for method, rows in sorted(by_rows):
         group = by_rows[(method, rows)]
-        for backend in ("duckdb", "memory", "spark", "sample_to_parquet (lexsort, before)", "sample_to_parquet"):
+        for backend in ("duckdb", "memory", "spark", "spark-python", "sample_to_parquet (lexsort, before)",
+                        "sample_to_parquet"):
             r = group.get(backend)
             if r is None:
                 continue
@@ -272,7 +275,8 @@ def render(results: list[dict]) -> str:
             lines.append(f"| {method} | {rows:,} | {backend}{' (' + r['memory_limit'] + ')' if r.get('memory_limit') else ''} "
                          f"| {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['bind_s']:.1f} | "
                          f"{r['fit_s']:.1f} | {r['sample_s']:.1f} ({r['sample_rows']:,}{cpu}) | {same} | {load} |")
-        for a, b in (("duckdb", "memory"), ("spark", "duckdb"), ("sample_to_parquet", "sample_to_parquet (lexsort, before)")):
+        for a, b in (("duckdb", "memory"), ("spark", "duckdb"), ("spark", "spark-python"),
+                     ("sample_to_parquet", "sample_to_parquet (lexsort, before)")):
             if group.get(a, {}).get("ok") and group.get(b, {}).get("ok"):
                 x, y = group[a], group[b]
                 lines.append(f"| {method} | {rows:,} | ratio {a} / {b} | {x['wall_s'] / y['wall_s']:.2f} | "
@@ -289,7 +293,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--parts", type=int, default=10)
-    ap.add_argument("--backends", nargs="+", default=["duckdb", "memory"], choices=["duckdb", "memory", "spark"])
+    ap.add_argument("--backends", nargs="+", default=["duckdb", "memory"], choices=["duckdb", "memory", "spark", "spark-python"])
     ap.add_argument("--memory-limit", default="1GB")
     ap.add_argument("--sample", type=int, default=1_000_000, help="synthetic rows written to Parquet per run")
     ap.add_argument("--folder", type=Path, default=None, help="where the table's parts go (default: a temp dir)")

@@ -106,6 +106,9 @@ class SQLDialect:
     def type_class(self, sql_type: str) -> str:
         return _type_class(sql_type)
 
+    def quote(self, name: str) -> str:
+        return quote_identifier(name)
+
     def literal(self, x: float) -> str:
         if not math.isfinite(x):
             raise ValueError("a public bound must be finite")
@@ -133,6 +136,10 @@ class SQLDialect:
 
     def bool_as_int(self, q: str) -> str:
         return f"CAST({q} AS BIGINT)"
+
+    def not_whole(self, x: str) -> str:
+        """True for a finite value with a fraction (`x` is known finite where this is used)."""
+        return f"floor({x}) <> {x}"
 
     def text_equals(self, q: str, literal: str) -> str:
         return f"{q} = {literal}"
@@ -237,7 +244,7 @@ class _ColumnSQL:
 
     def __init__(self, col: Column, sql_type: str, dialect: SQLDialect = DUCKDB) -> None:
         self.col = col
-        self.q = quote_identifier(col.name)
+        self.q = dialect.quote(col.name)
         self.d = dialect
         self.cls = dialect.type_class(sql_type)
         self.sql_type = sql_type
@@ -289,7 +296,7 @@ class _ColumnSQL:
                 out.append((f"{present} AND ({x} IS NULL OR {self.d.isnan(x)})", f"wrong type: a {col.kind} column "
                                                                            "takes numbers"))
             if col.kind == "integer":
-                out.append((f"{present} AND {self.d.isfinite(x)} AND floor({x}) <> {x}",
+                out.append((f"{present} AND {self.d.isfinite(x)} AND {self.d.not_whole(x)}",
                             "not a whole number in an integer column"))
         if col.out_of_range != "clip":
             lo, hi = self.d.literal(col.edges[0]), self.d.literal(col.edges[-1])
@@ -371,7 +378,7 @@ class _ColumnSQL:
 
             value = f"(CASE WHEN {bad} THEN -1 ELSE {tree(0, len(edges) - 2)} END)"
             if col.kind == "integer":
-                value = (f"(CASE WHEN {self.d.isfinite(self.axis())} AND floor({self.axis()}) <> {self.axis()} THEN -1 "
+                value = (f"(CASE WHEN {self.d.isfinite(self.axis())} AND {self.d.not_whole(self.axis())} THEN -1 "
                          f"ELSE {value} END)")
         return f"(CASE WHEN {self.missing} THEN {missing} ELSE {value} END)"
 
