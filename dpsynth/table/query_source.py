@@ -295,8 +295,7 @@ class DuckDBQuerySource(QuerySource):
         database: the DuckDB database file (a local regular file).
         query: one SELECT over its tables (unqualified names resolve in that database).
         memory_limit, threads: as `DuckDBSource`.
-        statement_timeout: seconds before the statement is refused (checked between passes:
-            DuckDB has no server-side timeout; the value bounds the interrupt timer).
+        statement_timeout: seconds a statement may run before it is interrupted.
     """
 
     engine_name = "DuckDB"
@@ -370,12 +369,21 @@ class _DuckDBEngine(_Engine):
             con.close()
             raise _engine_error(exc, "attaching the database (read-only)") from None
         self._con = con
+        self._timeout = source.statement_timeout
 
     def _run(self, sql: str, params: dict, what: str) -> Any:
+        import threading
+
+        timer = threading.Timer(self._timeout, self._con.interrupt)  # DuckDB has no statement_timeout
+        timer.start()
         try:
             return self._con.execute(sql, params)
         except Exception as exc:  # noqa: BLE001
+            if type(exc).__name__ == "InterruptException":
+                raise EngineError(f"{what}: the statement ran past statement_timeout ({self._timeout:g} s)") from None
             raise _query_error(exc, what) from None
+        finally:
+            timer.cancel()
 
     def describe(self, query: str) -> list[tuple[str, str]]:
         rows = self._run(f"DESCRIBE SELECT * FROM (\n{query}\n) AS src", {}, "reading the query's columns").fetchall()

@@ -312,3 +312,13 @@ def test_record_and_replay_passes_on_a_database_query(tmp_path):
     report = record_and_replay(lambda: MST(epsilon=1.0, iters=30, device="cpu"), frame, schema, n_samples=100,
                                directory=tmp_path, backend="duckdb-query")
     assert report.ok, report
+
+
+def test_a_duckdb_statement_past_its_timeout_is_interrupted(tmp_path):
+    frame, schema = random_case(9, n=40)
+    path = duckdb_file(tmp_path, frame)
+    slow = DuckDBQuerySource(path, "SELECT t.* FROM t, range(200000000) AS r WHERE r.range < 0",
+                             statement_timeout=0.2)
+    key = generate_dataset_key()
+    with pytest.raises(EngineError, match="statement_timeout"):
+        slow.fingerprint(key)
