@@ -275,7 +275,7 @@ def render(results: list[dict]) -> str:
             lines.append(f"| {method} | {rows:,} | {backend}{' (' + r['memory_limit'] + ')' if r.get('memory_limit') else ''} "
                          f"| {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['bind_s']:.1f} | "
                          f"{r['fit_s']:.1f} | {r['sample_s']:.1f} ({r['sample_rows']:,}{cpu}) | {same} | {load} |")
-        for a, b in (("duckdb", "memory"), ("spark", "duckdb"), ("spark", "spark-python"),
+        for a, b in (("duckdb", "memory"), ("spark", "duckdb"), ("spark-python", "duckdb"), ("spark", "spark-python"),
                      ("sample_to_parquet", "sample_to_parquet (lexsort, before)")):
             if group.get(a, {}).get("ok") and group.get(b, {}).get("ok"):
                 x, y = group[a], group[b]
