@@ -33,6 +33,8 @@ __all__ = [
     "FINGERPRINT_PREFIX",
     "fingerprint_table",
     "fingerprint_files",
+    "fingerprint_query",
+    "query_row_key",
     "generate_dataset_key",
     "write_dataset_key",
     "load_dataset_key",
@@ -143,6 +145,35 @@ def fingerprint_files(kind: str, files: Sequence[tuple[str, int, str]], key: byt
     mac = hmac.new(bytes(key), digestmod=hashlib.sha256)
     mac.update(b"files\n")
     mac.update(canonical_bytes({"files": listed, "format": "dpsynth.files/1", "kind": str(kind)}))
+    return FINGERPRINT_PREFIX + mac.hexdigest()
+
+
+def query_row_key(key: bytes) -> bytes:
+    """The key an engine hashes each row of a query's result under (HMAC-SHA256 of a fixed
+    label under the dataset key): derived, so the dataset key itself never enters the engine."""
+    if not isinstance(key, (bytes, bytearray)) or len(key) < _MIN_KEY_BYTES:
+        raise ValueError(f"the dataset key must be at least {_MIN_KEY_BYTES} bytes")
+    return hmac.new(bytes(key), b"dpsynth.query-rows/1", hashlib.sha256).digest()
+
+
+def fingerprint_query(engine: str, columns: Sequence[tuple[str, str]], rows: int, digest: Sequence[int],
+                      key: bytes) -> str:
+    """HMAC-SHA256 fingerprint of a table that a database query returns, under the dataset key.
+
+    The engine hashes each row (its cells as text, length-prefixed) under `query_row_key(key)`
+    and sums the 64-bit lanes of those hashes over all rows (`digest`: the lane sums, exact
+    integers): an order-independent digest of the rows as a multiset, computed without a row
+    leaving the engine.  The MAC covers the canonical JSON {"columns": [[name, engine type],
+    ...], "digest": [...], "engine": engine, "format": "dpsynth.query/1", "rows": rows}: a
+    changed, added or removed row, or a changed column type, gives another fingerprint; the
+    query's text and the rows' order do not enter it."""
+    if not isinstance(key, (bytes, bytearray)) or len(key) < _MIN_KEY_BYTES:
+        raise ValueError(f"the dataset key must be at least {_MIN_KEY_BYTES} bytes")
+    body = {"columns": [[str(n), str(t)] for n, t in columns], "digest": [str(int(x)) for x in digest],
+            "engine": str(engine), "format": "dpsynth.query/1", "rows": int(rows)}
+    mac = hmac.new(bytes(key), digestmod=hashlib.sha256)
+    mac.update(b"query\n")
+    mac.update(canonical_bytes(body))
     return FINGERPRINT_PREFIX + mac.hexdigest()
 
 

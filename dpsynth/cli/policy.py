@@ -25,18 +25,35 @@ app = typer.Typer(help="The privacy officer's budget policy (TOML, signed).", no
 
 @app.command("fingerprint")
 def fingerprint(
-    data: str = typer.Argument(..., help="The dataset: a CSV read with pandas' defaults; with --engine duckdb, a "
-                                         "CSV, a Parquet file or a quoted glob of Parquet files."),
+    data: Optional[str] = typer.Argument(None, help="The dataset: a CSV read with pandas' defaults; with --engine "
+                                                    "duckdb, a CSV, a Parquet file or a quoted glob of Parquet "
+                                                    "files.  Not with --query."),
     dataset_key: Path = typer.Option(..., "--dataset-key", help="The secret dataset key file."),
     engine: str = typer.Option("memory", "--engine", help="memory (the table as pandas reads it), or duckdb or "
                                                          "spark (the files' bytes, for a job with data.engine = "
                                                          "\"duckdb\" or \"spark\": the same fingerprint)."),
+    query: Optional[str] = typer.Option(None, "--query", help="A job's data.query: the rows it returns, digested "
+                                                              "in the database (with --postgres or --attach)."),
+    postgres: Optional[str] = typer.Option(None, "--postgres", help="The PostgreSQL DSN the query runs in (the "
+                                                                    "password from PGPASSWORD or ~/.pgpass)."),
+    attach: Optional[Path] = typer.Option(None, "--attach", help="The DuckDB database file the query runs on."),
 ) -> None:
     """Print the keyed fingerprint of a table (for the policy's dataset.fingerprint)."""
     import pandas as pd
 
     with clean_errors():
         key = load_dataset_key(dataset_key)
+        if query is not None or postgres is not None or attach is not None:
+            if data is not None or query is None or (postgres is None) == (attach is None):
+                raise typer.BadParameter("a query's fingerprint: --query with --postgres DSN or --attach FILE (and no "
+                                         "DATA argument)")
+            from dpsynth.table import DuckDBQuerySource, PostgresSource
+
+            source = PostgresSource(postgres, query) if postgres is not None else DuckDBQuerySource(attach, query)
+            typer.echo(source.fingerprint(key))
+            return
+        if data is None:
+            raise typer.BadParameter("name the dataset (DATA), or --query with --postgres or --attach")
         if engine in ("duckdb", "spark"):
             from dpsynth.table import DuckDBSource  # the files' bytes: the same for either engine
 

@@ -29,7 +29,7 @@ __all__ = ["PreparedRun", "RunResult", "prepare", "run_job", "receipts_epsilon"]
 
 Progress = Callable[[str], None]
 
-_ENGINE_NAMES = {"duckdb": "DuckDB", "spark": "Spark"}
+_ENGINE_NAMES = {"duckdb": "DuckDB", "spark": "Spark", "postgres": "PostgreSQL"}
 
 # The steps of a run, in order (what a progress bar counts).
 STEPS = ("fit", "sample", "save", "evaluate", "report")
@@ -192,14 +192,18 @@ def _load_data(spec: JobSpec, gate: Any, *, complete: bool = True):
                                                  "has not two categories")
     if spec.engine != "memory":
         # The files stay in the engine: they are fingerprinted and checked by the PrivateTable.
-        from dpsynth.table import DuckDBSource, SparkSource
+        from dpsynth.table import DuckDBQuerySource, DuckDBSource, PostgresSource, SparkSource
 
         try:
+            if spec.query is not None:
+                if spec.postgres is not None:
+                    return schema, PostgresSource(spec.postgres, spec.query)
+                return schema, DuckDBQuerySource(spec.attach, spec.query, memory_limit=spec.memory_limit)
             if spec.engine == "spark":
                 return schema, SparkSource(spec.data, master=spec.spark_master)
             return schema, DuckDBSource(spec.data, memory_limit=spec.memory_limit)
         except (ValueError, OSError) as exc:
-            raise JobError("data.path", str(exc)) from None
+            raise JobError("data.path" if spec.query is None else "data.query", str(exc)) from None
     from .tables import read_table
 
     try:
@@ -449,19 +453,25 @@ def _engine_table(files: Any, schema: Any, gate: Any, spec: JobSpec, key: bytes,
     or a value."""
     from accountant.errors import DatasetMismatch
     from dpsynth.schema import EncodingError
-    from dpsynth.table import EngineError, NeedsTableInMemory, PrivateTable
+    from dpsynth.table import EngineError, NeedsTableInMemory, PrivateTable, SourceChanged
 
+    data_field = "data.path" if spec.query is None else "data.query"
     try:
         return PrivateTable(files, schema, gate, dataset_key=key, random_source=source, actor=spec.actor)
     except DatasetMismatch as exc:
-        raise JobError("data.dataset_key", f"{exc} (an engine source's fingerprint is of its files' bytes: "
-                                           f"dpsynth policy fingerprint --engine {spec.engine})") from None
+        if spec.query is not None:
+            how = ("a query's fingerprint is of the rows it returns: dpsynth policy fingerprint --query QUERY "
+                   + ("--postgres DSN" if spec.postgres is not None else "--attach FILE"))
+        else:
+            how = ("an engine source's fingerprint is of its files' bytes: dpsynth policy fingerprint --engine "
+                   f"{spec.engine}")
+        raise JobError("data.dataset_key", f"{exc} ({how})") from None
     except ImportError as exc:
         raise JobError("data.engine", str(exc)) from None
-    except (EncodingError, EngineError, NeedsTableInMemory) as exc:
-        raise JobError("data.path" if not isinstance(exc, NeedsTableInMemory) else "data.schema", str(exc)) from None
+    except (EncodingError, EngineError, NeedsTableInMemory, SourceChanged) as exc:
+        raise JobError(data_field if not isinstance(exc, NeedsTableInMemory) else "data.schema", str(exc)) from None
     except ValueError as exc:
-        raise JobError("data.path", str(exc)) from None
+        raise JobError(data_field, str(exc)) from None
 
 
 # --------------------------------------------------------------------------- the run

@@ -11,6 +11,9 @@ A job file (paths are relative to the job file's folder)::
     # engine = "duckdb"                  # "memory" (default for one file), "duckdb" (a glob's
                                          # default) or "spark"; see docs/scale.md
     # spark = "local[2]"                 # the Spark master (engine = "spark"; Parquet only)
+    # query = "SELECT … FROM people"     # instead of path: one read-only SELECT, run by the
+    # postgres = "postgresql://reader@db/census"   # database (PostgreSQL: password in PGPASSWORD
+    # attach = "census.duckdb"           # or ~/.pgpass) or a DuckDB file attached read-only
     # memory_limit = "2GB"               # DuckDB's memory limit (engine = "duckdb")
     schema = "schema.toml"               # the public schema (.toml or .json)
     dataset_key = "keys/dataset.key"     # the data holder's secret key: the table must be the
@@ -75,10 +78,10 @@ else:  # pragma: no cover
 __all__ = ["JobError", "JobSpec", "load_job", "parse_job", "TABLE_SUFFIXES", "parquet_writer_available"]
 
 TABLE_SUFFIXES = (".csv", ".parquet")
-ENGINES = ("memory", "duckdb", "spark")
+ENGINES = ("memory", "duckdb", "spark", "postgres")
 
 _SECTIONS: dict[str, set[str]] = {
-    "data": {"path", "schema", "dataset_key", "engine", "memory_limit", "spark"},
+    "data": {"path", "schema", "dataset_key", "engine", "memory_limit", "spark", "query", "postgres", "attach"},
     "policy": {"path", "signature", "officer_key"},
     "ledger": {"path", "key"},
     "generator": {"name", "epsilon", "parameters"},
@@ -128,6 +131,9 @@ class JobSpec:
     memory_limit: str = "2GB"   # DuckDB's memory limit
     spark_master: str = "local[2]"  # data.spark: the Spark master (engine = "spark")
     data_files: tuple[Path, ...] = ()  # what data.path matched (a glob)
+    query: str | None = None    # data.query: one read-only SELECT, run by the database's engine
+    postgres: str | None = None  # data.postgres: the PostgreSQL DSN (engine = "postgres"; no password)
+    attach: Path | None = None  # data.attach: a DuckDB database file the query reads (read-only)
     learn_epsilon: float | None = None  # [schema]: learn the schema's undeclared facts first
     learn_delta: float | None = None
     learn_bins: int = 16
@@ -166,7 +172,12 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
 
     d, pol, led, gen, out, ev = (sections[k] for k in ("data", "policy", "ledger", "generator", "output",
                                                        "evaluate"))
-    data_path, data_files, engine, memory_limit = _data_source(d, base)
+    query_source = _query_source(d, base)
+    if query_source is None:
+        data_path, data_files, engine, memory_limit = _data_source(d, base)
+        query_fields: dict[str, Any] = {}
+    else:
+        data_path, data_files, engine, memory_limit, query_fields = query_source
     spark_master = _spark_master(d, engine)
     schema_path = _input_file(d, "data", "schema", base)
     if schema_path.suffix.lower() not in (".toml", ".json"):
@@ -275,7 +286,7 @@ def parse_job(data: Mapping[str, Any], *, base: str | os.PathLike = ".") -> JobS
         n_samples=n_samples, parameters=dict(parameters), dataset_key=dataset_key, officer_key=officer_key,
         overwrite=overwrite, holdout=float(holdout), target=target, models=tuple(models), seed=seed, actor=actor,
         engine=engine, memory_limit=memory_limit, data_files=data_files, spark_master=spark_master,
-        sensitive=tuple(sensitive), proportions=proportions, **learn)
+        sensitive=tuple(sensitive), proportions=proportions, **query_fields, **learn)
 
 
 def _schema_learning(sc: Mapping[str, Any], base: Path, outputs: Mapping[str, Path], overwrite: bool, *,
@@ -317,7 +328,9 @@ def _data_source(d: Mapping[str, Any], base: Path) -> tuple[Path, tuple[Path, ..
     if engine is None and "spark" in d:
         engine = "spark"  # naming a Spark master names the engine
     if engine is not None and engine not in ENGINES:
-        raise JobError("data.engine", f"must be \"memory\", \"duckdb\" or \"spark\", got {engine!r}")
+        raise JobError("data.engine", f"must be \"memory\", \"duckdb\", \"spark\" or \"postgres\", got {engine!r}")
+    if engine == "postgres":
+        raise JobError("data.engine", "\"postgres\" runs data.query in the database data.postgres names")
     memory_limit = d.get("memory_limit", "2GB")
     if not isinstance(memory_limit, str) or not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*",
                                                                memory_limit, flags=re.I):
@@ -341,6 +354,53 @@ def _data_source(d: Mapping[str, Any], base: Path) -> tuple[Path, tuple[Path, ..
         raise JobError("data.path", "the Spark engine reads Parquet files (convert the CSV, or use engine = "
                                     "\"duckdb\")")
     return data_path, (data_path,), engine or "memory", memory_limit
+
+
+def _query_source(d: Mapping[str, Any], base: Path) -> tuple | None:
+    """data.query with data.postgres (a DSN) or data.attach (a DuckDB database file): (the
+    data path — the attached file, or the job's folder for PostgreSQL —, its files, the engine,
+    DuckDB's memory limit, the JobSpec's query fields); None when the job names no query."""
+    import re
+
+    if not any(k in d for k in ("query", "postgres", "attach")):
+        return None
+    if "path" in d:
+        raise JobError("data.path", "a job reads data.path or data.query (with data.postgres or data.attach), "
+                                    "not both")
+    if "query" not in d:
+        raise JobError("data.query", "data.postgres and data.attach name a database: data.query says what to read "
+                                     "(one SELECT)")
+    from dpsynth.table.query_source import check_query
+
+    try:
+        query = check_query(d["query"])
+    except ValueError as exc:
+        raise JobError("data.query", str(exc)) from None
+    if ("postgres" in d) == ("attach" in d):
+        raise JobError("data.query", "needs exactly one database: data.postgres (a PostgreSQL DSN) or data.attach "
+                                     "(a DuckDB database file)")
+    engine = d.get("engine")
+    memory_limit = d.get("memory_limit", "2GB")
+    if not isinstance(memory_limit, str) or not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*",
+                                                               memory_limit, flags=re.I):
+        raise JobError("data.memory_limit", f"must be a size such as \"2GB\", got {memory_limit!r}")
+    if "postgres" in d:
+        if engine not in (None, "postgres"):
+            raise JobError("data.engine", "a PostgreSQL query runs in PostgreSQL (engine = \"postgres\")")
+        dsn = d["postgres"]
+        if not isinstance(dsn, str) or not dsn.strip() or "\x00" in dsn:
+            raise JobError("data.postgres", "must be a PostgreSQL connection string (postgresql://USER@HOST/DB or "
+                                            "key=value …)")
+        from accountant.ledger.postgres import _password_forms
+
+        if _password_forms(dsn):
+            raise JobError("data.postgres", "holds a password: a job file is shared and kept; give the password in "
+                                            "PGPASSWORD or a passfile (~/.pgpass, PGPASSFILE) instead")
+        return base, (), "postgres", memory_limit, {"query": query, "postgres": dsn}
+    if engine not in (None, "duckdb"):
+        raise JobError("data.engine", "a query over a DuckDB database file runs in DuckDB (engine = \"duckdb\")")
+    attach = _input_file(d, "data", "attach", base)
+    return attach, (attach,), "duckdb", memory_limit, {"query": query, "attach": attach}
 
 
 def _spark_master(d: Mapping[str, Any], engine: str) -> str:

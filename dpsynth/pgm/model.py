@@ -142,7 +142,11 @@ def _systematic_uniforms(group: np.ndarray, n_groups: int, rng: np.random.Genera
     no attribute drawn earlier becomes correlated with the one drawn now.
     """
     n = group.size
-    order = np.lexsort((rng.random(n), group))  # by group, random within a group
+    # By group, in random order within a group: a uniform permutation, then a stable sort by
+    # group (a radix sort for up to 2^16 groups: linear, ~6x faster than lexsort on a random key).
+    perm = rng.permutation(n)
+    small = np.uint16 if n_groups <= 1 << 16 else np.int64
+    order = perm[np.argsort(group[perm].astype(small, copy=False), kind="stable")]
     sizes = np.bincount(group, minlength=n_groups)
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     sorted_group = group[order]

@@ -9,8 +9,10 @@ from .pate import PateSession
 from .private_table import PrivateTable
 from .rows import UnchargedAccess
 from .sensitivity import SensitivityViolation
+from .postgres_source import PostgresSource
+from .query_source import DuckDBQuerySource
 from .spark_source import SparkSource
 
 __all__ = ["PrivateTable", "NoisyMarginal", "Measurement", "UnchargedAccess", "AccessError", "DPSGDSession",
            "PateSession", "SensitivityViolation", "release_digest", "code_digest", "DuckDBSource", "EngineError",
-           "NeedsTableInMemory", "SourceChanged", "SparkSource"]
+           "NeedsTableInMemory", "SourceChanged", "SparkSource", "PostgresSource", "DuckDBQuerySource"]

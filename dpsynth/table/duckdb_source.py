@@ -92,10 +92,63 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _sql_double(x: float) -> str:
-    if not math.isfinite(x):
-        raise ValueError("a public bound must be finite")
-    return f"CAST('{float(x)!r}' AS DOUBLE)"
+class SQLDialect:
+    """How one engine spells what the encoding needs (DuckDB here; PostgreSQL in
+    `dpsynth.table.postgres_source`).  Every method returns SQL text for public facts or
+    quoted identifiers only: no private value is ever written into a statement."""
+
+    name = "DuckDB"
+    double = "DOUBLE"
+    text = "VARCHAR"
+    # GROUPING_ID's arguments per pass (None: no limit).
+    max_grouping_columns: int | None = None
+
+    def type_class(self, sql_type: str) -> str:
+        return _type_class(sql_type)
+
+    def quote(self, name: str) -> str:
+        return quote_identifier(name)
+
+    def literal(self, x: float) -> str:
+        if not math.isfinite(x):
+            raise ValueError("a public bound must be finite")
+        return f"CAST('{float(x)!r}' AS {self.double})"
+
+    def isnan(self, x: str) -> str:
+        return f"isnan({x})"
+
+    def isfinite(self, x: str) -> str:
+        return f"isfinite({x})"
+
+    def to_double(self, q: str) -> str:
+        return f"CAST({q} AS {self.double})"
+
+    def try_double(self, q: str) -> str:
+        return f"TRY_CAST({q} AS {self.double})"
+
+    def epoch_seconds(self, q: str, sql_type: str) -> str:
+        """Seconds since the epoch as the in-memory path computes them: int64 ns, then / 1e9."""
+        ts = q if "TIME ZONE" in sql_type.upper() else f"CAST({q} AS TIMESTAMP_NS)"
+        return f"(CAST(epoch_ns({ts}) AS DOUBLE) / CAST(1000000000 AS DOUBLE))"
+
+    def try_epoch_seconds(self, q: str) -> str:
+        return f"(CAST(epoch_ns(TRY_CAST({q} AS TIMESTAMPTZ)) AS DOUBLE) / CAST(1000000000 AS DOUBLE))"
+
+    def bool_as_int(self, q: str) -> str:
+        return f"CAST({q} AS BIGINT)"
+
+    def not_whole(self, x: str) -> str:
+        """True for a finite value with a fraction (`x` is known finite where this is used)."""
+        return f"floor({x}) <> {x}"
+
+    def text_equals(self, q: str, literal: str) -> str:
+        return f"{q} = {literal}"
+
+    def grouping_id(self, cols: str) -> str:
+        return f"GROUPING_ID({cols})"
+
+
+DUCKDB = SQLDialect()
 
 
 class DuckDBSource(FileSource):
@@ -189,13 +242,14 @@ def _type_class(sql_type: str) -> str:
 class _ColumnSQL:
     """SQL for one column: its missing test, its value on the column's axis, its problems, its code."""
 
-    def __init__(self, col: Column, sql_type: str) -> None:
+    def __init__(self, col: Column, sql_type: str, dialect: SQLDialect = DUCKDB) -> None:
         self.col = col
-        self.q = quote_identifier(col.name)
-        self.cls = _type_class(sql_type)
+        self.q = dialect.quote(col.name)
+        self.d = dialect
+        self.cls = dialect.type_class(sql_type)
         self.sql_type = sql_type
         q = self.q
-        self.missing = f"({q} IS NULL OR isnan({q}))" if self.cls == "float" else f"({q} IS NULL)"
+        self.missing = f"({q} IS NULL OR {dialect.isnan(q)})" if self.cls == "float" else f"({q} IS NULL)"
 
     # Each problem: (SQL condition on a row, the in-memory path's message) in the order the
     # in-memory encoder checks them (dpsynth.schema.encode).
@@ -239,14 +293,14 @@ class _ColumnSQL:
                 out.append((present, f"wrong type: a {col.kind} column takes numbers"))
                 return out
             if cls == "str":
-                out.append((f"{present} AND ({x} IS NULL OR isnan({x}))", f"wrong type: a {col.kind} column "
+                out.append((f"{present} AND ({x} IS NULL OR {self.d.isnan(x)})", f"wrong type: a {col.kind} column "
                                                                            "takes numbers"))
             if col.kind == "integer":
-                out.append((f"{present} AND isfinite({x}) AND floor({x}) <> {x}",
+                out.append((f"{present} AND {self.d.isfinite(x)} AND {self.d.not_whole(x)}",
                             "not a whole number in an integer column"))
         if col.out_of_range != "clip":
-            lo, hi = _sql_double(col.edges[0]), _sql_double(col.edges[-1])
-            out.append((f"{present} AND ({x} < {lo} OR {x} > {hi} OR NOT isfinite({x}))",
+            lo, hi = self.d.literal(col.edges[0]), self.d.literal(col.edges[-1])
+            out.append((f"{present} AND ({x} < {lo} OR {x} > {hi} OR NOT {self.d.isfinite(x)})",
                         "value outside the schema's bounds (or set out_of_range = \"clip\")"))
         return out
 
@@ -255,16 +309,15 @@ class _ColumnSQL:
         q, cls = self.q, self.cls
         if self.col.kind == "datetime":
             if cls == "time":
-                ts = q if "TIME ZONE" in self.sql_type.upper() else f"CAST({q} AS TIMESTAMP_NS)"
-                return f"(CAST(epoch_ns({ts}) AS DOUBLE) / CAST(1000000000 AS DOUBLE))"
+                return self.d.epoch_seconds(q, self.sql_type)
             if cls == "str":
-                return f"(CAST(epoch_ns(TRY_CAST({q} AS TIMESTAMPTZ)) AS DOUBLE) / CAST(1000000000 AS DOUBLE))"
-            return "CAST(NULL AS DOUBLE)"
+                return self.d.try_epoch_seconds(q)
+            return f"CAST(NULL AS {self.d.double})"
         if cls in ("int", "float", "decimal"):
-            return f"CAST({q} AS DOUBLE)"
+            return self.d.to_double(q)
         if cls == "str":
-            return f"TRY_CAST({q} AS DOUBLE)"
-        return "CAST(NULL AS DOUBLE)"
+            return self.d.try_double(q)
+        return f"CAST(NULL AS {self.d.double})"
 
     def discrete_code(self) -> str:
         """The category's index, `other_code` for an unknown value, -1 where neither applies."""
@@ -283,17 +336,18 @@ class _ColumnSQL:
         for i, c in enumerate(cats):
             lit = None
             if cls == "str" and isinstance(c, str):
-                lit = (q, _sql_text(c))
+                lit = (q, _sql_text(c), True)
             elif cls in ("int", "bool", "float", "decimal") and not isinstance(c, str):
                 v = float(c) if not isinstance(c, bool) else float(int(c))
                 if cls in ("int", "bool"):
                     if v.is_integer() and abs(v) < 2 ** 63:
-                        lhs = f"CAST({q} AS BIGINT)" if cls == "bool" else q
-                        lit = (lhs, str(int(c) if isinstance(c, (int, bool)) else int(v)))
+                        lhs = self.d.bool_as_int(q) if cls == "bool" else q
+                        lit = (lhs, str(int(c) if isinstance(c, (int, bool)) else int(v)), False)
                 else:
-                    lit = (f"CAST({q} AS DOUBLE)", _sql_double(v))
+                    lit = (self.d.to_double(q), self.d.literal(v), False)
             if lit is not None:
-                arms.append(f"WHEN {lit[0]} = {lit[1]} THEN {i}")
+                test = self.d.text_equals(lit[0], lit[1]) if lit[2] else f"{lit[0]} = {lit[1]}"
+                arms.append(f"WHEN {test} THEN {i}")
         if not arms:
             return f"({miss})"
         return f"(CASE {' '.join(arms)} ELSE {miss} END)"
@@ -309,22 +363,23 @@ class _ColumnSQL:
             x = self.axis()
             if col.out_of_range == "clip":
                 # np.clip: -inf/+inf go to the end bins; NaN is missing (or a refused value).
-                x = f"least(greatest({x}, {_sql_double(edges[0])}), {_sql_double(edges[-1])})"
-                bad = f"({self.axis()} IS NULL OR isnan({self.axis()}))"
+                x = f"least(greatest({x}, {self.d.literal(edges[0])}), {self.d.literal(edges[-1])})"
+                bad = f"({self.axis()} IS NULL OR {self.d.isnan(self.axis())})"
             else:
-                bad = (f"({x} IS NULL OR NOT isfinite({x}) OR {x} < {_sql_double(edges[0])} OR "
-                       f"{x} > {_sql_double(edges[-1])})")
+                bad = (f"({x} IS NULL OR NOT {self.d.isfinite(x)} OR {x} < {self.d.literal(edges[0])} OR "
+                       f"{x} > {self.d.literal(edges[-1])})")
             inner = edges[1:-1]
 
             def tree(lo: int, hi: int) -> str:  # the code, known to lie in [lo, hi]
                 if lo == hi:
                     return str(lo)
                 mid = (lo + hi + 1) // 2
-                return f"(CASE WHEN {x} >= {_sql_double(inner[mid - 1])} THEN {tree(mid, hi)} ELSE {tree(lo, mid - 1)} END)"
+                return f"(CASE WHEN {x} >= {self.d.literal(inner[mid - 1])} THEN {tree(mid, hi)} ELSE {tree(lo, mid - 1)} END)"
 
             value = f"(CASE WHEN {bad} THEN -1 ELSE {tree(0, len(edges) - 2)} END)"
             if col.kind == "integer":
-                value = f"(CASE WHEN isfinite({self.axis()}) AND floor({self.axis()}) <> {self.axis()} THEN -1 ELSE {value} END)"
+                value = (f"(CASE WHEN {self.d.isfinite(self.axis())} AND {self.d.not_whole(self.axis())} THEN -1 "
+                         f"ELSE {value} END)")
         return f"(CASE WHEN {self.missing} THEN {missing} ELSE {value} END)"
 
 
@@ -363,6 +418,8 @@ def _engine_error(exc: BaseException, what: str) -> EngineError:
 class EngineRows(ChargedReading):
     """The rows of a `DuckDBSource`, bound to a complete schema; readable (as exact counts only)
     inside `reading(receipt)`, like `Rows`.  Built by `PrivateTable`, never by callers."""
+
+    _dialect = DUCKDB
 
     __slots__ = ("_source", "_schema", "_con", "_params", "_from", "_cols", "_digests", "_stats", "_n",
                  "_depth", "_cache", "_cached_cells")
@@ -416,21 +473,13 @@ class EngineRows(ChargedReading):
         raise TypeError("private rows cannot be pickled or copied")
 
     def _validate(self) -> int:
-        checks, messages = [], []
-        for j, c in enumerate(self._cols):
-            for k, (cond, what) in enumerate(c.problems()):
-                checks.append(f"bool_or({cond}) AS p{j}_{k}")
-                messages.append((j, k, what))
+        checks, messages = validation_checks(self._cols)
         sql = f"SELECT count(*) AS n{''.join(', ' + x for x in checks)} FROM {self._from}"
         try:
             row = self._con.execute(sql, self._params).fetchone()
         except Exception as exc:  # noqa: BLE001
             raise _engine_error(exc, "checking the table against the schema") from None
-        flags = row[1:]
-        for (j, _, what), flag in zip(messages, flags):
-            if flag:
-                name = self._cols[j].col.name
-                raise EncodingError(f"column {name!r}: {what}", column=name)
+        raise_problems(self._cols, messages, row[1:])
         return int(row[0])
 
     @property
@@ -473,9 +522,11 @@ class EngineRows(ChargedReading):
         batch: list[tuple[int, ...]] = []
         cells = 0
         max_sets = max(MIN_PASS_SETS, self._source.memory_bytes // SET_BYTES)
+        max_cols = self._dialect.max_grouping_columns
         for u in dict.fromkeys(covers.values()):
             n = _cells(u, sizes)
-            if batch and (cells + n > MAX_PASS_CELLS or len(batch) >= max_sets):
+            wide = max_cols is not None and len({j for s in batch for j in s} | set(u)) > max_cols
+            if batch and (cells + n > MAX_PASS_CELLS or len(batch) >= max_sets or wide):
                 counted.update(self._pass(batch, sizes))
                 batch, cells = [], 0
             batch.append(u)
@@ -509,19 +560,46 @@ class EngineRows(ChargedReading):
         if self._source.file_digests() != self._digests:
             raise SourceChanged("the table's files are not the ones the table was bound to; nothing is released")
         self.check_unchanged()
-        alias = {j: f"k{j}" for j in used}
-        enc = ", ".join(f"{self._cols[j].code()} AS {alias[j]}" for j in used)
-        gsets = ", ".join("(" + ", ".join(alias[j] for j in s) + ")" for s in sets) + ", ()"
-        keys = ", ".join(f"coalesce({alias[j]}, -2) AS {alias[j]}" for j in used)
-        sql = (f"WITH enc AS (SELECT {enc} FROM {self._from}) "
-               f"SELECT GROUPING_ID({', '.join(alias[j] for j in used)}) AS gid, {keys}, count(*) AS n "
-               f"FROM enc GROUP BY GROUPING SETS ({gsets})")
+        sql = grouping_sql(self._cols, used, sets, self._from)
         try:
             res = self._con.execute(sql, self._params).fetchnumpy()
         except Exception as exc:  # noqa: BLE001
             raise _engine_error(exc, "counting") from None
         self.check_unchanged()
         return tables_from_grouping(res, used, sets, sizes, self._n)
+
+
+def validation_checks(cols: Sequence[_ColumnSQL]) -> tuple[list[str], list[tuple[int, str]]]:
+    """(one aggregate per possible problem — true when some row has it —, (column index, the
+    in-memory path's message) for each), in the in-memory encoder's order."""
+    checks, messages = [], []
+    for j, c in enumerate(cols):
+        for k, (cond, what) in enumerate(c.problems()):
+            checks.append(f"bool_or({cond}) AS p{j}_{k}")
+            messages.append((j, what))
+    return checks, messages
+
+
+def raise_problems(cols: Sequence[_ColumnSQL], messages: Sequence[tuple[int, str]], flags: Sequence[Any]) -> None:
+    """The first problem found, as the in-memory path words it: the column and the problem,
+    never a row or a value."""
+    for (j, what), flag in zip(messages, flags):
+        if flag:
+            name = cols[j].col.name
+            raise EncodingError(f"column {name!r}: {what}", column=name)
+
+
+def grouping_sql(cols: Sequence[_ColumnSQL], used: Sequence[int], sets: Sequence[tuple[int, ...]],
+                 relation: str, dialect: SQLDialect = DUCKDB) -> str:
+    """One pass: every row of `relation` encoded (the `used` columns, aliased k<j>), then
+    counted over each grouping set and the grand total; columns gid, k<j>..., n."""
+    alias = {j: f"k{j}" for j in used}
+    enc = ", ".join(f"{cols[j].code()} AS {alias[j]}" for j in used)
+    gsets = ", ".join("(" + ", ".join(alias[j] for j in s) + ")" for s in sets) + ", ()"
+    keys = ", ".join(f"coalesce({alias[j]}, -2) AS {alias[j]}" for j in used)
+    return (f"WITH enc AS (SELECT {enc} FROM {relation}) "
+            f"SELECT {dialect.grouping_id(', '.join(alias[j] for j in used))} AS gid, {keys}, count(*) AS n "
+            f"FROM enc GROUP BY GROUPING SETS ({gsets})")
 
 
 def tables_from_grouping(res: Any, used: Sequence[int], sets: Sequence[tuple[int, ...]], sizes: Sequence[int],

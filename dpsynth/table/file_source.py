@@ -17,7 +17,9 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from .engine_source import EngineSource
 
 __all__ = ["FileSource", "check_columns"]
 
@@ -51,7 +53,7 @@ def check_columns(names: list[str], schema: Any) -> None:
                             f"schema {extra}")
 
 
-class FileSource:
+class FileSource(EngineSource):
     """A CSV file, a Parquet file or a glob of Parquet files (``**`` descends into folders);
     subclasses add the engine that reads them (`open_rows`).  Public description only: the
     rows are read by the private table that holds the source, inside charged measurements."""
@@ -118,6 +120,16 @@ class FileSource:
         return out
 
     # -- the engine ---------------------------------------------------------------------------
+    def bind(self, schema: Any, dataset_key: bytes | None, check_dataset: Callable[[str], Any]) -> Any:
+        """The fingerprint is of the files' bytes (streamed), checked before the engine reads a row."""
+        stats = self._stats()  # before the bytes are read: a write from here on is caught
+        digests = self.file_digests()
+        if dataset_key is not None:
+            from accountant.fingerprint import fingerprint_files
+
+            check_dataset(fingerprint_files(self.format, digests, bytes(dataset_key)))
+        return self.open_rows(schema, digests, stats)
+
     def open_rows(self, schema: Any, digests: list[tuple[str, int, str]],
                   stats: list[tuple[int, int, int, int, int]]) -> Any:
         """The engine's reading of these files under a complete `schema` (checked in the engine);

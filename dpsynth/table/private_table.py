@@ -35,7 +35,7 @@ from ..schema import Schema
 from .commitments import RunningDigest, release_digest
 from .custom import CustomMechanismMixin
 from .duckdb_source import DuckDBSource, EngineRows, NeedsTableInMemory
-from .file_source import FileSource
+from .engine_source import EngineSource
 from .dpsgd import DPSGDMixin
 from .learning import SchemaLearningMixin
 from .measurement import Measurement, NoisyMarginal
@@ -98,7 +98,7 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
         import secrets
 
         share = probability(holdout, "holdout")
-        if isinstance(frame, FileSource):
+        if isinstance(frame, EngineSource):
             raise NeedsTableInMemory("a holdout split needs the table in memory (a pandas DataFrame), not an "
                                      f"engine source ({type(frame).__name__})")
         table = cls.__new__(cls)
@@ -131,18 +131,13 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
                                  "(only a ledger in insecure development mode may omit it)")
         elif not isinstance(dataset_key, (bytes, bytearray)):
             raise TypeError("dataset_key must be bytes")
-        if isinstance(frame, FileSource):
+        if isinstance(frame, EngineSource):
             if not schema.is_complete:
                 raise NeedsTableInMemory(f"an engine source ({type(frame).__name__}) needs a complete schema (declare the categories/bins of "
                                          f"{list(schema.incomplete())}): learning a schema needs the table in memory")
-            # The fingerprint is of the files' bytes (streamed), checked before the engine reads a row.
-            stats = frame._stats()  # before the bytes are read: a write from here on is caught
-            digests = frame.file_digests()
-            if dataset_key is not None:
-                from accountant.fingerprint import fingerprint_files
-
-                gate.check_dataset(fingerprint_files(frame.format, digests, bytes(dataset_key)))
-            frame = frame.open_rows(schema, digests, stats)
+            # Fingerprinted (files: their bytes; a query: its rows, in the engine) and checked
+            # before the engine shows anything of a value.
+            frame = frame.bind(schema, None if dataset_key is None else bytes(dataset_key), gate.check_dataset)
             n_records = frame._n
         else:
             frame = schema.validate(frame)

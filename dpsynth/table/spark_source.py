@@ -3,8 +3,11 @@
 `SparkSource(path, master="local[2]")` names a Parquet file or a glob of Parquet files
 (`dpsynth.table.file_source`: the same listing, keyed fingerprint and change detection as
 the DuckDB source).  A `PrivateTable` built on it never brings a row to the driver: the
-executors encode each batch of rows to the schema's public codes with the *same* Python
-code as a table in memory (`Schema.validate` then `Schema.encode`, in `mapInPandas`), the
+executors validate and encode the rows to the schema's public codes in Spark SQL — the
+DuckDB path's expression builders in Spark's dialect (`SparkDialect`), vectorised in the
+JVM — or, where a numeric or datetime column is read as text (Spark's parsers are not
+pandas'), with the *same* Python code as a table in memory (`Schema.validate` then
+`Schema.encode`, in `mapInPandas`); the
 encoded rows stay cached in the engine, and the driver asks only for exact counts of
 whole cliques, in one ``GROUPING SETS`` pass per batch of marginals, inside charged
 measurements.  Counts come back dense over the public domain (zeros filled on the
@@ -32,7 +35,17 @@ import numpy as np
 
 from ..schema import Schema
 from ..schema.errors import EncodingError, SchemaError
-from .duckdb_source import EngineRows, SourceChanged, _engine_error, tables_from_grouping
+from .duckdb_source import (
+    EngineRows,
+    SourceChanged,
+    SQLDialect,
+    _ColumnSQL,
+    _engine_error,
+    quote_identifier,
+    raise_problems,
+    tables_from_grouping,
+    validation_checks,
+)
 from .file_source import FileSource, check_columns
 
 __all__ = ["SparkSource", "SparkRows", "spark_available", "valid_master"]
@@ -44,6 +57,59 @@ _MARK = "DPSYNTH-ENCODING-ERROR"
 _MARKED = re.compile(_MARK + r"\[(?P<column>[^\]\n]*)\]\[(?P<message>[^\]\n]*)\]")
 # The driver may hold this many bytes of grouping state per pass (as the DuckDB source's limit).
 PASS_BYTES = 2 << 30
+
+
+_CLASSES = {"boolean": "bool", "tinyint": "int", "smallint": "int", "int": "int", "bigint": "int", "float": "float",
+            "double": "float", "string": "str", "date": "time", "timestamp": "time", "timestamp_ntz": "time"}
+
+
+class SparkDialect(SQLDialect):
+    """Spark SQL's spelling of the encoding (types by `DataFrame.dtypes`' simple strings).
+
+    Spark's NaN equals NaN and sorts above every number (as PostgreSQL's); `isnan(NULL)` is
+    false, so the finite test names NaN itself; `floor` returns BIGINT, so a fraction is
+    `pmod(x, 1) <> 0`; timestamps carry microseconds (`unix_micros`), the ns axis of pandas is
+    micros · 1000."""
+
+    name = "Spark"
+
+    def type_class(self, sql_type: str) -> str:
+        t = sql_type.lower()
+        if t.startswith("decimal"):
+            return "decimal"
+        return _CLASSES.get(t, "other")
+
+    def quote(self, name: str) -> str:
+        quote_identifier(name)  # the same refusals (empty, control characters)
+        return "`" + name.replace("`", "``") + "`"
+
+    def isfinite(self, x: str) -> str:
+        return (f"({x} NOT IN (CAST('Infinity' AS DOUBLE), CAST('-Infinity' AS DOUBLE)) AND NOT isnan({x}))")
+
+    def try_double(self, q: str) -> str:
+        raise AssertionError("text columns for numbers are encoded by the in-memory code on Spark")
+
+    def epoch_seconds(self, q: str, sql_type: str) -> str:
+        ts = q if sql_type.lower() == "timestamp" else f"CAST({q} AS TIMESTAMP)"
+        return f"(CAST(unix_micros({ts}) * 1000 AS DOUBLE) / CAST(1000000000 AS DOUBLE))"
+
+    def try_epoch_seconds(self, q: str) -> str:
+        raise AssertionError("text columns for datetimes are encoded by the in-memory code on Spark")
+
+    def not_whole(self, x: str) -> str:
+        return f"pmod({x}, CAST(1 AS DOUBLE)) <> 0"
+
+    def grouping_id(self, cols: str) -> str:
+        return f"grouping_id({cols})"
+
+    @staticmethod
+    def in_sql(col: _ColumnSQL) -> bool:
+        """Whether Spark SQL encodes this column as the in-memory path does: not for text read
+        as numbers or datetimes (Spark's parsers are not pandas')."""
+        return col.col.is_discrete or col.cls != "str"
+
+
+SPARK = SparkDialect()
 
 
 def valid_master(master: Any) -> bool:
@@ -71,14 +137,20 @@ class SparkSource(FileSource):
         master: the Spark master ("local[2]" by default; "local[*]", "spark://host:7077",
             "yarn", "k8s://https://host:port"), used when no session is given.
         session: an existing SparkSession to use instead (e.g. the one `spark-submit` made).
+        encode_in_sql: encode and validate in Spark SQL (the DuckDB path's expressions, in
+            Spark's dialect; default) rather than with the in-memory code in Python workers
+            (`mapInPandas`, always used when a numeric or datetime column is read as text).
     """
 
     formats = ("parquet",)
     engine_name = "Spark"
 
     def __init__(self, path: str | os.PathLike, *, master: str = "local[2]", session: Any = None,
-                 format: str | None = None) -> None:
+                 format: str | None = None, encode_in_sql: bool = True) -> None:
         super().__init__(path, format=format)
+        if not isinstance(encode_in_sql, bool):
+            raise TypeError("encode_in_sql must be True or False")
+        self.encode_in_sql = encode_in_sql
         if session is None and not valid_master(master):
             raise ValueError(f"master must be local, local[N], local[*], spark://HOST:PORT, yarn or "
                              f"k8s://https://HOST:PORT, got {master!r}")
@@ -185,16 +257,43 @@ class SparkRows(EngineRows):
         except Exception as exc:  # noqa: BLE001
             raise _engine_error(exc, "reading the table's columns") from None
         check_columns(list(frame.columns), schema)
-        ddl = ", ".join(f"k{j} int" for j in range(len(schema.columns)))
-        codes = frame.mapInPandas(_encoder(schema), ddl)
-        try:
-            from pyspark import StorageLevel
+        from pyspark import StorageLevel
 
+        types = dict(frame.dtypes)
+        cols = [_ColumnSQL(c, types[c.name], SPARK) for c in schema.columns]
+        if source.encode_in_sql and all(SPARK.in_sql(c) for c in cols):
+            # Spark SQL: the DuckDB path's expressions, vectorised in the JVM (no Python workers).
+            raw = f"dpsynth_raw_{id(self):x}"
+            frame.createOrReplaceTempView(raw)
+            checks, messages = validation_checks(cols)
+            try:
+                row = self._spark.sql(f"SELECT count(*) AS n{''.join(', ' + c for c in checks)} FROM {raw}").collect()[0]
+            except Exception as exc:  # noqa: BLE001
+                self._spark.catalog.dropTempView(raw)
+                raise _engine_error(exc, "checking the table against the schema") from None
+            try:
+                raise_problems(cols, messages, list(row)[1:])
+            except EncodingError:
+                self._spark.catalog.dropTempView(raw)
+                raise
+            enc = ", ".join(f"CAST({c.code()} AS INT) AS k{j}" for j, c in enumerate(cols))
+            codes = self._spark.sql(f"SELECT {enc} FROM {raw}")
+            fail = _engine_error
+        else:
+            # The in-memory path's own code in the executors (text read as numbers or dates).
+            raw = None
+            ddl = ", ".join(f"k{j} int" for j in range(len(schema.columns)))
+            codes = frame.mapInPandas(_encoder(schema), ddl)
+            fail = _executor_error
+        try:
             codes = codes.persist(StorageLevel.MEMORY_AND_DISK)
             n = int(codes.count())  # every row encoded (and so validated) once, in the executors
         except Exception as exc:  # noqa: BLE001
             codes.unpersist()
-            raise _executor_error(exc, "checking the table against the schema") from None
+            raise fail(exc, "checking the table against the schema") from None
+        finally:
+            if raw is not None:
+                self._spark.catalog.dropTempView(raw)
         self._codes = codes
         self._view = f"dpsynth_codes_{id(self):x}"
         codes.createOrReplaceTempView(self._view)

@@ -277,8 +277,18 @@ def _governed(folder: Path, frame: pd.DataFrame, schema: Schema, backend: str, *
     from dpsynth.table import DuckDBSource
 
     folder.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(folder / "table.parquet", index=False)
-    source = DuckDBSource(folder / "table.parquet", memory_limit="256MB", threads=1)
+    if backend == "duckdb-query":  # a DuckDB database file, read through a query
+        import duckdb
+
+        from dpsynth.table import DuckDBQuerySource
+
+        with duckdb.connect(str(folder / "table.duckdb")) as con:
+            con.register("frame", frame)
+            con.execute("CREATE TABLE t AS SELECT * FROM frame")
+        source = DuckDBQuerySource(folder / "table.duckdb", "SELECT * FROM t", memory_limit="256MB", threads=1)
+    else:
+        frame.to_parquet(folder / "table.parquet", index=False)
+        source = DuckDBSource(folder / "table.parquet", memory_limit="256MB", threads=1)
     key = generate_dataset_key()
     tl = make_test_gate(folder / "ledger", dataset_fingerprint=source.fingerprint(key), **gate_args)
     return tl, source, key
@@ -309,11 +319,12 @@ def record_and_replay(make_generator: Callable[[], Any], frame: pd.DataFrame, sc
             key discovery (default δ/2).
         mixins: classes mixed into the recording/replay tables (to test table-level bugs).
         max_records: the test policies' public bound on n (default: from δ).
-        backend: "memory" (the tables hold frames) or "duckdb" (each table, D and every
+        backend: "memory" (the tables hold frames), "duckdb-query" (a DuckDB database file read
+            through a query, as a database source) or "duckdb" (each table, D and every
             neighbour, is written to a Parquet file and read through a `DuckDBSource`).
     """
-    if backend not in ("memory", "duckdb"):
-        raise ValueError("backend must be 'memory' or 'duckdb'")
+    if backend not in ("memory", "duckdb", "duckdb-query"):
+        raise ValueError("backend must be 'memory', 'duckdb' or 'duckdb-query'")
     fit = fit or _default_fit
     reserve = delta / 2 if delta_reserve is None else delta_reserve
     release = release or (lambda g: g.sample(n_samples, seed=sample_seed))

@@ -29,24 +29,25 @@ def spark():
     s.stop()
 
 
-def spark_table(tmp_path, spark, frame, schema, seed=1, parts=1):
+def spark_table(tmp_path, spark, frame, schema, seed=1, parts=1, encode_in_sql=True):
     folder = tmp_path / "parts"
     folder.mkdir(exist_ok=True)
     bounds = np.linspace(0, len(frame), parts + 1).astype(int)
     for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
         frame.iloc[a:b].to_parquet(folder / f"part-{i}.parquet", index=False)
-    source = SparkSource(str(folder / "*.parquet"), session=spark)
+    source = SparkSource(str(folder / "*.parquet"), session=spark, encode_in_sql=encode_in_sql)
     key = generate_dataset_key()
     tl = make_test_gate(tmp_path / "ledger-spark", epsilon=50.0, dataset_fingerprint=source.fingerprint(key))
     return PrivateTable(source, schema, tl.gate, dataset_key=key, random_source=SeededRandomSource(seed))
 
 
-def test_counts_equal_numpy_cell_for_cell_over_many_files(tmp_path, spark):
-    frame, schema = random_case(0)
+@pytest.mark.parametrize("seed,in_sql", [(0, True), (1, True), (0, False)])
+def test_counts_equal_numpy_cell_for_cell_over_many_files(tmp_path, spark, seed, in_sql):
+    frame, schema = random_case(seed)
     codes = schema.encode(frame)  # the in-memory encoder; counted by numpy below
     names = list(schema.names)
     cliques = [(a,) for a in names] + list(itertools.combinations(names, 2)) + [("when", "cat", "x")]
-    table = spark_table(tmp_path, spark, frame, schema, parts=3)
+    table = spark_table(tmp_path, spark, frame, schema, parts=3, encode_in_sql=in_sql)
     got, n = exact(table, cliques)
     assert n == len(frame)
     for cl, g in zip(cliques, got):
@@ -67,15 +68,22 @@ def test_mst_fits_the_same_model_as_in_memory(tmp_path, spark):
     assert_same_releases(g_eng, g_mem)
 
 
-def test_a_bad_value_gives_the_in_memory_error_and_charges_nothing(tmp_path, spark):
+@pytest.mark.parametrize("edit,problem", [
+    (lambda f: f.assign(ord=f["ord"].where(f.index != 7, 99)), "ord"),                  # not a category
+    (lambda f: f.assign(age=f["age"].astype(float).where(f.index != 3, 17.5)), "age"),   # not whole
+    (lambda f: f.assign(age=f["age"].where(f.index != 5, 500)), "age"),                  # out of bounds
+    (lambda f: f.assign(ord=f["ord"].astype(float).where(f.index != 2, np.nan)), "ord"),  # missing
+    (lambda f: f.assign(x=np.where(f.index == 9, "abc", f["x"].astype(str))), "x"),     # text: Python workers
+])
+def test_a_bad_value_gives_the_in_memory_error_and_charges_nothing(tmp_path, spark, edit, problem):
     frame, schema = random_case(5, n=60)
-    frame = frame.assign(ord=frame["ord"].where(frame.index != 7, 99))  # not a category
+    frame = edit(frame)
     with pytest.raises(EncodingError) as mem:
         memory_table(tmp_path, frame, schema)
     with pytest.raises(EncodingError) as got:
         spark_table(tmp_path, spark, frame, schema)
-    assert str(got.value) == str(mem.value) and got.value.column == "ord"
-    assert "99" not in str(got.value) and "row" not in str(got.value)
+    assert str(got.value) == str(mem.value) and got.value.column == problem
+    assert "99" not in str(got.value) and "row" not in str(got.value) and "abc" not in str(got.value)
 
 
 def test_what_spark_cannot_answer_and_changed_files_are_refused_before_any_charge(tmp_path, spark):
