@@ -184,7 +184,9 @@ class SparkSource(FileSource):
                  .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                  .config("spark.sql.shuffle.partitions", "8")
                  .getOrCreate())
-        spark.sparkContext.setLogLevel("ERROR")
+        # FATAL, not ERROR: Spark logs a failed SQL expression at ERROR with the offending value
+        # quoted; our own message (column and problem, no value) is what the caller gets.
+        spark.sparkContext.setLogLevel("FATAL")
         return spark
 
     def open_rows(self, schema: Schema, digests: list[tuple[str, int, str]],
