@@ -93,12 +93,28 @@ def _child(argv: list[str]) -> None:
         t1 = time.perf_counter()
         synth = generator.sample(len(real), seed=a.seed)
         t2 = time.perf_counter()
+        ledger_digests = _ledger_digests(ledger.gate)
     synth.to_csv(a.out, index=False)
     rounds = generator.fit_log.get("rounds", [])
     a.meta.write_text(json.dumps({
         "fit_s": t1 - t0, "sample_s": t2 - t1, "fit_sample_s": t2 - t0, "dpsynth": dpsynth.__file__,
         "rounds": len(rounds), "selected": [r["clique"] for r in rounds],
-        "model_cells": generator.model.size, "model_cliques": len(generator.model.cliques)}))
+        "model_cells": generator.model.size, "model_cliques": len(generator.model.cliques),
+        **ledger_digests}))
+
+
+def _ledger_digests(gate) -> dict[str, str]:
+    """SHA-256 of what the run charged (each charge's event, purpose and parameters: the
+    candidates, weights, offsets, σ, ε) and of what it released (each release's commitment
+    to its output): two runs with equal digests spent the same budget on the same
+    mechanisms and released the same outputs (timestamps, hashes and the seal differ)."""
+    import hashlib
+
+    entries = gate.snapshot().entries
+    charges = [[e.event, e.purpose, e.parameters, e.cost, e.rho] for e in entries if e.kind == "charge"]
+    releases = [e.commitment for e in entries if e.kind == "release"]
+    digest = lambda x: hashlib.sha256(json.dumps(x, sort_keys=True).encode()).hexdigest()[:16]  # noqa: E731
+    return {"ledger_charges": digest(charges), "ledger_releases": digest(releases), "ledger_entries": len(entries)}
 
 
 def _burn(argv: list[str]) -> None:

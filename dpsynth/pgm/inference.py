@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 
 from .junction_tree import JunctionTree
+from .reductions import max_over, sum_over
 
 
 def _sum_dims(attrs: Sequence[str], keep: Sequence[str]) -> tuple[int, ...]:
@@ -84,30 +85,44 @@ class BeliefPropagation:
     def calibrate_probabilities(self, log_potentials: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Normalised beliefs as probabilities (not logs), and the log partition function.
 
-        Same result as ``exp`` of :meth:`calibrate`, with the downward pass in
-        probability space: a child's separator marginal is a plain sum of its
-        parent's probabilities, which saves a max, a subtraction and an
-        exponential over every parent table (most of the work on large models).
+        Same result as ``exp`` of :meth:`calibrate`, computed in probability space: the
+        upward pass keeps each child's ``exp(acc - max)`` (its message is the log of its
+        sum, plus the max), and the downward pass scales that table by the parent's
+        separator marginal over the child's sum.  This saves, over every table, the
+        logsumexp's extra passes and the downward exponential (most of the work on large
+        models); the reductions run axis by axis (`reductions`).
         """
         tree = self.tree
         acc = list(log_potentials)
-        up: dict[int, torch.Tensor] = {}
+        scaled: dict[int, torch.Tensor] = {}
+        sums: dict[int, torch.Tensor] = {}
         for i in self.upward:
-            msg = _logsumexp(acc[i], self.up_dims[i]).reshape(self.up_view[i])
-            up[i] = msg
-            acc[tree.parent[i]] = acc[tree.parent[i]] + msg
+            dims = self.up_dims[i]
+            x = acc[i]
+            top = max_over(x, dims)
+            top = torch.where(torch.isfinite(top), top, torch.zeros((), dtype=top.dtype, device=top.device))
+            view = self.up_view[i]
+            e = torch.exp(x - top.reshape(self.down_view[i]))
+            total = sum_over(e, dims)
+            scaled[i], sums[i] = e, total
+            # log of a zero sum is -inf: a structural zero, as logsumexp gives.
+            acc[tree.parent[i]] = acc[tree.parent[i]] + (torch.log(total) + top).reshape(view)
         root = acc[tree.root]
-        log_z = torch.logsumexp(root.reshape(-1), dim=0)
+        top = root.max()
+        top = top if bool(torch.isfinite(top)) else torch.zeros((), dtype=root.dtype, device=root.device)
+        e = torch.exp(root - top)
+        z = e.sum()
+        log_z = torch.log(z) + top
         probs: list[torch.Tensor | None] = [None] * len(acc)
-        probs[tree.root] = torch.exp(root - log_z)
+        probs[tree.root] = e / z
         for i in self.downward:
             p = tree.parent[i]
-            dims = self.down_dims[i]
-            sep = (probs[p].sum(dim=dims) if dims else probs[p]).reshape(self.down_view[i])
-            # Where the separator has no mass the child has none either; computing it as
-            # log 0 - (-inf) would give NaN when a potential is -inf (a structural zero).
-            ratio = torch.where(sep > 0, torch.log(sep) - up[i].reshape(self.down_view[i]), -math.inf)
-            probs[i] = torch.exp(acc[i] + ratio)
+            sep = sum_over(probs[p], self.down_dims[i]).reshape(self.down_view[i])
+            total = sums[i].reshape(self.down_view[i])
+            # Where the child's sum is zero the separator has no mass either (the message was
+            # log 0): the child gets none, not 0/0.
+            ratio = torch.where(total > 0, sep / torch.where(total > 0, total, 1.0), 0.0)
+            probs[i] = scaled[i] * ratio
         return probs, log_z
 
     def log_partition(self, log_potentials: Sequence[torch.Tensor]) -> torch.Tensor:
