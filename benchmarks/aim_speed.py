@@ -231,10 +231,11 @@ def render() -> None:
                      f"{r.get('loadavg_start')}/{r.get('loadavg_end')} | {r['started_utc']} |")
     lines += ["", "## Ratios new / baseline (same dataset, ε, seed; no burner)", "",
               "| new | baseline | dataset | ε | seed | CPU ratio | wall ratio | RSS ratio | 3-way TVD ratio | "
-              "same selections |",
-              "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
+              "same selections | same ledger |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     # (new label, baseline label): "-rerun"/"-busy" runs were taken back to back at a similar load.
-    pairs = [("new", "baseline"), ("new-rerun", "baseline-rerun"), ("new-rerun", "baseline-busy")]
+    pairs = [("new", "baseline"), ("new-rerun", "baseline-rerun"), ("new-rerun", "baseline-busy"),
+             ("w20c", "baseline-w20c"), ("w20c", "prev-w20c")]
     for r in order:
         for new_label, base_label in pairs:
             if r["label"] != new_label or r["contention"] or r["status"] != "ok":
@@ -243,9 +244,14 @@ def render() -> None:
             if not b or b["status"] != "ok":
                 continue
             same = "yes" if b.get("selected") == r.get("selected") else "no"
+            # Same charges (events, purposes, parameters) and same release commitments; "—"
+            # where either run predates the digests.
+            ledger = ("—" if not (b.get("ledger_charges") and r.get("ledger_charges")) else
+                      "yes" if (b["ledger_charges"], b["ledger_releases"]) == (r["ledger_charges"],
+                                                                             r["ledger_releases"]) else "no")
             lines.append(f"| {new_label} | {base_label} | {r['dataset']} | {r['epsilon']:g} | {r['seed']} | "
                          f"{r['cpu_s'] / b['cpu_s']:.3f} | {r['wall_s'] / b['wall_s']:.3f} | "
-                         f"{r['peak_rss_mb'] / b['peak_rss_mb']:.3f} | {r['tvd_3way'] / b['tvd_3way']:.3f} | {same} |")
+                         f"{r['peak_rss_mb'] / b['peak_rss_mb']:.3f} | {r['tvd_3way'] / b['tvd_3way']:.3f} | {same} | {ledger} |")
     lines += ["", "## Contention: CPU s with a second 2-thread job beside it / CPU s alone", "",
               "| label | dataset | ε | seed | CPU s alone | CPU s contended | ratio | wall alone | wall contended |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
