@@ -40,21 +40,22 @@ class ParameterMap:
         self.param_sizes = [d.size(cl) for cl in tree.cliques]
         max_offset = np.concatenate([[0], np.cumsum(self.max_sizes)])
         param_offset = np.concatenate([[0], np.cumsum(self.param_sizes)])
+        self.n_max = int(max_offset[-1])
+        self.n_param = int(param_offset[-1])
+        # Gather/index_add is one call whatever the number of cliques (best when
+        # per-call overhead dominates); on big tables random access costs more
+        # than one broadcast add or sum per clique, so large models use those (and
+        # never build the index pairs: two int64 vectors of the model's size).
+        self.per_clique = self.n_max > VECTORISED_CELLS
         rows, cols = [], []
-        for i, cl in enumerate(tree.cliques):
+        for i, cl in enumerate(tree.cliques if not self.per_clique else ()):
             h = tree.assignment[cl]
             shape = self.max_shapes[h]
             local = np.arange(self.param_sizes[i]).reshape(_view(cl, tree.maximal[h], d))
             cols.append(param_offset[i] + np.broadcast_to(local, shape).reshape(-1))
             rows.append(max_offset[h] + np.arange(self.max_sizes[h]))
-        self.n_max = int(max_offset[-1])
-        self.n_param = int(param_offset[-1])
         self.rows = torch.as_tensor(np.concatenate(rows) if rows else np.zeros(0, np.int64), device=device)
         self.cols = torch.as_tensor(np.concatenate(cols) if cols else np.zeros(0, np.int64), device=device)
-        # Gather/index_add is one call whatever the number of cliques (best when
-        # per-call overhead dominates); on big tables random access costs more
-        # than one broadcast add or sum per clique, so large models use those.
-        self.per_clique = self.n_max > VECTORISED_CELLS
         self.home = [tree.assignment[cl] for cl in tree.cliques]
         self.view = [_view(cl, tree.maximal[h], d) for cl, h in zip(tree.cliques, self.home)]
         self.dims = [_sum_dims(tree.maximal[h], cl) for cl, h in zip(tree.cliques, self.home)]
