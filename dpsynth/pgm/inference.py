@@ -94,6 +94,9 @@ class BeliefPropagation:
         """
         tree = self.tree
         acc = list(log_potentials)
+        # Tables made here are updated in place (fewer fresh large tables, fewer page
+        # faults); the caller's potentials never are.
+        owned = [False] * len(acc)
         scaled: dict[int, torch.Tensor] = {}
         sums: dict[int, torch.Tensor] = {}
         for i in self.upward:
@@ -101,20 +104,24 @@ class BeliefPropagation:
             x = acc[i]
             top = max_over(x, dims)
             top = torch.where(torch.isfinite(top), top, torch.zeros((), dtype=top.dtype, device=top.device))
-            view = self.up_view[i]
-            e = torch.exp(x - top.reshape(self.down_view[i]))
+            e = (x - top.reshape(self.down_view[i])).exp_()
             total = sum_over(e, dims)
             scaled[i], sums[i] = e, total
             # log of a zero sum is -inf: a structural zero, as logsumexp gives.
-            acc[tree.parent[i]] = acc[tree.parent[i]] + (torch.log(total) + top).reshape(view)
+            msg = (torch.log(total) + top).reshape(self.up_view[i])
+            p = tree.parent[i]
+            if owned[p]:
+                acc[p].add_(msg)
+            else:
+                acc[p], owned[p] = acc[p] + msg, True
         root = acc[tree.root]
         top = root.max()
         top = top if bool(torch.isfinite(top)) else torch.zeros((), dtype=root.dtype, device=root.device)
-        e = torch.exp(root - top)
+        e = (root - top).exp_()
         z = e.sum()
         log_z = torch.log(z) + top
         probs: list[torch.Tensor | None] = [None] * len(acc)
-        probs[tree.root] = e / z
+        probs[tree.root] = e.div_(z)
         for i in self.downward:
             p = tree.parent[i]
             sep = sum_over(probs[p], self.down_dims[i]).reshape(self.down_view[i])
@@ -122,7 +129,7 @@ class BeliefPropagation:
             # Where the child's sum is zero the separator has no mass either (the message was
             # log 0): the child gets none, not 0/0.
             ratio = torch.where(total > 0, sep / torch.where(total > 0, total, 1.0), 0.0)
-            probs[i] = scaled[i] * ratio
+            probs[i] = scaled[i].mul_(ratio)
         return probs, log_z
 
     def log_partition(self, log_potentials: Sequence[torch.Tensor]) -> torch.Tensor:

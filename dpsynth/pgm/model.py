@@ -71,8 +71,15 @@ class ParameterMap:
         """Log-potentials of the maximal cliques from the flat parameter vector."""
         if self.per_clique:
             pots: list[torch.Tensor | None] = [None] * len(self.max_sizes)
+            owned = [False] * len(self.max_sizes)
             for t, h, v in zip(self.split_params(theta), self.home, self.view):
-                pots[h] = t.reshape(v) if pots[h] is None else pots[h] + t.reshape(v)
+                t = t.reshape(v)
+                if pots[h] is None:
+                    pots[h] = t  # a view of theta: never written to
+                elif owned[h] and torch.broadcast_shapes(pots[h].shape, t.shape) == pots[h].shape:
+                    pots[h].add_(t)  # in place: no new table, no fresh pages, per parameter clique
+                else:
+                    pots[h], owned[h] = pots[h] + t, True
             return [torch.zeros(s, dtype=theta.dtype, device=theta.device) if p is None else p.expand(s)
                     for p, s in zip(pots, self.max_shapes)]
         out = torch.zeros(self.n_max, dtype=theta.dtype, device=theta.device)
