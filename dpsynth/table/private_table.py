@@ -186,7 +186,7 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
                 rows.n_records
         if not maps:
             # Counts of the held codes are kept between measurements (Rows.marginals).
-            return rows.marginals(idx, shapes), rows.n_records
+            return rows.marginals(idx, shapes, marginal_counts), rows.n_records
         codes = self._recoded(rows.codes, maps)
         return marginal_counts_many(codes, idx, shapes, marginal_counts), codes.shape[0]
 

@@ -90,11 +90,13 @@ class Rows(ChargedReading):
             raise RuntimeError("the schema is incomplete: no codes yet")
         return self._codes
 
-    def marginals(self, columns: Sequence[Sequence[int]], shapes: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    def marginals(self, columns: Sequence[Sequence[int]], shapes: Sequence[Sequence[int]],
+                  count: Any = None) -> list[np.ndarray]:
         """Exact counts of the marginal on each list of column indices (int64, dense over
         `shapes`, axes in the given order): those counted before come from what is kept,
-        the rest are counted once (`marginal_counts_many`) and kept while under
-        MAX_KEPT_CELLS.  The same integers as counting afresh; every table is a copy."""
+        the rest are counted once (`marginal_counts_many` with `count`, default
+        `queries.marginal_counts`) and kept while under MAX_KEPT_CELLS.  The same integers
+        as counting afresh; every table is a copy."""
         codes = self.codes  # checks the reading is open
         size: dict[int, int] = {}
         for cols, shape in zip(columns, shapes):
@@ -102,7 +104,7 @@ class Rows(ChargedReading):
                 size[int(j)] = int(s)
         keys = [tuple(sorted(int(j) for j in cols)) for cols in columns]
         todo = [k for k in dict.fromkeys(keys) if k not in self._kept]
-        fresh = dict(zip(todo, marginal_counts_many(codes, todo, [[size[j] for j in k] for k in todo])))
+        fresh = dict(zip(todo, marginal_counts_many(codes, todo, [[size[j] for j in k] for k in todo], count)))
         out = []
         for cols, k in zip(columns, keys):
             table = self._kept.get(k)
