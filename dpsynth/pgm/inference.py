@@ -34,6 +34,11 @@ def _view(sub: Sequence[str], attrs: Sequence[str], domain) -> list[int]:
     return [domain[a] if a in sub else 1 for a in attrs]
 
 
+# Trees whose largest table has fewer cells calibrate with one logsumexp per message (the
+# historical path); larger ones in probability space, axis by axis (issue 20).
+_LARGE_TABLE_CELLS = 2**16
+
+
 def _logsumexp(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     return torch.logsumexp(x, dim=dims) if dims else x
 
@@ -56,6 +61,7 @@ class BeliefPropagation:
             self.up_view[i] = _view(sep, tree.maximal[p], d)
             self.down_dims[i] = _sum_dims(tree.maximal[p], sep)
             self.down_view[i] = _view(sep, tree.maximal[i], d)
+        self.largest = max((d.size(m) for m in tree.maximal), default=1)
         self.upward = [i for i in reversed(tree.order) if tree.parent[i] is not None]
         self.downward = [i for i in tree.order if tree.parent[i] is not None]
 
@@ -92,6 +98,8 @@ class BeliefPropagation:
         logsumexp's extra passes and the downward exponential (most of the work on large
         models); the reductions run axis by axis (`reductions`).
         """
+        if self.largest < _LARGE_TABLE_CELLS:
+            return self._calibrate_probabilities_small(log_potentials)
         tree = self.tree
         acc = list(log_potentials)
         # Tables made here are updated in place (fewer fresh large tables, fewer page
@@ -130,6 +138,31 @@ class BeliefPropagation:
             # log 0): the child gets none, not 0/0.
             ratio = torch.where(total > 0, sep / torch.where(total > 0, total, 1.0), 0.0)
             probs[i] = scaled[i].mul_(ratio)
+        return probs, log_z
+
+    def _calibrate_probabilities_small(self, log_potentials: Sequence[torch.Tensor]
+                                       ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The same with one logsumexp per message: on small tables the per-operation
+        overhead of the probability-space passes costs more than the passes save."""
+        tree = self.tree
+        acc = list(log_potentials)
+        up: dict[int, torch.Tensor] = {}
+        for i in self.upward:
+            msg = _logsumexp(acc[i], self.up_dims[i]).reshape(self.up_view[i])
+            up[i] = msg
+            acc[tree.parent[i]] = acc[tree.parent[i]] + msg
+        root = acc[tree.root]
+        log_z = torch.logsumexp(root.reshape(-1), dim=0)
+        probs: list[torch.Tensor | None] = [None] * len(acc)
+        probs[tree.root] = torch.exp(root - log_z)
+        for i in self.downward:
+            p = tree.parent[i]
+            dims = self.down_dims[i]
+            sep = (probs[p].sum(dim=dims) if dims else probs[p]).reshape(self.down_view[i])
+            # Where the separator has no mass the child has none either; computing it as
+            # log 0 - (-inf) would give NaN when a potential is -inf (a structural zero).
+            ratio = torch.where(sep > 0, torch.log(sep) - up[i].reshape(self.down_view[i]), -math.inf)
+            probs[i] = torch.exp(acc[i] + ratio)
         return probs, log_z
 
     def log_partition(self, log_potentials: Sequence[torch.Tensor]) -> torch.Tensor:

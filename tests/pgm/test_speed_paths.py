@@ -209,7 +209,10 @@ def test_axis_by_axis_reductions_equal_torch(shape):
 def test_projection_plan_shares_intermediate_tables_and_agrees_with_the_joint(monkeypatch):
     import dpsynth.pgm.model as model_module
 
+    import dpsynth.pgm.inference as inference
+
     monkeypatch.setattr(model_module, "VECTORISED_CELLS", 0)  # the per-clique path
+    monkeypatch.setattr(inference, "_LARGE_TABLE_CELLS", 0)  # and probability-space calibration
     domain = Domain(list("abcdef"), [2, 3, 2, 4, 3, 2])
     # one maximal clique (all six) holding six 3-way parameter cliques and two 1-way ones
     cliques = [("a", "b", "c"), ("a", "b", "d"), ("c", "d", "e"), ("b", "e", "f"), ("a", "d", "f"),
@@ -230,7 +233,11 @@ def test_projection_plan_shares_intermediate_tables_and_agrees_with_the_joint(mo
             np.testing.assert_allclose(got.double().numpy(), brute_marginal(domain, joint, cl), atol=tol)
 
 
-def test_probability_space_calibration_with_structural_zeros_matches_the_full_joint():
+@pytest.mark.parametrize("threshold", [0, 2**40])  # the probability-space path, the small-table one
+def test_probability_space_calibration_with_structural_zeros_matches_the_full_joint(threshold, monkeypatch):
+    import dpsynth.pgm.inference as inference
+
+    monkeypatch.setattr(inference, "_LARGE_TABLE_CELLS", threshold)
     domain = Domain(list("abcd"), [3, 2, 4, 2])
     model = random_model(domain, [("a", "b"), ("b", "c"), ("c", "d"), ("a", "d", "c")], seed=5, scale=2.0)
     pm = model.parameter_map
