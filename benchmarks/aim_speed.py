@@ -235,7 +235,7 @@ def render() -> None:
               "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     # (new label, baseline label): "-rerun"/"-busy" runs were taken back to back at a similar load.
     pairs = [("new", "baseline"), ("new-rerun", "baseline-rerun"), ("new-rerun", "baseline-busy"),
-             ("w20c", "baseline-w20c"), ("w20c", "prev-w20c")]
+             ("w20c", "baseline-w20c"), ("w20c-rerun", "prev-w20c")]
     for r in order:
         for new_label, base_label in pairs:
             if r["label"] != new_label or r["contention"] or r["status"] != "ok":
