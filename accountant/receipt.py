@@ -14,7 +14,7 @@ which charge each release consumed, once.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from .accountant import RDPAccountant
@@ -22,6 +22,7 @@ from .errors import InvalidReceipt
 from .events import NeighbouringRelation, event_from_json
 from .keys import Ed25519PublicKey, key_id, signature_is_valid
 from .ledger.entry import ENTRY_PURPOSE, Entry
+from .ledger.plain import plain_fields
 from .orders import orders_with
 
 __all__ = ["Receipt", "receipts_epsilon", "full_curve_epsilon"]
@@ -74,7 +75,7 @@ class Receipt:
 
     def entry(self) -> Entry:
         """The ledger entry this receipt is a copy of."""
-        return Entry(**asdict(self))
+        return Entry(**plain_fields(self))
 
     _OPTIONAL = ("request_id",)
 
@@ -83,7 +84,7 @@ class Receipt:
         return self.kind == "charge"
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = plain_fields(self)
         for k in self._OPTIONAL:   # absent, never null: as in the entry it copies
             if d[k] is None:
                 d.pop(k)

@@ -93,12 +93,28 @@ def _child(argv: list[str]) -> None:
         t1 = time.perf_counter()
         synth = generator.sample(len(real), seed=a.seed)
         t2 = time.perf_counter()
+        ledger_digests = _ledger_digests(ledger.gate)
     synth.to_csv(a.out, index=False)
     rounds = generator.fit_log.get("rounds", [])
     a.meta.write_text(json.dumps({
         "fit_s": t1 - t0, "sample_s": t2 - t1, "fit_sample_s": t2 - t0, "dpsynth": dpsynth.__file__,
         "rounds": len(rounds), "selected": [r["clique"] for r in rounds],
-        "model_cells": generator.model.size, "model_cliques": len(generator.model.cliques)}))
+        "model_cells": generator.model.size, "model_cliques": len(generator.model.cliques),
+        **ledger_digests}))
+
+
+def _ledger_digests(gate) -> dict[str, str]:
+    """SHA-256 of what the run charged (each charge's event, purpose and parameters: the
+    candidates, weights, offsets, σ, ε) and of what it released (each release's commitment
+    to its output): two runs with equal digests spent the same budget on the same
+    mechanisms and released the same outputs (timestamps, hashes and the seal differ)."""
+    import hashlib
+
+    entries = gate.snapshot().entries
+    charges = [[e.event, e.purpose, e.parameters, e.cost, e.rho] for e in entries if e.kind == "charge"]
+    releases = [e.commitment for e in entries if e.kind == "release"]
+    digest = lambda x: hashlib.sha256(json.dumps(x, sort_keys=True).encode()).hexdigest()[:16]  # noqa: E731
+    return {"ledger_charges": digest(charges), "ledger_releases": digest(releases), "ledger_entries": len(entries)}
 
 
 def _burn(argv: list[str]) -> None:
@@ -215,10 +231,11 @@ def render() -> None:
                      f"{r.get('loadavg_start')}/{r.get('loadavg_end')} | {r['started_utc']} |")
     lines += ["", "## Ratios new / baseline (same dataset, ε, seed; no burner)", "",
               "| new | baseline | dataset | ε | seed | CPU ratio | wall ratio | RSS ratio | 3-way TVD ratio | "
-              "same selections |",
-              "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
+              "same selections | same ledger |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     # (new label, baseline label): "-rerun"/"-busy" runs were taken back to back at a similar load.
-    pairs = [("new", "baseline"), ("new-rerun", "baseline-rerun"), ("new-rerun", "baseline-busy")]
+    pairs = [("new", "baseline"), ("new-rerun", "baseline-rerun"), ("new-rerun", "baseline-busy"),
+             ("w20c", "baseline-w20c"), ("w20c-rerun", "prev-w20c")]
     for r in order:
         for new_label, base_label in pairs:
             if r["label"] != new_label or r["contention"] or r["status"] != "ok":
@@ -227,9 +244,14 @@ def render() -> None:
             if not b or b["status"] != "ok":
                 continue
             same = "yes" if b.get("selected") == r.get("selected") else "no"
+            # Same charges (events, purposes, parameters) and same release commitments; "—"
+            # where either run predates the digests.
+            ledger = ("—" if not (b.get("ledger_charges") and r.get("ledger_charges")) else
+                      "yes" if (b["ledger_charges"], b["ledger_releases"]) == (r["ledger_charges"],
+                                                                             r["ledger_releases"]) else "no")
             lines.append(f"| {new_label} | {base_label} | {r['dataset']} | {r['epsilon']:g} | {r['seed']} | "
                          f"{r['cpu_s'] / b['cpu_s']:.3f} | {r['wall_s'] / b['wall_s']:.3f} | "
-                         f"{r['peak_rss_mb'] / b['peak_rss_mb']:.3f} | {r['tvd_3way'] / b['tvd_3way']:.3f} | {same} |")
+                         f"{r['peak_rss_mb'] / b['peak_rss_mb']:.3f} | {r['tvd_3way'] / b['tvd_3way']:.3f} | {same} | {ledger} |")
     lines += ["", "## Contention: CPU s with a second 2-thread job beside it / CPU s alone", "",
               "| label | dataset | ε | seed | CPU s alone | CPU s contended | ratio | wall alone | wall contended |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]

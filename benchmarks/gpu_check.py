@@ -2,6 +2,7 @@
 
     python benchmarks/gpu_check.py [--out DIR] [--rows N]
     python benchmarks/gpu_check.py --device cpu --rows 5000     # a dry run of the script itself
+    python benchmarks/gpu_check.py --smoke                      # the same, tiny, on the CPU (~1 min)
 
 Needs torch with CUDA; runs in about 2-4 minutes on one H100 and writes ``gpu_check.json``
 and ``gpu_check.md`` to ``--out`` (default ``$OUT`` if set, else ``benchmarks/results``).
@@ -39,6 +40,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 ACCEL = "cuda"
+SMOKE = False  # --smoke: every step small, on the CPU (checks the script runs, measures nothing)
 SIZES = [33, 3, 3, 33, 33, 33, 33, 76, 18, 18, 18, 18, 18, 18, 18]
 CLIQUES = [(1, 2, 7), (1, 2, 3), (1, 9, 10), (2, 10, 11), (0, 1, 2), (1, 11, 12), (3, 6, 7), (4, 6),
            (8, 9, 10), (5, 6), (11, 12, 13), (13, 14), (0, 3, 6), (8, 12)]
@@ -85,7 +87,7 @@ def oracle_timing(report):
 
             mu = call()
             _sync(device)
-            reps = 20 if device.type == "cuda" else 3
+            reps = 20 if device.type == "cuda" else 1 if SMOKE else 3
             t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(reps):
                 mu = call()
@@ -113,7 +115,7 @@ def estimate_agreement(report):
     fitted = {}
     for device in ("cpu", ACCEL):
         t0 = time.perf_counter()
-        m = estimate(d, ms, iters=200, tol=0, device=device)
+        m = estimate(d, ms, iters=20 if SMOKE else 200, tol=0, device=device)
         _sync(torch.device(device))
         out[device] = {"seconds": time.perf_counter() - t0, "loss": m.fit_info["loss"]}
         fitted[device] = m
@@ -139,7 +141,8 @@ def aim_end_to_end(report, rows):
     with tempfile.TemporaryDirectory() as tmp:
         led = make_test_gate(tmp, epsilon=1.0, delta=1e-9, max_records=1_000_000, frame=real)
         table = PrivateTable(real, schema, led.gate, random_source=SeededRandomSource(0), dataset_key=led.dataset_key)
-        gen = AIM(epsilon=1.0, device=ACCEL, progress=True)
+        small = {"rounds": len(SIZES) + 5, "iters": 20, "final_iters": 50} if SMOKE else {}
+        gen = AIM(epsilon=1.0, device=ACCEL, progress=True, **small)
         t0 = time.perf_counter()
         gen.fit(table)
         t1 = time.perf_counter()
@@ -159,9 +162,17 @@ def main():
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or REPO / "benchmarks" / "results"))
     p.add_argument("--rows", type=int, default=200_000)
     p.add_argument("--device", default="cuda", help="the accelerator (cpu: a dry run of the script)")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny and on the CPU (2,000 rows, few iterations, output to a temporary folder "
+                        "unless --out is given): checks that the script runs")
     a = p.parse_args()
-    global ACCEL
+    global ACCEL, SMOKE
     ACCEL = a.device
+    if a.smoke:
+        SMOKE, ACCEL = True, "cpu"
+        a.rows = min(a.rows, 2000)
+        if "--out" not in sys.argv:
+            a.out = Path(tempfile.mkdtemp(prefix="gpu-check-smoke-"))
     report = {"torch": torch.__version__, "cuda": torch.cuda.is_available(),
               "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
               "cpu_threads": torch.get_num_threads(), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -187,6 +198,9 @@ def main():
     if report.get("errors"):
         lines += ["", "Errors:", "", *("    " + line for e in report["errors"] for line in e.splitlines())]
     (a.out / "gpu_check.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {a.out / 'gpu_check.md'}", flush=True)
+    if report.get("errors"):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

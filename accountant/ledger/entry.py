@@ -33,10 +33,11 @@ verify; their body leaves the format-2 fields out, so their hashes are unchanged
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 from .hashing import canonical_bytes, sha256_hex
+from .plain import plain_fields
 
 __all__ = [
     "FORMAT",
@@ -122,7 +123,7 @@ class LedgerMetadata:
 
     def body(self) -> dict[str, Any]:
         """Everything the genesis hash covers (all fields but the officer's signature)."""
-        d = asdict(self)
+        d = plain_fields(self)
         d.pop("genesis_signature")
         if self.is_legacy:
             for k in _V2_METADATA:
@@ -207,7 +208,7 @@ class Entry:
         return sha256_hex(canonical_bytes(self.body()))
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = plain_fields(self)
         if self.is_legacy:
             for k in _V2_ENTRY:
                 d.pop(k)
@@ -247,7 +248,7 @@ class Head:
         return f"{self.sequence}:{self.entry_hash}".encode()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain_fields(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Head":

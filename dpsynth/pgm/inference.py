@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 
 from .junction_tree import JunctionTree
+from .reductions import max_over, sum_over
 
 
 def _sum_dims(attrs: Sequence[str], keep: Sequence[str]) -> tuple[int, ...]:
@@ -31,6 +32,11 @@ def _view(sub: Sequence[str], attrs: Sequence[str], domain) -> list[int]:
     """Shape that broadcasts a tensor over ``sub`` (a subsequence of ``attrs``) onto ``attrs``."""
     sub = set(sub)
     return [domain[a] if a in sub else 1 for a in attrs]
+
+
+# Trees whose largest table has fewer cells calibrate with one logsumexp per message (the
+# historical path); larger ones in probability space, axis by axis (issue 20).
+_LARGE_TABLE_CELLS = 2**16
 
 
 def _logsumexp(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
@@ -55,6 +61,7 @@ class BeliefPropagation:
             self.up_view[i] = _view(sep, tree.maximal[p], d)
             self.down_dims[i] = _sum_dims(tree.maximal[p], sep)
             self.down_view[i] = _view(sep, tree.maximal[i], d)
+        self.largest = max((d.size(m) for m in tree.maximal), default=1)
         self.upward = [i for i in reversed(tree.order) if tree.parent[i] is not None]
         self.downward = [i for i in tree.order if tree.parent[i] is not None]
 
@@ -84,11 +91,59 @@ class BeliefPropagation:
     def calibrate_probabilities(self, log_potentials: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Normalised beliefs as probabilities (not logs), and the log partition function.
 
-        Same result as ``exp`` of :meth:`calibrate`, with the downward pass in
-        probability space: a child's separator marginal is a plain sum of its
-        parent's probabilities, which saves a max, a subtraction and an
-        exponential over every parent table (most of the work on large models).
+        Same result as ``exp`` of :meth:`calibrate`, computed in probability space: the
+        upward pass keeps each child's ``exp(acc - max)`` (its message is the log of its
+        sum, plus the max), and the downward pass scales that table by the parent's
+        separator marginal over the child's sum.  This saves, over every table, the
+        logsumexp's extra passes and the downward exponential (most of the work on large
+        models); the reductions run axis by axis (`reductions`).
         """
+        if self.largest < _LARGE_TABLE_CELLS:
+            return self._calibrate_probabilities_small(log_potentials)
+        tree = self.tree
+        acc = list(log_potentials)
+        # Tables made here are updated in place (fewer fresh large tables, fewer page
+        # faults); the caller's potentials never are.
+        owned = [False] * len(acc)
+        scaled: dict[int, torch.Tensor] = {}
+        sums: dict[int, torch.Tensor] = {}
+        for i in self.upward:
+            dims = self.up_dims[i]
+            x = acc[i]
+            top = max_over(x, dims)
+            top = torch.where(torch.isfinite(top), top, torch.zeros((), dtype=top.dtype, device=top.device))
+            e = (x - top.reshape(self.down_view[i])).exp_()
+            total = sum_over(e, dims)
+            scaled[i], sums[i] = e, total
+            # log of a zero sum is -inf: a structural zero, as logsumexp gives.
+            msg = (torch.log(total) + top).reshape(self.up_view[i])
+            p = tree.parent[i]
+            if owned[p]:
+                acc[p].add_(msg)
+            else:
+                acc[p], owned[p] = acc[p] + msg, True
+        root = acc[tree.root]
+        top = root.max()
+        top = top if bool(torch.isfinite(top)) else torch.zeros((), dtype=root.dtype, device=root.device)
+        e = (root - top).exp_()
+        z = e.sum()
+        log_z = torch.log(z) + top
+        probs: list[torch.Tensor | None] = [None] * len(acc)
+        probs[tree.root] = e.div_(z)
+        for i in self.downward:
+            p = tree.parent[i]
+            sep = sum_over(probs[p], self.down_dims[i]).reshape(self.down_view[i])
+            total = sums[i].reshape(self.down_view[i])
+            # Where the child's sum is zero the separator has no mass either (the message was
+            # log 0): the child gets none, not 0/0.
+            ratio = torch.where(total > 0, sep / torch.where(total > 0, total, 1.0), 0.0)
+            probs[i] = scaled[i].mul_(ratio)
+        return probs, log_z
+
+    def _calibrate_probabilities_small(self, log_potentials: Sequence[torch.Tensor]
+                                       ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The same with one logsumexp per message: on small tables the per-operation
+        overhead of the probability-space passes costs more than the passes save."""
         tree = self.tree
         acc = list(log_potentials)
         up: dict[int, torch.Tensor] = {}

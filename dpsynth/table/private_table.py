@@ -179,6 +179,9 @@ class PrivateTable(DPSGDMixin, SchemaLearningMixin, PateMixin, CustomMechanismMi
             names = self._schema.names
             return [self._recode_table(t, [names[j] for j in cols], maps) for t, cols in zip(base, idx)], \
                 rows.n_records
+        if not maps:
+            # Counts of the held codes are kept between measurements (Rows.marginals).
+            return rows.marginals(idx, shapes, marginal_counts), rows.n_records
         codes = self._recoded(rows.codes, maps)
         return marginal_counts_many(codes, idx, shapes, marginal_counts), codes.shape[0]
 

@@ -5,17 +5,31 @@ outside `Rows.reading(receipt)` raises `UnchargedAccess`; the context opens
 only with a receipt that the gate returned (so a ledger entry exists).  This
 turns "a measurement forgot to charge" from a silent leak into an error, and
 is what the record-and-replay harness relies on to catch such bugs.
+
+`Rows.marginals` keeps the exact marginal counts it has computed (DESIGN.md, "What the
+table may keep"): AIM's charged selection scores the same few hundred candidates every
+round, and their exact counts do not change between rounds.  The kept counts are
+aggregates of the rows and are guarded like them: read only inside a charged
+measurement, handed out as copies, never pickled or copied (the holder refuses), dropped
+when the codes change.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Rows", "UnchargedAccess"]
+from .queries import marginal_counts_many
+
+__all__ = ["Rows", "UnchargedAccess", "MAX_KEPT_CELLS"]
+
+#: At most this many exact-count cells are kept (int64: 128 MiB); beyond it, marginals
+#: are counted again each time they are asked for.  AIM's default candidates on a
+#: 15-column table hold a few million cells.
+MAX_KEPT_CELLS = 2**24
 
 
 class UnchargedAccess(RuntimeError):
@@ -44,12 +58,14 @@ class ChargedReading:
 
 
 class Rows(ChargedReading):
-    __slots__ = ("_frame", "_codes", "_depth")
+    __slots__ = ("_frame", "_codes", "_depth", "_kept", "_kept_cells")
 
     def __init__(self, frame: pd.DataFrame, codes: np.ndarray | None) -> None:
         self._frame = frame
         self._codes = codes
         self._depth = 0
+        self._kept: dict[tuple[int, ...], np.ndarray] = {}
+        self._kept_cells = 0
 
     def __repr__(self) -> str:
         return "Rows(<private>)"
@@ -74,6 +90,37 @@ class Rows(ChargedReading):
             raise RuntimeError("the schema is incomplete: no codes yet")
         return self._codes
 
+    def marginals(self, columns: Sequence[Sequence[int]], shapes: Sequence[Sequence[int]],
+                  count: Any = None) -> list[np.ndarray]:
+        """Exact counts of the marginal on each list of column indices (int64, dense over
+        `shapes`, axes in the given order): those counted before come from what is kept,
+        the rest are counted once (`marginal_counts_many` with `count`, default
+        `queries.marginal_counts`) and kept while under MAX_KEPT_CELLS.  The same integers
+        as counting afresh; every table is a copy."""
+        codes = self.codes  # checks the reading is open
+        size: dict[int, int] = {}
+        for cols, shape in zip(columns, shapes):
+            for j, s in zip(cols, shape):
+                size[int(j)] = int(s)
+        keys = [tuple(sorted(int(j) for j in cols)) for cols in columns]
+        todo = [k for k in dict.fromkeys(keys) if k not in self._kept]
+        fresh = dict(zip(todo, marginal_counts_many(codes, todo, [[size[j] for j in k] for k in todo], count)))
+        out = []
+        for cols, k in zip(columns, keys):
+            table = self._kept.get(k)
+            if table is None:
+                table = fresh[k]
+            order = [k.index(int(j)) for j in cols]
+            out.append(np.array(np.transpose(table, order), dtype=np.int64, copy=True))
+        for k, t in fresh.items():
+            if self._kept_cells + t.size <= MAX_KEPT_CELLS:
+                self._kept[k] = t
+                self._kept_cells += t.size
+        return out
+
     def recode(self, codes: np.ndarray) -> None:
-        """Replace the codes after the public schema changed (learned facts adopted)."""
+        """Replace the codes after the public schema changed (learned facts adopted); the
+        kept counts were of the old codes and go."""
         self._codes = codes
+        self._kept = {}
+        self._kept_cells = 0

@@ -160,9 +160,10 @@ def test_save_load_and_tampered_receipts(tmp_path, adult):
 
 
 def test_aim_float32_rounds_are_deterministic_and_rederive(tmp_path, adult, monkeypatch, capsys):
-    """Issue 20: large models' round fits run belief propagation in float32 and the final fit
-    ends in float64.  Forced on here (tiny threshold): the run reports it, the stored model is
-    float64, and re-deriving from the committed measurements gives the same model."""
+    """Issue 20: large models' round fits run belief propagation in float32, and so does the
+    final fit, which goes on in float64 when float32 stopped improving before its budget.
+    Forced on here (tiny threshold): the run reports it, the stored potentials are float64,
+    and re-deriving from the committed measurements gives the same model."""
     import dpsynth.generators.marginal.aim as aim_module
 
     monkeypatch.setattr(aim_module, "_FLOAT32_CELLS", 1)
@@ -173,6 +174,27 @@ def test_aim_float32_rounds_are_deterministic_and_rederive(tmp_path, adult, monk
     aim = AIM(epsilon=1.0, workload=list(__import__("itertools").combinations(cols, 2)), rounds=16, iters=40,
               final_iters=150, max_model_size=1.0, device="cpu", progress=True).fit(table)
     err = capsys.readouterr().err
-    assert "(float32," in err and "float32 +" in err and "float64 estimation iterations" in err
+    assert "(float32," in err and "float32 estimation iterations + " in err
+    assert "float64 estimation iterations" in err  # float32 converged before final_iters + 100
     assert all(f.values.dtype == torch.float64 for f in aim.model.potentials.values())
+    assert "the same model" in aim.rederive()
+
+
+def test_aim_final_float32_fit_that_uses_its_budget_gets_a_float64_loss_check(tmp_path, adult, monkeypatch, capsys):
+    """When the final float32 fit runs all its iterations (6 here: it checks convergence every 50),
+    no float64 iteration follows, only one float64 evaluation of the loss; the result re-derives."""
+    import dpsynth.generators.marginal.aim as aim_module
+
+    monkeypatch.setattr(aim_module, "_FLOAT32_CELLS", 1)
+    monkeypatch.setattr(aim_module, "_MIN_FINAL_ITERS", 5)
+    frame, schema = adult
+    ledger = make_test_gate(tmp_path, epsilon=1.0, delta=1e-9, max_records=10**7, frame=frame)
+    table = seeded_table(frame, schema, ledger, seed=5)
+    cols = COLUMNS[:4]
+    aim = AIM(epsilon=1.0, workload=list(__import__("itertools").combinations(cols, 2)), rounds=10, iters=20,
+              final_iters=1, max_model_size=1.0, device="cpu", progress=True).fit(table)
+    err = capsys.readouterr().err
+    assert "final model: 6 float32 estimation iterations + a float64 loss check" in err
+    info = aim.model.fit_info
+    assert info["iterations"] == 0 and info["precision"] == "float64" and math.isfinite(info["loss"])
     assert "the same model" in aim.rederive()

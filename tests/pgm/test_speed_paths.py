@@ -2,6 +2,7 @@
 triangulation, the float32 oracle and the thread policy (correctness, not timing)."""
 
 import itertools
+import math
 import random
 
 import numpy as np
@@ -177,3 +178,87 @@ def test_nested_marginal_counts_equal_counting_each_from_the_rows():
         want = marginal_counts(codes, cols, s)
         assert g.dtype == np.int64 and g.shape == want.shape
         np.testing.assert_array_equal(g, want)
+
+
+# -- reductions axis by axis, the projection plan's intermediates, probability-space calibration
+
+@pytest.mark.parametrize("shape", [(3, 1, 4, 2, 5), (2, 3, 2, 4, 3, 2), (7,), (1, 1, 3)])
+def test_axis_by_axis_reductions_equal_torch(shape):
+    from dpsynth.pgm.reductions import logsumexp_over, max_over, sum_over
+
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(len(shape)), dtype=torch.float64)
+    n = len(shape)
+    for k in range(n + 1):
+        for dims in itertools.combinations(range(n), k):
+            if not dims:
+                assert sum_over(x, dims) is x and max_over(x, dims) is x
+                continue
+            torch.testing.assert_close(sum_over(x, dims), x.sum(dim=dims), rtol=1e-12, atol=1e-12)
+            assert torch.equal(max_over(x, dims), x.amax(dim=dims))
+            torch.testing.assert_close(logsumexp_over(x, dims), torch.logsumexp(x, dim=dims), rtol=1e-12, atol=1e-12)
+    if n == 1:
+        return
+    # every term -inf in some rows: -inf there, as torch gives, and no NaN anywhere
+    y = x.clone()
+    y[0] = -math.inf
+    got = logsumexp_over(y, tuple(range(1, n)))
+    torch.testing.assert_close(got, torch.logsumexp(y, dim=tuple(range(1, n))), rtol=1e-12, atol=1e-12)
+    assert (got[0] == -math.inf).all() and not torch.isnan(got).any()
+
+
+def test_projection_plan_shares_intermediate_tables_and_agrees_with_the_joint(monkeypatch):
+    import dpsynth.pgm.model as model_module
+
+    import dpsynth.pgm.inference as inference
+
+    monkeypatch.setattr(model_module, "VECTORISED_CELLS", 0)  # the per-clique path
+    monkeypatch.setattr(inference, "_LARGE_TABLE_CELLS", 0)  # and probability-space calibration
+    domain = Domain(list("abcdef"), [2, 3, 2, 4, 3, 2])
+    # one maximal clique (all six) holding six 3-way parameter cliques and two 1-way ones
+    cliques = [("a", "b", "c"), ("a", "b", "d"), ("c", "d", "e"), ("b", "e", "f"), ("a", "d", "f"),
+               ("c", "e", "f"), ("a", "b", "c", "d", "e", "f"), ("d",), ("f",)]
+    model = random_model(domain, cliques, seed=11, scale=1.0)
+    pm = model.parameter_map
+    assert pm.per_clique
+    n = len(pm.tree.cliques)
+    assert any(slot >= n for slot, _, _, _ in pm.projection_plan)  # intermediates were made
+    # every intermediate is summed over one attribute and used by a later step
+    made = [slot for slot, _, _, _ in pm.projection_plan if slot >= n]
+    assert all(any(not fm and src == s for _, fm, src, _ in pm.projection_plan) for s in made)
+    joint = joint_probability(model)
+    theta = pm.flatten([model.potentials[cl].values for cl in pm.tree.cliques])
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 2e-6)):
+        probs, _ = pm.bp.calibrate_probabilities(pm.potentials_flat(theta.to(dtype)))
+        for cl, got in zip(pm.tree.cliques, pm.project(probs)):
+            np.testing.assert_allclose(got.double().numpy(), brute_marginal(domain, joint, cl), atol=tol)
+
+
+@pytest.mark.parametrize("threshold", [0, 2**40])  # the probability-space path, the small-table one
+def test_probability_space_calibration_with_structural_zeros_matches_the_full_joint(threshold, monkeypatch):
+    import dpsynth.pgm.inference as inference
+
+    monkeypatch.setattr(inference, "_LARGE_TABLE_CELLS", threshold)
+    domain = Domain(list("abcd"), [3, 2, 4, 2])
+    model = random_model(domain, [("a", "b"), ("b", "c"), ("c", "d"), ("a", "d", "c")], seed=5, scale=2.0)
+    pm = model.parameter_map
+    pots = [p.clone() for p in pm.potentials([model.potentials[cl].values for cl in pm.tree.cliques])]
+    for p in pots:
+        p.view(-1)[: max(1, p.numel() // 3)] = -math.inf  # whole separator rows impossible
+    # the reference: every maximal potential broadcast onto the full joint, in numpy
+    full = np.zeros(domain.shape)
+    for attrs, p in zip(pm.tree.maximal, pots):
+        axes = [domain.attrs.index(a) for a in attrs]
+        order = np.argsort(axes)
+        table = np.transpose(p.numpy(), order)
+        shape = [domain[a] if a in attrs else 1 for a in domain.attrs]
+        full = full + table.reshape(shape)
+    with np.errstate(invalid="ignore"):
+        joint = np.exp(full - full[np.isfinite(full)].max())
+    joint = np.where(np.isfinite(full), joint, 0.0)
+    log_z = math.log(joint.sum()) + full[np.isfinite(full)].max()
+    joint /= joint.sum()
+    probs, got_log_z = pm.bp.calibrate_probabilities(pots)
+    assert float(got_log_z) == pytest.approx(log_z, rel=1e-12)
+    for attrs, p in zip(pm.tree.maximal, probs):
+        assert not torch.isnan(p).any()
+        np.testing.assert_allclose(p.numpy(), brute_marginal(domain, joint, attrs), atol=1e-12)

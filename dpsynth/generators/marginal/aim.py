@@ -204,17 +204,22 @@ class AIM(MarginalGenerator):
         started = time.perf_counter()
         final_iters, done = self._final_iters(model.size), []
         if model.size >= _FLOAT32_CELLS:
-            # The final fit starts in float32 (until its loss stops moving at float32's
-            # precision, or final_iters), then goes on in float64 from there until the loss
-            # stops moving, for what is left of final_iters but at least _MIN_FINAL_ITERS:
-            # the stored model is a float64 fit.
-            model = estimate(domain, measurements, iters=final_iters, warm_start=model, device=self.device,
+            # Large models: the final fit runs in float32 for final_iters + _MIN_FINAL_ITERS
+            # iterations.  If the loss stops moving at float32's precision before that, the fit
+            # goes on in float64 (the rest of final_iters, at least _MIN_FINAL_ITERS) until it
+            # stops moving; otherwise its loss is checked once in float64.  On adult_hd at
+            # ε = 10 (3.8M cells) the float32 iterations in place of 100 float64 ones cost 23 %
+            # less CPU for the same 3-way TVD (0.03849 against 0.03845; issue 20).
+            budget = final_iters + _MIN_FINAL_ITERS
+            model = estimate(domain, measurements, iters=budget, warm_start=model, device=self.device,
                              precision="float32")
-            done.append(f"{model.fit_info['iterations']} float32")
-            final_iters = max(_MIN_FINAL_ITERS, final_iters - model.fit_info["iterations"])
+            ran = model.fit_info["iterations"]
+            done.append(f"{ran} float32 estimation iterations")
+            final_iters = max(_MIN_FINAL_ITERS, final_iters - ran) if ran < budget else 0
         self.model = estimate(domain, measurements, iters=final_iters, warm_start=model, device=self.device)
-        done.append(f"{self.model.fit_info['iterations']} float64")
-        self._say(f"final model: {' + '.join(done)} estimation iterations ({time.perf_counter() - started:.1f} s)")
+        done.append(f"{self.model.fit_info['iterations']} float64 estimation iterations" if final_iters else
+                    f"a float64 loss check (loss {self.model.fit_info['loss']:.6g})")
+        self._say(f"final model: {' + '.join(done)} ({time.perf_counter() - started:.1f} s)")
         self._say("done")
         self.fit_log.update({"rounds": log})
         self.fit_seconds = time.perf_counter() - t0
