@@ -250,10 +250,11 @@ class PateSession:
                 per_teacher.sum().backward()
                 opt.step()
 
-    def votes(self, queries: Any) -> np.ndarray:
-        """Noisy vote histograms, shape (m, 2): column 1 counts teachers voting "real"."""
-        import torch
-
+    def _noisy_histograms(self, queries: Any, kind: str, width: int, histograms: Any,
+                          query: dict | None = None) -> np.ndarray:
+        """The common path of `votes` and `label_votes`: public query rows in, at most the plan's
+        remaining queries, exact (m, width) histograms (one vote per teacher, checked) plus
+        discrete Gaussian noise of the session's scale, released as one session step."""
         self._check_open()
         x = self._public_rows(queries, "queries")
         m = int(x.shape[0])
@@ -263,30 +264,38 @@ class PateSession:
         table = self._table
         source = table._source
         scale = self._scale
-        start = self.queries_done
-        spec = Measurement(kind="pate_votes", query={"first": start, "queries": m}, events=(self.event,),
-                           sensitivity=self._sensitivity, norm="l2")
+        spec = Measurement(kind=kind, query={"first": self.queries_done, "queries": m, **(query or {})},
+                           events=(self.event,), sensitivity=self._sensitivity, norm="l2")
 
         def draw() -> np.ndarray:
             from dpsynth.noise.discrete_gaussian import sample_discrete_gaussian
 
-            return np.asarray(sample_discrete_gaussian(scale, m * 2, source), dtype=np.int64).reshape(m, 2)
+            return np.asarray(sample_discrete_gaussian(scale, m * width, source), dtype=np.int64).reshape(m, width)
 
         def exact(_rows: Any) -> list[np.ndarray]:
-            model = self.__teachers
-            model.eval()
-            with torch.no_grad():
-                real = (model(x.unsqueeze(0).expand(self.n_teachers, m, x.shape[1])) > 0).sum(dim=0)
-            real = real.cpu().numpy().astype(np.int64)
-            votes = np.stack([self.n_teachers - real, real], axis=1)
+            votes = histograms(x)
             check_votes(votes, self.n_teachers)
             return list(votes)  # one component per query: the sensitivity bound is per query
 
         with self._ends_on_failure():
             out = table._step(spec, self.receipt, self._digest, noise=draw, exact=exact,
-                              release=lambda v, z: np.stack(v).reshape(m, 2) + z)
+                              release=lambda v, z: np.stack(v).reshape(m, width) + z)
         self.queries_done += m
         return np.array(out, copy=True)
+
+    def votes(self, queries: Any) -> np.ndarray:
+        """Noisy vote histograms, shape (m, 2): column 1 counts teachers voting "real"."""
+        import torch
+
+        def histograms(x: Any) -> np.ndarray:
+            model = self.__teachers
+            model.eval()
+            with torch.no_grad():
+                real = (model(x.unsqueeze(0).expand(self.n_teachers, x.shape[0], x.shape[1])) > 0).sum(dim=0)
+            real = real.cpu().numpy().astype(np.int64)
+            return np.stack([self.n_teachers - real, real], axis=1)
+
+        return self._noisy_histograms(queries, "pate_votes", 2, histograms)
 
     def _without_label(self, x: Any) -> Any:
         """The features a label teacher reads: the label column's block zeroed."""
@@ -320,38 +329,16 @@ class PateSession:
         self._check_open()
         if self.label_block is None:
             raise AccessError("this PATE session was opened without a label_column")
-        x = self._public_rows(queries, "queries")
-        m = int(x.shape[0])
-        if self.queries_done + m > self.queries:
-            raise AccessError(f"the plan paid for {self.queries} label queries; {self.queries - self.queries_done} "
-                              f"remain, {m} were asked")
-        table = self._table
-        source = table._source
-        scale = self._scale
         c = self.label_block[1] - self.label_block[0]
-        spec = Measurement(kind="pate_label_votes", query={"first": self.queries_done, "queries": m,
-                                                           "column": self.label_column},
-                           events=(self.event,), sensitivity=self._sensitivity, norm="l2")
 
-        def draw() -> np.ndarray:
-            from dpsynth.noise.discrete_gaussian import sample_discrete_gaussian
-
-            return np.asarray(sample_discrete_gaussian(scale, m * c, source), dtype=np.int64).reshape(m, c)
-
-        def exact(_rows: Any) -> list[np.ndarray]:
+        def histograms(x: Any) -> np.ndarray:
             model = self._label_teachers()
             with torch.no_grad():
-                inputs = self._without_label(x).unsqueeze(0).expand(self.n_teachers, m, x.shape[1])
+                inputs = self._without_label(x).unsqueeze(0).expand(self.n_teachers, x.shape[0], x.shape[1])
                 choice = model(inputs).argmax(dim=-1)                       # (k, m)
-            votes = torch.nn.functional.one_hot(choice, c).sum(dim=0).cpu().numpy().astype(np.int64)
-            check_votes(votes, self.n_teachers)
-            return list(votes)  # one component per query: the sensitivity bound is per query
+            return torch.nn.functional.one_hot(choice, c).sum(dim=0).cpu().numpy().astype(np.int64)
 
-        with self._ends_on_failure():
-            out = table._step(spec, self.receipt, self._digest, noise=draw, exact=exact,
-                              release=lambda v, z: np.stack(v).reshape(m, c) + z)
-        self.queries_done += m
-        return np.array(out, copy=True)
+        return self._noisy_histograms(queries, "pate_label_votes", c, histograms, {"column": self.label_column})
 
     def close(self) -> Any:
         """Write the release entry committing to every answer; returns its receipt."""
