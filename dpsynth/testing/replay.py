@@ -286,6 +286,11 @@ def _governed(folder: Path, frame: pd.DataFrame, schema: Schema, backend: str, *
             con.register("frame", frame)
             con.execute("CREATE TABLE t AS SELECT * FROM frame")
         source = DuckDBQuerySource(folder / "table.duckdb", "SELECT * FROM t", memory_limit="256MB", threads=1)
+    elif backend == "spark":  # Spark in local mode (the process's running session when there is one)
+        from dpsynth.table import SparkSource
+
+        frame.to_parquet(folder / "table.parquet", index=False)
+        source = SparkSource(folder / "table.parquet", master="local[2]")
     else:
         frame.to_parquet(folder / "table.parquet", index=False)
         source = DuckDBSource(folder / "table.parquet", memory_limit="256MB", threads=1)
@@ -321,10 +326,11 @@ def record_and_replay(make_generator: Callable[[], Any], frame: pd.DataFrame, sc
         max_records: the test policies' public bound on n (default: from δ).
         backend: "memory" (the tables hold frames), "duckdb-query" (a DuckDB database file read
             through a query, as a database source) or "duckdb" (each table, D and every
-            neighbour, is written to a Parquet file and read through a `DuckDBSource`).
+            neighbour, is written to a Parquet file and read through a `DuckDBSource`), "spark"
+            (the same, read through a `SparkSource` in local mode).
     """
-    if backend not in ("memory", "duckdb", "duckdb-query"):
-        raise ValueError("backend must be 'memory', 'duckdb' or 'duckdb-query'")
+    if backend not in ("memory", "duckdb", "duckdb-query", "spark"):
+        raise ValueError("backend must be 'memory', 'duckdb', 'duckdb-query' or 'spark'")
     fit = fit or _default_fit
     reserve = delta / 2 if delta_reserve is None else delta_reserve
     release = release or (lambda g: g.sample(n_samples, seed=sample_seed))
