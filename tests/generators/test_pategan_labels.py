@@ -87,6 +87,15 @@ def test_a_label_share_that_leaves_no_iteration_is_refused():
                        queries=40, n_categorical_columns=1, label_share=0.5)
 
 
+def test_a_target_without_label_queries_is_refused_before_any_charge(tmp_path):
+    frame = labelled_frame(80)
+    tl = ledger(tmp_path, frame, epsilon=8.0)
+    # 64 queries at share 0.01: ⌊0.64⌋ = 0 label queries and two whole iterations — nothing to label with.
+    with pytest.raises(PlanError, match="no label query"):
+        PATEGAN(epsilon=4.0, **{**TINY, "queries": 64, "label_share": 0.01}).fit(private_table(tl, frame))
+    assert ledger_entries(tl) == ()
+
+
 @pytest.mark.parametrize("target", ["size", "nope", "count"])
 def test_a_bad_target_is_refused_before_any_charge(tmp_path, target):
     frame = labelled_frame(80)
@@ -127,6 +136,10 @@ def test_where_and_proportions_on_the_target_keep_the_labellers_relation(fitted)
     assert (mixed["colour"] == "red").sum() == 25 and (mixed["colour"] == "green").sum() == 75
     with pytest.raises(ValueError):
         model.sample(10, where={"colour": "purple"})
+    from types import MappingProxyType
+
+    frozen = model.sample(50, where=MappingProxyType({"colour": "red"}), seed=2)  # any mapping, same path
+    assert set(frozen["colour"]) == {"red"}
 
 
 def test_the_labeller_is_sealed_with_the_model(fitted, tmp_path):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import secrets
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -177,6 +178,10 @@ class PATEGAN(ConditionalGan):
         transformer = table.layout()
         self._label_block(transformer)  # an unknown or numeric target fails here, uncharged
         plan = self.make_plan(gate, len(transformer.categorical_blocks))
+        if self.target is not None and plan.label_queries < 1:
+            raise PlanError(f"target {self.target!r}: the plan leaves no label query for the label teachers "
+                            f"(queries = {plan.queries}, label_share = {self.label_share:g}); raise queries or "
+                            "label_share. Nothing was charged")
         check_plan_fits(gate, plan, "PATE-GAN", PlanError)
         self._teacher_spec()  # a bad teacher architecture fails here, uncharged
         return transformer, plan
@@ -326,12 +331,12 @@ class PATEGAN(ConditionalGan):
                proportions: Any = None) -> Any:
         """As `ConditionalGan.sample`; with a labeller, `where` on the target keeps the rows whose
         drawn label is the value asked (exactly P(features | label), by rejection)."""
-        if self.labeller is None or not where or proportions is not None or not isinstance(where, dict) \
+        if self.labeller is None or not where or proportions is not None or not isinstance(where, Mapping) \
                 or self.target not in where:
             return super().sample(n, where, seed=seed, gate=gate, batch=batch, proportions=proportions)
         return self._sample_target(n, where, seed=seed, gate=gate, batch=batch)
 
-    def _sample_target(self, n: int, where: dict, *, seed: int | None, gate: Any, batch: int) -> Any:
+    def _sample_target(self, n: int, where: Mapping, *, seed: int | None, gate: Any, batch: int) -> Any:
         import pandas as pd
 
         if len(where) != 1:
